@@ -1,0 +1,34 @@
+# make demo   set up .venv (if missing) and run the bundled demo end to end
+# make test   set up .venv (if missing) and run the test suite
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+CORES ?= all
+
+.PHONY: demo test venv lint fmt clean-demo
+
+$(BIN)/crustwatch: requirements.txt pyproject.toml
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -r requirements.txt
+	$(BIN)/pip install --quiet --no-deps --no-build-isolation -e .
+	touch $(BIN)/crustwatch
+
+venv: $(BIN)/crustwatch
+
+demo: venv
+	$(BIN)/crustwatch demo --out data/demo --sheet config/images.tsv
+	PATH=$(abspath $(BIN)):$$PATH $(BIN)/snakemake --cores $(CORES)
+
+test: venv
+	PATH=$(abspath $(BIN)):$$PATH $(BIN)/python -m pytest
+
+lint: venv
+	PATH=$(abspath $(BIN)):$$PATH $(BIN)/snakemake --lint
+	$(BIN)/snakefmt --check .
+
+fmt: venv
+	$(BIN)/snakefmt .
+
+clean-demo:
+	rm -rf results logs benchmarks .snakemake data/demo

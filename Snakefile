@@ -1,0 +1,33 @@
+# CrustWatch: per-taxon biocrust cover from repeated plot photos.
+#
+#   snakemake --cores N                        the bundled demo (after `make demo` made its photos)
+#   snakemake --cores N --configfile my.yaml   your own project
+#
+# The chain: ingest -> normalize -> split -> train (one job per seed) -> predict
+# (ensemble) -> cover and evaluation -> plots. See README.md and ../shared/DESIGN.md.
+
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "config/config.yaml"
+
+
+report: "workflow/report/workflow.rst"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/ingest.smk"
+include: "workflow/rules/normalize.smk"
+include: "workflow/rules/split.smk"
+include: "workflow/rules/train.smk"
+include: "workflow/rules/predict.smk"
+include: "workflow/rules/cover.smk"
+include: "workflow/rules/evaluate.smk"
+
+
+rule all:
+    default_target: True
+    input:
+        get_final_output(),

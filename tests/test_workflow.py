@@ -1,0 +1,179 @@
+"""Real Snakemake runs of the whole workflow on a tiny generated project."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import rasterio
+import yaml
+
+from crustwatch import demo
+
+REPO = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+
+pytestmark = pytest.mark.workflow
+
+
+def tiny_config(project: Path, **over) -> Path:
+    cfg = {
+        "images": "images.tsv",
+        "classes": demo.demo_classes(),
+        "ignore_index": 255,
+        "seeds": [0, 1],
+        "normalize": {"method": "camera_moments", "target_mm_per_px": 1.0},
+        "model": {"name": "tiny", "arch": "Unet", "encoder": "resnet18", "encoder_depth": 3,
+                  "decoder_channels": [16, 8, 4]},
+        "train": {"patch_size": 32, "batch_size": 4, "steps": 3, "cpu_threads": 1, "log_every": 1},
+        "predict": {"batch_size": 16},
+    }
+    cfg.update(over)
+    path = project / "config.yaml"
+    path.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    return path
+
+
+def snakemake(project: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
+    cmd = [str(BIN / "snakemake"), "--snakefile", str(REPO / "Snakefile"), "--directory", str(project),
+           "--configfile", str(project / "config.yaml"), *args]
+    res = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=1500)
+    if check and res.returncode != 0:
+        raise AssertionError(f"snakemake failed ({res.returncode}):\n{res.stdout[-4000:]}\n{res.stderr[-8000:]}")
+    return res
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory, tiny_project_master) -> Path:
+    """The tiny project after one complete workflow run."""
+    project = tmp_path_factory.mktemp("wf") / "project"
+    shutil.copytree(tiny_project_master, project)
+    tiny_config(project)
+    snakemake(project, "--cores", "2")
+    return project
+
+
+def test_models_and_cards(finished):
+    for seed in (0, 1):
+        d = finished / "results" / "models" / "tiny" / f"seed{seed}"
+        assert (d / "model.safetensors").stat().st_size > 10000
+        card = yaml.safe_load((d / "model_card.json").read_text())
+        for key in ("seed", "split_seed", "model", "classes", "ignore_index", "photos_sha256", "masks_sha256",
+                    "normalization", "versions", "device", "determinism", "validation", "weights_sha256", "code"):
+            assert key in card, key
+        assert card["seed"] == seed
+        assert card["determinism"]["use_deterministic_algorithms"] is True
+        assert len(card["train_images"]) == 2 and len(card["val_images"]) == 2
+        from crustwatch.io import sha256_file
+
+        assert card["weights_sha256"] == sha256_file(d / "model.safetensors")
+    ens = yaml.safe_load((finished / "results" / "models" / "tiny" / "ensemble.json").read_text())
+    assert ens["seeds"] == [0, 1] and len(ens["members"]) == 2
+
+
+def test_predictions_in_photo_geometry(finished):
+    sheet = pd.read_csv(finished / "images.tsv", sep="\t", dtype=str)
+    for _, r in sheet.iterrows():
+        with rasterio.open(finished / r["image"]) as src:
+            shape = (src.height, src.width)
+        with rasterio.open(finished / "results" / "predictions" / f"{r['image_id']}.tif") as ds:
+            assert (ds.height, ds.width) == shape and ds.count == 1 and ds.dtypes[0] == "uint8"
+            assert ds.tags()["seeds"] == "0,1" and ds.tags()["ensemble_card_sha256"]
+            assert ds.read(1).max() < 7
+        with rasterio.open(finished / "results" / "predictions" / f"{r['image_id']}_seeds.tif") as ds:
+            assert ds.count == 2 and ds.descriptions == ("seed0", "seed1")
+
+
+def test_cover_tables(finished):
+    cov = finished / "results" / "coverage"
+    by_image = pd.read_csv(cov / "by_image.tsv", sep="\t", dtype={"date": str, "plot": str})
+    for c in ["image_id", "site", "plot", "date", "class", "cover_pct", "ci_low", "ci_high", "valid_px"]:
+        assert c in by_image.columns
+    assert len(by_image) == 8 * 7
+    sums = by_image.groupby("image_id")["cover_pct"].sum()
+    np.testing.assert_allclose(sums, 100, atol=1e-6)
+    assert (by_image["ci_low"] <= by_image["cover_pct"] + 1e-9).all()
+    assert (by_image["ci_high"] >= by_image["cover_pct"] - 1e-9).all()
+    assert (by_image["n_seeds"] == 2).all()
+    for name, keys in (("by_plot_date", ["site", "plot", "date"]), ("by_site_date", ["site", "date"])):
+        t = pd.read_csv(cov / f"{name}.tsv", sep="\t", dtype={"date": str, "plot": str})
+        for c in keys + ["class", "cover_pct", "ci_low", "ci_high", "valid_px", "class_px"]:
+            assert c in t.columns, (name, c)
+        n_groups = by_image.drop_duplicates(keys).shape[0]
+        assert len(t) == n_groups * 7
+    # a site x date cover is the mean of its photos' covers
+    site = pd.read_csv(cov / "by_site_date.tsv", sep="\t", dtype={"date": str})
+    mean = by_image.groupby(["site", "date", "class"])["cover_pct"].mean()
+    got = site.set_index(["site", "date", "class"])["cover_pct"]
+    np.testing.assert_allclose(got.sort_index(), mean.sort_index())
+
+
+def test_metrics_and_splits(finished):
+    splits = pd.read_csv(finished / "results" / "splits.tsv", sep="\t")
+    assert set(splits["split"]) == {"train", "val", "test"}
+    m = pd.read_csv(finished / "results" / "eval" / "metrics.tsv", sep="\t")
+    assert list(m.columns) == ["model", "split", "class", "metric", "value"]
+    assert set(m["model"]) == {"ensemble", "seed0", "seed1"}
+    assert set(m["split"]) == {"val", "test"}
+    assert {"overall_accuracy", "miou", "iou", "f1", "cover_abs_error_pp"} <= set(m["metric"])
+    oa = m[(m["metric"] == "overall_accuracy")]["value"]
+    assert ((oa >= 0) & (oa <= 1)).all()
+    assert (finished / "results" / "plots" / "cover_over_time.png").stat().st_size > 10000
+    assert (finished / "results" / "plots" / "confusion.png").stat().st_size > 5000
+
+
+def test_logs_and_benchmarks(finished):
+    assert (finished / "benchmarks" / "train" / "tiny" / "seed0.tsv").exists()
+    log = (finished / "logs" / "train" / "tiny" / "seed0.log").read_text()
+    assert "train:" in log and "step 3/3" in log  # tqdm bar and loss lines
+    assert any((finished / "benchmarks" / "predict").iterdir())
+
+
+def test_nothing_left_to_do_after_a_run(finished):
+    res = snakemake(finished, "-n", "--cores", "1")
+    assert "Nothing to be done" in res.stdout + res.stderr
+
+
+def test_bad_mask_stops_before_training(tiny_project):
+    from crustwatch.io import read_mask, write_image_file
+
+    sheet = pd.read_csv(tiny_project / "images.tsv", sep="\t", dtype=str)
+    mask_path = tiny_project / sheet.loc[5, "mask"]  # a test photo's mask, sheet line 7
+    m = read_mask(mask_path)
+    m[3, 3] = 77
+    write_image_file(mask_path, m[None])
+    tiny_config(tiny_project)
+    res = snakemake(tiny_project, "--cores", "2", check=False)
+    out = res.stdout + res.stderr
+    assert res.returncode != 0
+    assert "sheet line 7" in out and sheet.loc[5, "mask"].split("/")[-1] in out and "[77]" in out
+    assert not (tiny_project / "results" / "models").exists()
+
+
+def test_missing_photo_stops_at_once(tiny_project):
+    sheet = pd.read_csv(tiny_project / "images.tsv", sep="\t", dtype=str)
+    (tiny_project / sheet.loc[2, "image"]).unlink()
+    tiny_config(tiny_project)
+    res = snakemake(tiny_project, "--cores", "2", check=False)
+    out = res.stdout + res.stderr
+    assert res.returncode != 0
+    assert "sheet line 4" in out and "photo file does not exist" in out
+    assert not (tiny_project / "results").exists()
+
+
+def test_lint_is_clean(tiny_project):
+    tiny_config(tiny_project)
+    res = snakemake(tiny_project, "--lint", check=False)
+    assert res.returncode == 0, res.stdout + res.stderr
+
+
+def test_snakefmt_is_clean():
+    res = subprocess.run([str(BIN / "snakefmt"), "--check", "."], cwd=REPO, capture_output=True, text=True)
+    assert res.returncode == 0, res.stdout + res.stderr

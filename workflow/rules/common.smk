@@ -1,0 +1,131 @@
+# Sheet loading and validation, wildcard constraints and input functions.
+# The stage files (ingest.smk, ...) hold rules only.
+
+import sys
+from pathlib import Path
+
+from snakemake.utils import validate
+
+sys.path.insert(0, str(Path(workflow.basedir) / "workflow" / "scripts"))
+
+from crustwatch import sheet as cw_sheet  # noqa: E402
+from crustwatch.errors import CrustWatchError  # noqa: E402
+
+validate(config, schema="../schemas/config.schema.yaml")
+
+MODEL = config["model"]["name"]
+CLASS_IDS = [int(c["id"]) for c in config["classes"]]
+if len(set(CLASS_IDS)) != len(CLASS_IDS):
+    raise CrustWatchError("config: class ids in `classes` must be unique")
+if config["ignore_index"] in CLASS_IDS:
+    raise CrustWatchError(
+        f"config: ignore_index {config['ignore_index']} is also a class id; choose another"
+    )
+
+# The sheet is checked in full (columns, ids, dates, files) before any job runs.
+SHEET = cw_sheet.load_sheet(config["images"])
+validate(
+    SHEET[[c for c in SHEET.columns if c in cw_sheet.REQUIRED + cw_sheet.OPTIONAL]],
+    schema="../schemas/images.schema.yaml",
+)
+SPLITS = cw_sheet.assign_splits(SHEET, **config["split"])
+SPLIT_OF = dict(zip(SPLITS["image_id"], SPLITS["split"]))
+CAMERA_KEY = {cam: cw_sheet.camera_key(cam) for cam in SHEET["camera"].unique()}
+
+
+wildcard_constraints:
+    image_id=r"[A-Za-z0-9._-]+",
+    seed=r"\d+",
+    model=r"[A-Za-z0-9._-]+",
+    camera=r"[A-Za-z0-9._-]+",
+
+
+def ids_in(*splits):
+    """image_ids whose split is one of ``splits``, in sheet order."""
+    return [i for i in SHEET.index if SPLIT_OF[i] in splits]
+
+
+def labelled_ids():
+    return [i for i in SHEET.index if SHEET.loc[i, "mask_path"]]
+
+
+def get_photo(wildcards):
+    return SHEET.loc[wildcards.image_id, "image_path"]
+
+
+def get_mask(wildcards):
+    return SHEET.loc[wildcards.image_id, "mask_path"]
+
+
+def photo_meta(wildcards):
+    """The sheet values that change how a photo is ingested (a params rerun trigger)."""
+    r = SHEET.loc[wildcards.image_id]
+    gsd = r["mm_per_px"]
+    return {"mm_per_px": None if gsd != gsd else float(gsd)}
+
+
+def get_camera_records(wildcards):
+    cams = [c for c, k in CAMERA_KEY.items() if k == wildcards.camera]
+    ids = SHEET.index[SHEET["camera"].isin(cams)]
+    return [f"results/ingest/{i}/photo.json" for i in ids]
+
+
+def get_camera_stats(wildcards):
+    cam = CAMERA_KEY[SHEET.loc[wildcards.image_id, "camera"]]
+    return f"results/normalized/cameras/{cam}.json"
+
+
+def sheet_rows():
+    """Rows for the raster checks: line, id and paths."""
+    return SHEET[["line", "image_id", "image_path", "mask_path"]].to_dict("records")
+
+
+def training_inputs(kind, splits):
+    ids = ids_in(*splits)
+    match kind:
+        case "photo":
+            return [f"results/normalized/{i}/photo.tif" for i in ids]
+        case "norm_record":
+            return [f"results/normalized/{i}/photo.json" for i in ids]
+        case "mask":
+            return [f"results/ingest/{i}/mask.tif" for i in ids]
+        case "photo_record":
+            return [f"results/ingest/{i}/photo.json" for i in ids]
+        case "mask_record":
+            return [f"results/ingest/{i}/mask.json" for i in ids]
+
+
+def model_files(kind):
+    name = "model.safetensors" if kind == "weights" else "model_card.json"
+    return expand(f"results/models/{MODEL}/seed{{seed}}/{name}", seed=config["seeds"])
+
+
+def get_cover_inputs(wildcards):
+    out = {
+        "classes": f"results/predictions/{wildcards.image_id}.tif",
+        "seeds": f"results/predictions/{wildcards.image_id}_seeds.tif",
+    }
+    if SHEET.loc[wildcards.image_id, "mask_path"]:
+        out["mask"] = f"results/ingest/{wildcards.image_id}/mask.tif"
+    return out
+
+
+def has_mask(wildcards):
+    return bool(SHEET.loc[wildcards.image_id, "mask_path"])
+
+
+def evaluated_ids():
+    return [i for i in labelled_ids() if SPLIT_OF[i] in ("val", "test")]
+
+
+def get_final_output():
+    return [
+        "results/splits.tsv",
+        "results/coverage/by_image.tsv",
+        "results/coverage/by_plot_date.tsv",
+        "results/coverage/by_site_date.tsv",
+        "results/eval/metrics.tsv",
+        "results/eval/summary.tsv",
+        "results/plots/cover_over_time.png",
+        "results/plots/confusion.png",
+    ]

@@ -1,0 +1,69 @@
+# Cover: per image (ensemble and each seed), then means per plot and date and
+# per site and date, with intervals from the seed spread.
+
+
+rule cover_image:
+    input:
+        unpack(get_cover_inputs),
+    output:
+        cover="results/coverage/images/{image_id}.tsv",
+        confusion="results/eval/confusion/{image_id}.tsv",
+    log:
+        "logs/cover/{image_id}.log",
+    conda:
+        "../../envs/io.yaml"
+    params:
+        classes=config["classes"],
+        ignore_index=config["ignore_index"],
+    script:
+        "../scripts/cover_image.py"
+
+
+rule aggregate_cover:
+    input:
+        covers=expand("results/coverage/images/{image_id}.tsv", image_id=SHEET.index),
+        splits="results/splits.tsv",
+    output:
+        by_image=report(
+            "results/coverage/by_image.tsv",
+            caption="../report/by_image.rst",
+            category="Cover",
+        ),
+        by_plot_date=report(
+            "results/coverage/by_plot_date.tsv",
+            caption="../report/by_plot_date.rst",
+            category="Cover",
+        ),
+        by_site_date=report(
+            "results/coverage/by_site_date.tsv",
+            caption="../report/by_site_date.rst",
+            category="Cover",
+        ),
+        by_image_seed="results/coverage/by_image_seed.tsv",
+    log:
+        "logs/cover/aggregate.log",
+    conda:
+        "../../envs/io.yaml"
+    params:
+        level=config["cover"]["interval_level"],
+    script:
+        "../scripts/aggregate_cover.py"
+
+
+rule plot_cover:
+    input:
+        "results/coverage/by_site_date.tsv",
+    output:
+        report(
+            "results/plots/cover_over_time.png",
+            caption="../report/cover_over_time.rst",
+            category="Cover",
+        ),
+    log:
+        "logs/plots/cover_over_time.log",
+    conda:
+        "../../envs/io.yaml"
+    params:
+        classes=config["classes"],
+    script:
+        "../scripts/plot_cover.py"

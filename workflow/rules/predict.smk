@@ -1,0 +1,28 @@
+# Predict: sliding-window ensemble, mean of softmax over the seeds, written in
+# the photo's own geometry.
+
+
+rule predict:
+    input:
+        photo="results/normalized/{image_id}/photo.tif",
+        norm_record="results/normalized/{image_id}/photo.json",
+        ingest_record="results/ingest/{image_id}/photo.json",
+        ensemble=f"results/models/{MODEL}/ensemble.json",
+        weights=model_files("weights"),
+        cards=model_files("card"),
+    output:
+        classes="results/predictions/{image_id}.tif",
+        seeds="results/predictions/{image_id}_seeds.tif",
+    log:
+        "logs/predict/{image_id}.log",
+    benchmark:
+        "benchmarks/predict/{image_id}.tsv"
+    conda:
+        "../../envs/torch.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+    params:
+        predict=config["predict"],
+    script:
+        "../scripts/predict.py"

@@ -1,0 +1,53 @@
+# Train: one model per seed. The seed is a wildcard, so every model is
+# traceable and rebuildable on its own:
+#   snakemake --cores 2 results/models/<model>/seed3/model.safetensors
+
+
+rule train:
+    input:
+        photos=training_inputs("photo", ["train"]),
+        masks=training_inputs("mask", ["train"]),
+        val_photos=training_inputs("photo", ["val"]),
+        val_masks=training_inputs("mask", ["val"]),
+        photo_records=training_inputs("photo_record", ["train", "val"]),
+        mask_records=training_inputs("mask_record", ["train", "val"]),
+        norm_records=training_inputs("norm_record", ["train", "val"]),
+    output:
+        weights="results/models/{model}/seed{seed}/model.safetensors",
+        card="results/models/{model}/seed{seed}/model_card.json",
+    log:
+        "logs/train/{model}/seed{seed}.log",
+    benchmark:
+        "benchmarks/train/{model}/seed{seed}.tsv"
+    conda:
+        "../../envs/torch.yaml"
+    threads: config["train"]["cpu_threads"]
+    resources:
+        gpu=1,
+        mem_mb=8000,
+        runtime=120,
+    params:
+        train_ids=ids_in("train"),
+        val_ids=ids_in("val"),
+        classes=config["classes"],
+        ignore_index=config["ignore_index"],
+        model=config["model"],
+        train=config["train"],
+        split=config["split"],
+        step_fraction=config["predict"]["step_fraction"],
+    script:
+        "../scripts/train.py"
+
+
+rule ensemble_card:
+    input:
+        cards=model_files("card"),
+        weights=model_files("weights"),
+    output:
+        "results/models/{model}/ensemble.json",
+    log:
+        "logs/train/{model}/ensemble.log",
+    conda:
+        "../../envs/io.yaml"
+    script:
+        "../scripts/ensemble_card.py"

@@ -1,0 +1,165 @@
+"""Cover: defined per image, aggregated as means of per-image covers, with seed intervals.
+
+Per-image cover of a class = its pixels / valid pixels, where valid pixels exclude
+``ignore_index`` in the photo's mask (when the photo has a mask) and nothing
+otherwise. Aggregates (plot x date, site x date) are means of per-image covers;
+summed pixel counts are written beside them so pooled cover can be recomputed.
+
+Interval (``interval = seed_t``): the ensemble's cover plus/minus
+``t(level, S-1) * sd / sqrt(S)``, where ``sd`` is the standard deviation of the
+same cover computed from each seed's own class map and ``S`` the number of
+seeds. It expresses model instability (how much the estimate moves with the
+training seed), not calibration against ground truth.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+
+INTERVAL_METHOD = "seed_t"
+
+
+def class_pixels(classmap: np.ndarray, valid: np.ndarray, n_classes: int) -> np.ndarray:
+    """Pixel count of each class among valid pixels."""
+    return np.bincount(classmap[valid].astype(np.int64), minlength=n_classes)[:n_classes]
+
+
+def cover_pct(px: np.ndarray, valid_px: int) -> np.ndarray:
+    """Percent cover from class pixel counts; NaN when there is no valid pixel."""
+    if valid_px == 0:
+        return np.full(len(px), np.nan)
+    return 100.0 * np.asarray(px, dtype=np.float64) / valid_px
+
+
+def image_cover(
+    image_id: str,
+    ensemble_map: np.ndarray,
+    seed_maps: dict[int, np.ndarray],
+    classes: list[dict],
+    truth: np.ndarray | None = None,
+    ignore_index: int = 255,
+) -> pd.DataFrame:
+    """Cover of one photo for the ensemble and for each seed, with the truth when a mask is given.
+
+    Returns:
+        Long table: ``image_id model class_id class class_px valid_px cover_pct true_px true_cover_pct``.
+    """
+    ids = [int(c["id"]) for c in classes]
+    n = max(ids) + 1
+    valid = truth != ignore_index if truth is not None else np.ones(ensemble_map.shape, dtype=bool)
+    vpx = int(valid.sum())
+    true_px = class_pixels(truth, valid, n) if truth is not None else None
+    rows = []
+    for model, cmap in [("ensemble", ensemble_map)] + [(f"seed{s}", m) for s, m in sorted(seed_maps.items())]:
+        px = class_pixels(cmap, valid, n)
+        pct = cover_pct(px, vpx)
+        tpct = cover_pct(true_px, vpx) if true_px is not None else None
+        for c in classes:
+            k = int(c["id"])
+            rows.append(
+                {
+                    "image_id": image_id,
+                    "model": model,
+                    "class_id": k,
+                    "class": c["name"],
+                    "class_px": int(px[k]),
+                    "valid_px": vpx,
+                    "cover_pct": float(pct[k]),
+                    "true_px": int(true_px[k]) if true_px is not None else pd.NA,
+                    "true_cover_pct": float(tpct[k]) if tpct is not None else np.nan,
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def t_quantile(p: float, df: int) -> float:
+    """Quantile of Student's t distribution (bisection on a numerically integrated CDF)."""
+    if df <= 0:
+        return float("nan")
+    if p == 0.5:
+        return 0.0
+    c = math.exp(math.lgamma((df + 1) / 2) - math.lgamma(df / 2)) / math.sqrt(df * math.pi)
+
+    def pdf(x: float) -> float:
+        return c * (1 + x * x / df) ** (-(df + 1) / 2)
+
+    def cdf(x: float) -> float:  # Simpson from 0 to x, x >= 0
+        n = 2000
+        h = x / n
+        s = pdf(0) + pdf(x) + sum((4 if i % 2 else 2) * pdf(i * h) for i in range(1, n))
+        return 0.5 + s * h / 3
+
+    target = p if p > 0.5 else 1 - p
+    lo, hi = 0.0, 1.0
+    while cdf(hi) < target:
+        hi *= 2
+    for _ in range(60):
+        mid = (lo + hi) / 2
+        if cdf(mid) < target:
+            lo = mid
+        else:
+            hi = mid
+    q = (lo + hi) / 2
+    return q if p > 0.5 else -q
+
+
+def seed_interval(center: np.ndarray, seed_values: np.ndarray, level: float = 0.95) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Interval around ``center`` from the spread of per-seed values (seeds on axis 1).
+
+    Returns:
+        (low, high, sd), clipped to 0..100. With a single seed the interval is the point.
+    """
+    seed_values = np.asarray(seed_values, dtype=np.float64)
+    s = seed_values.shape[1]
+    if s < 2:
+        z = np.zeros(len(center))
+        return np.asarray(center, float), np.asarray(center, float), z
+    sd = seed_values.std(axis=1, ddof=1)
+    half = t_quantile(0.5 + level / 2, s - 1) * sd / math.sqrt(s)
+    return np.clip(center - half, 0, 100), np.clip(center + half, 0, 100), sd
+
+
+def aggregate(
+    per_image: pd.DataFrame,
+    meta: pd.DataFrame,
+    keys: list[str],
+    level: float = 0.95,
+) -> pd.DataFrame:
+    """Aggregate per-image cover to ``keys`` (e.g. ``[]`` per image, ``site plot date``).
+
+    Args:
+        per_image: long table from :func:`image_cover`, all images.
+        meta: one row per image: ``image_id site plot date camera split``.
+        keys: grouping columns from ``meta``; ``["image_id"]`` gives the per-image table.
+        level: interval level (default 0.95).
+    """
+    df = per_image.merge(meta, on="image_id", how="left")
+    gkeys = keys + ["class_id", "class"]
+    agg = (
+        df.groupby(gkeys + ["model"], sort=False, dropna=False)
+        .agg(
+            cover_pct=("cover_pct", "mean"),
+            valid_px=("valid_px", "sum"),
+            class_px=("class_px", "sum"),
+            n_images=("image_id", "nunique"),
+            true_cover_pct=("true_cover_pct", lambda s: s.mean() if s.notna().all() else np.nan),
+        )
+        .reset_index()
+    )
+    ens = agg[agg["model"] == "ensemble"].drop(columns="model").reset_index(drop=True)
+    seeds = agg[agg["model"] != "ensemble"]
+    wide = seeds.pivot_table(index=gkeys, columns="model", values="cover_pct", dropna=False)
+    wide = wide.reindex(pd.MultiIndex.from_frame(ens[gkeys]))
+    n_seeds = wide.shape[1]
+    low, high, sd = seed_interval(ens["cover_pct"].to_numpy(), wide.to_numpy() if n_seeds else np.zeros((len(ens), 0)), level)
+    ens["ci_low"] = low
+    ens["ci_high"] = high
+    ens["seed_sd"] = sd
+    ens["n_seeds"] = n_seeds
+    ens["interval"] = f"{INTERVAL_METHOD}{int(round(level * 100))}"
+    cols = keys + ["class", "cover_pct", "ci_low", "ci_high", "seed_sd", "n_seeds", "n_images", "valid_px", "class_px", "true_cover_pct", "interval", "class_id"]
+    out = ens[cols]
+    return out.sort_values(keys + ["class_id"], kind="stable").drop(columns="class_id").reset_index(drop=True)

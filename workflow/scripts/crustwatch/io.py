@@ -1,0 +1,260 @@
+"""Raster input/output with rasterio: canonical photos and masks, atomic writes, checksums."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+import warnings
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+import rasterio
+from rasterio.errors import NotGeoreferencedWarning, RasterioIOError
+
+from .errors import InputError
+
+# PNG/JPEG have no georeference; rasterio warns about that on every open.
+warnings.filterwarnings("ignore", category=NotGeoreferencedWarning)
+# Never write .aux.xml side files next to users' photos.
+os.environ.setdefault("GDAL_PAM_ENABLED", "NO")
+
+
+def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
+    """Return the hex sha256 of a file's bytes."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+@contextmanager
+def atomic_path(path: str | Path) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; rename it into place only on success.
+
+    A crash or an exception never leaves a half-written file under the final name.
+    The temporary name keeps the suffix so format-sniffing writers still work.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        os.replace(tmp_path, path)
+    finally:
+        if tmp_path.exists():
+            tmp_path.unlink()
+
+
+def write_json(path: str | Path, obj: Any) -> None:
+    """Write JSON atomically, sorted keys, 2-space indent, trailing newline."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(obj, indent=2, sort_keys=True, default=_json_default) + "\n")
+
+
+def _json_default(o: Any) -> Any:
+    if isinstance(o, (np.integer,)):
+        return int(o)
+    if isinstance(o, (np.floating,)):
+        return float(o)
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    if isinstance(o, Path):
+        return str(o)
+    raise TypeError(f"not JSON serialisable: {type(o)}")
+
+
+def read_json(path: str | Path) -> Any:
+    with open(path) as f:
+        return json.load(f)
+
+
+def write_tsv(df, path: str | Path) -> None:
+    """Write a pandas DataFrame as TSV atomically (no index)."""
+    with atomic_path(path) as tmp:
+        df.to_csv(tmp, sep="\t", index=False, float_format="%.10g")
+
+
+def _open(path: str | Path, what: str, row: int | None, image_id: str | None):
+    p = Path(path)
+    if not p.exists():
+        raise InputError(f"{what} file does not exist", str(path), row, image_id)
+    if p.stat().st_size == 0:
+        raise InputError(f"{what} file is empty (0 bytes)", str(path), row, image_id)
+    try:
+        return rasterio.open(p)
+    except RasterioIOError as e:
+        raise InputError(
+            f"{what} file cannot be read as a raster ({e}); give a PNG, JPEG or GeoTIFF",
+            str(path),
+            row,
+            image_id,
+        ) from None
+
+
+def raster_shape(path: str | Path, what: str = "photo", row=None, image_id=None) -> tuple[int, int, int]:
+    """Return (bands, height, width) from the header only."""
+    with _open(path, what, row, image_id) as ds:
+        return ds.count, ds.height, ds.width
+
+
+def read_photo(path: str | Path, row: int | None = None, image_id: str | None = None) -> tuple[np.ndarray, dict]:
+    """Read a photo as canonical uint8 RGB, shape (3, H, W).
+
+    Conversions: 1 band -> grey replicated to RGB; 4 bands -> the alpha band is
+    dropped; uint16 -> scaled by 1/257. Anything else is refused with a message.
+
+    Returns:
+        (array, geo) where geo holds ``crs`` (WKT or None) and ``transform`` (6 floats).
+    """
+    with _open(path, "photo", row, image_id) as ds:
+        try:
+            arr = ds.read()
+        except RasterioIOError as e:
+            raise InputError(f"photo is truncated or corrupt ({e})", str(path), row, image_id) from None
+        geo = {
+            "crs": ds.crs.to_wkt() if ds.crs else None,
+            "transform": list(ds.transform)[:6],
+        }
+    bands = arr.shape[0]
+    if bands == 1:
+        arr = np.repeat(arr, 3, axis=0)
+    elif bands == 4:
+        arr = arr[:3]
+    elif bands != 3:
+        raise InputError(
+            f"photo has {bands} bands; expected 1 (grey), 3 (RGB) or 4 (RGBA)", str(path), row, image_id
+        )
+    if arr.dtype == np.uint8:
+        pass
+    elif arr.dtype == np.uint16:
+        arr = (arr.astype(np.uint32) * 255 // 65535).astype(np.uint8)
+    else:
+        raise InputError(
+            f"photo has data type {arr.dtype}; expected 8-bit or 16-bit unsigned integers",
+            str(path),
+            row,
+            image_id,
+        )
+    return np.ascontiguousarray(arr), geo
+
+
+def read_mask(
+    path: str | Path,
+    row: int | None = None,
+    image_id: str | None = None,
+) -> np.ndarray:
+    """Read a single-band class-index mask as uint8 (H, W)."""
+    with _open(path, "mask", row, image_id) as ds:
+        if ds.count != 1:
+            raise InputError(
+                f"mask has {ds.count} bands; expected a single band of class ids", str(path), row, image_id
+            )
+        try:
+            arr = ds.read(1)
+        except RasterioIOError as e:
+            raise InputError(f"mask is truncated or corrupt ({e})", str(path), row, image_id) from None
+    if not np.issubdtype(arr.dtype, np.integer):
+        raise InputError(f"mask has data type {arr.dtype}; expected integers", str(path), row, image_id)
+    if arr.size and (arr.min() < 0 or arr.max() > 255):
+        raise InputError("mask values must lie in 0..255", str(path), row, image_id)
+    return arr.astype(np.uint8)
+
+
+def check_mask_values(
+    mask: np.ndarray,
+    class_ids: list[int],
+    ignore_index: int,
+    path: str | Path | None = None,
+    row: int | None = None,
+    image_id: str | None = None,
+) -> None:
+    """Refuse a mask holding a value that is neither a class id nor ``ignore_index``."""
+    present = np.unique(mask)
+    allowed = set(int(c) for c in class_ids) | {int(ignore_index)}
+    bad = [int(v) for v in present if int(v) not in allowed]
+    if bad:
+        raise InputError(
+            f"mask holds value(s) {bad} that are neither a class id {sorted(class_ids)} "
+            f"nor ignore_index {ignore_index}",
+            str(path) if path else None,
+            row,
+            image_id,
+        )
+
+
+def write_raster(
+    path: str | Path,
+    arr: np.ndarray,
+    geo: dict | None = None,
+    tags: dict | None = None,
+    nodata: float | None = None,
+    band_descriptions: list[str] | None = None,
+) -> None:
+    """Write a (bands, H, W) or (H, W) array as a compressed, tiled GeoTIFF, atomically."""
+    if arr.ndim == 2:
+        arr = arr[None]
+    count, height, width = arr.shape
+    profile = {
+        "driver": "GTiff",
+        "width": width,
+        "height": height,
+        "count": count,
+        "dtype": arr.dtype.name,
+        "compress": "deflate",
+    }
+    if width >= 256 and height >= 256:
+        profile.update(tiled=True, blockxsize=256, blockysize=256)
+    if geo:
+        if geo.get("crs"):
+            profile["crs"] = rasterio.crs.CRS.from_wkt(geo["crs"])
+        if geo.get("transform"):
+            profile["transform"] = rasterio.Affine(*geo["transform"])
+    if nodata is not None:
+        profile["nodata"] = nodata
+    with atomic_path(path) as tmp:
+        with rasterio.open(tmp, "w", **profile) as ds:
+            ds.write(arr)
+            if tags:
+                ds.update_tags(**{k: str(v) for k, v in tags.items()})
+            if band_descriptions:
+                for i, d in enumerate(band_descriptions, start=1):
+                    ds.set_band_description(i, d)
+
+
+def read_raster(path: str | Path) -> tuple[np.ndarray, dict]:
+    """Read a raster this workflow wrote: (bands, H, W) array and its geo/tags."""
+    with rasterio.open(path) as ds:
+        arr = ds.read()
+        meta = {
+            "crs": ds.crs.to_wkt() if ds.crs else None,
+            "transform": list(ds.transform)[:6],
+            "tags": ds.tags(),
+        }
+    return arr, meta
+
+
+def write_image_file(path: str | Path, arr: np.ndarray, quality: int | None = None) -> None:
+    """Write a (bands, H, W) uint8 array as PNG, JPEG or GeoTIFF, chosen by suffix."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    driver = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".tif": "GTiff", ".tiff": "GTiff"}[suffix]
+    if arr.ndim == 2:
+        arr = arr[None]
+    kw: dict[str, Any] = {}
+    if driver == "JPEG":
+        kw["quality"] = int(quality or 90)
+    if driver == "GTiff":
+        kw["compress"] = "deflate"
+    with atomic_path(path) as tmp:
+        with rasterio.open(
+            tmp, "w", driver=driver, width=arr.shape[2], height=arr.shape[1], count=arr.shape[0],
+            dtype=arr.dtype.name, **kw
+        ) as ds:
+            ds.write(arr)

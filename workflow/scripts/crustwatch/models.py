@@ -1,0 +1,90 @@
+"""Segmentation models: a name -> model factory over segmentation-models-pytorch, safetensors I/O."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from .errors import CrustWatchError
+from .io import atomic_path, sha256_file
+
+
+def create_model(
+    arch: str = "Unet",
+    encoder: str = "resnet18",
+    n_classes: int = 2,
+    encoder_depth: int = 5,
+    decoder_channels: list[int] | None = None,
+    encoder_weights: str | None = None,
+    in_channels: int = 3,
+) -> torch.nn.Module:
+    """Build a segmentation model.
+
+    Args:
+        arch: smp architecture name, for example ``Unet`` (default), ``UnetPlusPlus``, ``FPN``,
+            ``DeepLabV3Plus``.
+        encoder: smp encoder name (default ``resnet18``); ``tu-<name>`` for timm encoders.
+        n_classes: number of output classes.
+        encoder_depth: encoder stages used, 3 to 5 (default 5). Fewer stages: faster, smaller context.
+        decoder_channels: Unet decoder widths, one per stage (default smp's).
+        encoder_weights: ``None`` (random init, default) or the path of a local weights file
+            (``.safetensors``, or a ``.pt``/``.pth`` state dict) for the encoder. Names such as
+            ``imagenet`` would download from the internet and are refused.
+        in_channels: input bands (default 3).
+    """
+    import segmentation_models_pytorch as smp
+
+    kwargs: dict[str, Any] = dict(
+        encoder_name=encoder,
+        encoder_weights=None,
+        encoder_depth=encoder_depth,
+        in_channels=in_channels,
+        classes=n_classes,
+    )
+    if decoder_channels is not None and arch.lower() in ("unet", "unetplusplus"):
+        if len(decoder_channels) != encoder_depth:
+            raise CrustWatchError(
+                f"model.decoder_channels has {len(decoder_channels)} entries but encoder_depth is "
+                f"{encoder_depth}; give one width per encoder stage"
+            )
+        kwargs["decoder_channels"] = list(decoder_channels)
+    try:
+        model = smp.create_model(arch, **kwargs)
+    except (KeyError, ValueError) as e:
+        raise CrustWatchError(f"cannot build model arch='{arch}' encoder='{encoder}': {e}") from None
+    if encoder_weights:
+        p = Path(encoder_weights)
+        if not p.is_file():
+            raise CrustWatchError(
+                f"model.encoder_weights '{encoder_weights}' is not a local file. CrustWatch never downloads "
+                "weights: set it to null, or to a weights file you copied onto this machine"
+            )
+        state = load_file(str(p)) if p.suffix == ".safetensors" else torch.load(p, map_location="cpu", weights_only=True)
+        missing, unexpected = model.encoder.load_state_dict(state, strict=False)
+        if len(missing) == len(list(model.encoder.state_dict())):
+            raise CrustWatchError(f"encoder weights '{p}' match none of encoder '{encoder}''s parameters")
+    return model
+
+
+def save_weights(model: torch.nn.Module, path: str | Path, metadata: dict[str, str] | None = None) -> str:
+    """Save a model's state as safetensors atomically; returns the file's sha256."""
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    with atomic_path(path) as tmp:
+        save_file(state, str(tmp), metadata={k: str(v) for k, v in (metadata or {}).items()})
+    return sha256_file(path)
+
+
+def load_weights(model: torch.nn.Module, path: str | Path, expected_sha256: str | None = None) -> torch.nn.Module:
+    """Load safetensors weights into ``model``; refuse a file whose sha256 differs from the card's."""
+    if expected_sha256 is not None:
+        got = sha256_file(path)
+        if got != expected_sha256:
+            raise CrustWatchError(
+                f"weights file '{path}' has sha256 {got[:12]}... but its model card records "
+                f"{expected_sha256[:12]}...; the file was changed or replaced. Rebuild it with snakemake"
+            )
+    model.load_state_dict(load_file(str(path)))
+    return model

@@ -1,0 +1,126 @@
+"""Normalization against domain drift: scale to a target mm/px, colour per camera.
+
+The photometric correction's parameters belong to the camera, not to the scene:
+they are pooled over the *other* photos taken with the same camera (leave-one-out),
+so a photo's own content never sets the correction applied to it, and a real
+change of cover in that photo cannot be normalised away (DESIGN §4).
+
+All methods are derived from per-photo 256-bin channel histograms, which makes
+pooling exact and cheap:
+
+- ``none``: fixed affine map of 0..255 to about -2..2.
+- ``camera_moments``: per channel (v - mean) / sd of the camera's pooled pixels.
+- ``camera_quantile``: per channel, the camera's pooled CDF mapped to a standard
+  normal; undoes any monotonic per-channel camera change (gain, offset, gamma,
+  white balance) when the camera's photos cover similar ground.
+"""
+
+from __future__ import annotations
+
+from statistics import NormalDist
+from typing import Literal
+
+import numpy as np
+from PIL import Image
+
+Method = Literal["none", "camera_moments", "camera_quantile"]
+METHODS: tuple[str, ...] = ("none", "camera_moments", "camera_quantile")
+Z_CLIP = 3.5
+
+
+def scale_factor(mm_per_px: float | None, target_mm_per_px: float | None) -> float:
+    """Factor by which a photo's width and height are multiplied (1.0 when unknown)."""
+    if mm_per_px is None or target_mm_per_px is None:
+        return 1.0
+    if not np.isfinite(mm_per_px) or not target_mm_per_px:
+        return 1.0
+    return float(mm_per_px) / float(target_mm_per_px)
+
+
+def scaled_shape(height: int, width: int, factor: float) -> tuple[int, int]:
+    return max(1, int(round(height * factor))), max(1, int(round(width * factor)))
+
+
+def resample_photo(img: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """Resample a (3, H, W) uint8 photo: area averaging when shrinking, bilinear when enlarging."""
+    h, w = shape
+    if (h, w) == img.shape[1:]:
+        return img
+    shrinking = h * w < img.shape[1] * img.shape[2]
+    pil = Image.fromarray(np.moveaxis(img, 0, -1))
+    out = pil.resize((w, h), Image.Resampling.BOX if shrinking else Image.Resampling.BILINEAR)
+    return np.ascontiguousarray(np.moveaxis(np.asarray(out), -1, 0))
+
+
+def resample_mask(mask: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """Resample a (H, W) class mask with nearest neighbour (class ids are never mixed)."""
+    h, w = shape
+    if (h, w) == mask.shape:
+        return mask
+    return np.asarray(Image.fromarray(mask).resize((w, h), Image.Resampling.NEAREST))
+
+
+def histogram(img: np.ndarray) -> np.ndarray:
+    """Per-channel 256-bin histogram of a (3, H, W) uint8 photo, shape (3, 256), int64."""
+    return np.stack([np.bincount(img[c].ravel(), minlength=256) for c in range(img.shape[0])]).astype(
+        np.int64
+    )
+
+
+def pooled_histogram(
+    hists: dict[str, np.ndarray], image_id: str
+) -> tuple[np.ndarray, int, bool]:
+    """Leave-one-out pool of a camera's histograms for ``image_id``.
+
+    Returns:
+        (histogram, number of photos pooled, self_included). ``self_included`` is
+        True only when the camera has no other photo: then the photo's own
+        histogram is used and the record says so.
+    """
+    others = [h for k, h in hists.items() if k != image_id]
+    if others:
+        return np.sum(others, axis=0), len(others), False
+    return np.asarray(hists[image_id]), 1, True
+
+
+def lookup_table(method: Method, hist: np.ndarray | None) -> np.ndarray:
+    """Per-channel lookup table (3, 256) float32 mapping uint8 values to model input."""
+    v = np.arange(256, dtype=np.float64)
+    match method:
+        case "none":
+            return np.tile(((v / 255.0) - 0.5) / 0.25, (3, 1)).astype(np.float32)
+        case "camera_moments":
+            assert hist is not None
+            lut = []
+            for h in hist.astype(np.float64):
+                n = h.sum()
+                mean = (h * v).sum() / n
+                sd = np.sqrt(max((h * (v - mean) ** 2).sum() / n, 1e-6))
+                lut.append((v - mean) / sd)
+            return np.clip(np.array(lut), -Z_CLIP * 2, Z_CLIP * 2).astype(np.float32)
+        case "camera_quantile":
+            assert hist is not None
+            nd = NormalDist()
+            lut = []
+            for h in hist.astype(np.float64):
+                n = h.sum()
+                below = np.concatenate([[0.0], np.cumsum(h)[:-1]])
+                # mid-rank CDF; values never seen get the CDF of their position
+                cdf = (below + h / 2.0) / n
+                eps = 0.5 / n
+                cdf = np.clip(cdf, eps, 1 - eps)
+                z = np.array([nd.inv_cdf(float(c)) for c in cdf])
+                lut.append(z)
+            return np.clip(np.array(lut), -Z_CLIP, Z_CLIP).astype(np.float32)
+        case _:
+            raise ValueError(f"unknown normalize.method '{method}'; choose one of {METHODS}")
+
+
+def apply_lut(img: np.ndarray, lut: np.ndarray) -> np.ndarray:
+    """Apply a (3, 256) lookup table to a (3, H, W) uint8 photo -> float32 (3, H, W)."""
+    return np.stack([lut[c][img[c]] for c in range(img.shape[0])]).astype(np.float32)
+
+
+def lut_to_display(norm: np.ndarray) -> np.ndarray:
+    """Map a normalized (3, H, W) photo back to uint8 for looking at it (not for models)."""
+    return np.clip((norm / Z_CLIP * 0.5 + 0.5) * 255, 0, 255).astype(np.uint8)

@@ -1,0 +1,510 @@
+"""One function per workflow step. Rule scripts call these; tests call them directly.
+
+Every function reads files, writes files (atomically) and returns nothing of
+importance, so each Snakemake rule is a thin adapter and each step can also be
+run by hand for debugging.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from . import io
+from . import normalize as norm
+from .errors import CrustWatchError, InputError, InputErrors
+
+log = logging.getLogger("crustwatch")
+
+
+def setup_logging(path: str | None = None) -> None:
+    """Send log lines (and warnings) to ``path`` or stderr."""
+    handler = logging.FileHandler(path, mode="w") if path else logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%H:%M:%S"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(logging.INFO)
+    logging.captureWarnings(True)
+
+
+# ---------------------------------------------------------------- checks and ingest
+
+
+def check_inputs(rows: list[dict], class_ids: list[int], ignore_index: int, out_tsv: str) -> None:
+    """Open every photo and mask of the sheet and check them before any training.
+
+    Args:
+        rows: sheet rows with ``line image_id image_path mask_path``.
+        class_ids: ids allowed in masks, besides ``ignore_index``.
+        ignore_index: the mask value that is never trained on nor counted.
+        out_tsv: table written when all rows pass: one line per photo with its size.
+
+    Raises:
+        InputErrors: every problem found, each naming the sheet line, the file and the problem.
+    """
+    errors: list[InputError] = []
+    out = []
+    for r in rows:
+        line, iid = int(r["line"]), r["image_id"]
+        try:
+            bands, h, w = io.raster_shape(r["image_path"], "photo", line, iid)
+            if bands not in (1, 3, 4):
+                raise InputError(f"photo has {bands} bands; expected 1, 3 or 4", r["image_path"], line, iid)
+            mh = mw = None
+            if r.get("mask_path"):
+                m = io.read_mask(r["mask_path"], line, iid)
+                mh, mw = m.shape
+                if (mh, mw) != (h, w):
+                    raise InputError(
+                        f"mask is {mw}x{mh} pixels but its photo '{r['image_path']}' is {w}x{h}; "
+                        "a mask must have the photo's width and height",
+                        r["mask_path"],
+                        line,
+                        iid,
+                    )
+                io.check_mask_values(m, class_ids, ignore_index, r["mask_path"], line, iid)
+            out.append({"image_id": iid, "line": line, "width": w, "height": h, "bands": bands, "mask": bool(r.get("mask_path"))})
+        except InputError as e:
+            errors.append(e)
+    if errors:
+        raise InputErrors(errors, "the photos and masks of the image sheet")
+    io.write_tsv(pd.DataFrame(out), out_tsv)
+    log.info("checked %d photos", len(out))
+
+
+def ingest_photo(src: str, image_id: str, mm_per_px: float | None, target_mm_per_px: float | None, out_photo: str, out_record: str) -> None:
+    """Read a photo with rasterio, write its canonical uint8 RGB GeoTIFF and a record.
+
+    The record holds the source's sha256, size, geo-reference, the scale factor
+    to the target ground resolution, and the 256-bin channel histograms of the
+    photo at that scale (the raw material of the per-camera colour statistics).
+    """
+    img, geo = io.read_photo(src, image_id=image_id)
+    factor = norm.scale_factor(mm_per_px, target_mm_per_px)
+    shape = norm.scaled_shape(img.shape[1], img.shape[2], factor)
+    scaled = norm.resample_photo(img, shape)
+    record = {
+        "image_id": image_id,
+        "source": str(src),
+        "sha256": io.sha256_file(src),
+        "height": int(img.shape[1]),
+        "width": int(img.shape[2]),
+        "geo": geo,
+        "mm_per_px": None if mm_per_px is None or not np.isfinite(mm_per_px) else float(mm_per_px),
+        "target_mm_per_px": target_mm_per_px,
+        "scale_factor": factor,
+        "scaled_height": shape[0],
+        "scaled_width": shape[1],
+        "histogram": norm.histogram(scaled).tolist(),
+    }
+    io.write_raster(out_photo, img, geo)
+    io.write_json(out_record, record)
+    log.info("ingested %s: %dx%d px, scale x%.3f", src, img.shape[2], img.shape[1], factor)
+
+
+def ingest_mask(src: str, image_id: str, photo_record: str, class_ids: list[int], ignore_index: int, out_mask: str, out_record: str) -> None:
+    """Read, check and write a mask as a canonical uint8 GeoTIFF, with a record."""
+    rec = io.read_json(photo_record)
+    m = io.read_mask(src, image_id=image_id)
+    if m.shape != (rec["height"], rec["width"]):
+        raise InputError(
+            f"mask is {m.shape[1]}x{m.shape[0]} pixels but the photo is {rec['width']}x{rec['height']}",
+            src,
+            image_id=image_id,
+        )
+    io.check_mask_values(m, class_ids, ignore_index, src, image_id=image_id)
+    io.write_raster(out_mask, m, rec["geo"])
+    counts = np.bincount(m.ravel(), minlength=256)
+    io.write_json(
+        out_record,
+        {
+            "image_id": image_id,
+            "source": str(src),
+            "sha256": io.sha256_file(src),
+            "pixels": {str(k): int(v) for k, v in enumerate(counts) if v},
+        },
+    )
+
+
+# ---------------------------------------------------------------- normalize
+
+
+def camera_stats(camera: str, records: list[str], out_json: str) -> None:
+    """Collect the scaled-photo histograms of every photo of one camera."""
+    hists = {}
+    for r in records:
+        rec = io.read_json(r)
+        hists[rec["image_id"]] = rec["histogram"]
+    total = np.sum([np.asarray(h) for h in hists.values()], axis=0)
+    io.write_json(out_json, {"camera": camera, "n_photos": len(hists), "histograms": hists, "total": total.tolist()})
+
+
+def normalize_photo(
+    photo: str, record: str, camera_json: str, method: str, out_photo: str, out_record: str
+) -> None:
+    """Scale a photo to the target ground resolution and apply its camera's colour correction.
+
+    The correction's parameters are pooled from the camera's other photos (see
+    :mod:`crustwatch.normalize`); the record stores the lookup table and how it was made.
+    """
+    rec = io.read_json(record)
+    cam = io.read_json(camera_json)
+    iid = rec["image_id"]
+    img, meta = io.read_raster(photo)
+    scaled = norm.resample_photo(img, (rec["scaled_height"], rec["scaled_width"]))
+    hists = {k: np.asarray(v) for k, v in cam["histograms"].items()}
+    if iid not in hists:
+        raise CrustWatchError(f"camera statistics '{camera_json}' lack photo '{iid}'; rerun the workflow")
+    pooled, n, self_included = norm.pooled_histogram(hists, iid)
+    if self_included and method != "none":
+        log.warning(
+            "camera '%s' has only photo '%s': its colour correction had to use the photo itself; "
+            "give each camera several photos", cam["camera"], iid
+        )
+    lut = norm.lookup_table(method, None if method == "none" else pooled)
+    out = norm.apply_lut(scaled, lut)
+    io.write_raster(out_photo, out, None, tags={"normalize_method": method, "camera": cam["camera"]})
+    io.write_json(
+        out_record,
+        {
+            "image_id": iid,
+            "camera": cam["camera"],
+            "method": method,
+            "target_mm_per_px": rec["target_mm_per_px"],
+            "scale_factor": rec["scale_factor"],
+            "height": rec["scaled_height"],
+            "width": rec["scaled_width"],
+            "photos_pooled": n,
+            "self_included": self_included,
+            "lut": np.round(lut, 5).tolist(),
+        },
+    )
+
+
+# ---------------------------------------------------------------- split
+
+
+def write_splits(splits: pd.DataFrame, out_tsv: str) -> None:
+    io.write_tsv(splits, out_tsv)
+
+
+# ---------------------------------------------------------------- training
+
+
+def _load_training_pairs(photos: list[str], masks: list[str]):
+    imgs, ms = [], []
+    for p, m in zip(photos, masks):
+        img, _ = io.read_raster(p)
+        mask, _ = io.read_raster(m)
+        ms.append(norm.resample_mask(mask[0], img.shape[1:]))
+        imgs.append(img.astype(np.float32))
+    return imgs, ms
+
+
+def train_seed(
+    seed: int,
+    train_ids: list[str],
+    val_ids: list[str],
+    train_photos: list[str],
+    train_masks: list[str],
+    val_photos: list[str],
+    val_masks: list[str],
+    photo_records: list[str],
+    mask_records: list[str],
+    norm_records: list[str],
+    classes: list[dict],
+    ignore_index: int,
+    model_cfg: dict,
+    train_cfg: dict,
+    split_cfg: dict,
+    step_fraction: float,
+    out_weights: str,
+    out_card: str,
+    progress: bool = True,
+) -> None:
+    """Train one model with one seed and write its weights (safetensors) and model card."""
+    import torch
+
+    from . import infer, metrics, models, provenance
+    from .data import PatchSampler
+    from .train import TrainConfig, configure_determinism, pick_device, train_model
+
+    cfg = TrainConfig.from_dict(train_cfg)
+    device = pick_device(train_cfg.get("device", "auto"))
+    flags = configure_determinism(seed, cfg.cpu_threads, device)
+    n_classes = max(int(c["id"]) for c in classes) + 1
+    model = models.create_model(
+        model_cfg["arch"], model_cfg["encoder"], n_classes, model_cfg["encoder_depth"],
+        model_cfg.get("decoder_channels"), model_cfg.get("encoder_weights"),
+    )
+    imgs, masks = _load_training_pairs(train_photos, train_masks)
+    sampler = PatchSampler(imgs, masks, cfg.patch_size, ignore_index, seed, cfg.augment)
+    log.info("seed %d: %d training photos, device %s, %d steps", seed, len(imgs), device, cfg.steps)
+    t0 = time.time()
+    history = train_model(model, sampler, cfg, n_classes, ignore_index, device, progress=progress, log=log.info)
+    train_seconds = time.time() - t0
+
+    # validation: the same sliding window as prediction
+    val_metrics = {}
+    if val_photos:
+        vimgs, vmasks = _load_training_pairs(val_photos, val_masks)
+        cm = np.zeros((n_classes, n_classes), dtype=np.int64)
+        for img, m in zip(vimgs, vmasks):
+            p = infer.sliding_window_probs([model], img, n_classes, cfg.patch_size, step_fraction, cfg.batch_size, device)[0]
+            cm += metrics.confusion(p.argmax(0), m, n_classes, ignore_index)
+        s = metrics.scores(cm)
+        val_metrics = {
+            "overall_accuracy": s["overall_accuracy"],
+            "miou": s["miou"],
+            "iou": {c["name"]: _nan_none(s["iou"][int(c["id"])]) for c in classes},
+        }
+        log.info("seed %d validation: OA %.3f mIoU %.3f", seed, s["overall_accuracy"], s["miou"])
+    model.cpu()
+    sha = models.save_weights(model, out_weights, {"seed": seed, "format": "crustwatch-1"})
+
+    def hashes(recs):
+        return {io.read_json(r)["image_id"]: io.read_json(r)["sha256"] for r in recs}
+
+    nrecs = [io.read_json(r) for r in norm_records]
+    card = {
+        "card_version": 1,
+        "seed": seed,
+        "split_seed": split_cfg.get("seed"),
+        "model": model_cfg,
+        "n_classes": n_classes,
+        "classes": classes,
+        "ignore_index": ignore_index,
+        "train": {k: v for k, v in train_cfg.items()},
+        "train_images": list(train_ids),
+        "val_images": list(val_ids),
+        "photos_sha256": hashes(photo_records),
+        "masks_sha256": hashes(mask_records),
+        "normalization": {
+            "method": nrecs[0]["method"] if nrecs else None,
+            "target_mm_per_px": nrecs[0]["target_mm_per_px"] if nrecs else None,
+            "per_photo": {r["image_id"]: {"camera": r["camera"], "photos_pooled": r["photos_pooled"],
+                                          "lut_sha256": provenance.digest(r["lut"])} for r in nrecs},
+        },
+        "versions": provenance.versions(),
+        "code": provenance.code_version(Path(__file__).resolve().parents[3]),
+        "device": provenance.device_info(device),
+        "determinism": flags,
+        "training": {**history, "seconds": round(train_seconds, 2)},
+        "validation": val_metrics,
+        "weights_sha256": sha,
+    }
+    io.write_json(out_card, card)
+
+
+def _nan_none(x):
+    return None if x is None or not np.isfinite(x) else float(x)
+
+
+def ensemble_card(cards: list[str], out_json: str) -> None:
+    """The ensemble's card: its members' cards by sha256, and what they must share."""
+    members = []
+    for c in cards:
+        card = io.read_json(c)
+        members.append({"seed": card["seed"], "card": c, "card_sha256": io.sha256_file(c), "weights_sha256": card["weights_sha256"]})
+    first = io.read_json(cards[0])
+    io.write_json(
+        out_json,
+        {
+            "members": members,
+            "seeds": [m["seed"] for m in members],
+            "model": first["model"],
+            "classes": first["classes"],
+            "ignore_index": first["ignore_index"],
+            "normalization": {k: first["normalization"][k] for k in ("method", "target_mm_per_px")},
+            "patch_size": first["train"]["patch_size"],
+        },
+    )
+
+
+# ---------------------------------------------------------------- prediction
+
+
+def predict_image(
+    photo: str,
+    norm_record: str,
+    ingest_record: str,
+    ensemble_json: str,
+    weights: list[str],
+    cards: list[str],
+    predict_cfg: dict,
+    threads: int,
+    out_classes: str,
+    out_seeds: str,
+    progress: bool = True,
+) -> None:
+    """Ensemble prediction of one photo, written in the photo's own geometry.
+
+    Writes the ensemble class map (uint8, tags naming the ensemble card) and a
+    per-seed class-map stack (one band per seed), both at the photo's own width
+    and height.
+    """
+    import torch
+    from tqdm import tqdm
+
+    from . import infer, models
+
+    torch.set_num_threads(max(1, threads))
+    ens = io.read_json(ensemble_json)
+    nrec = io.read_json(norm_record)
+    irec = io.read_json(ingest_record)
+    want = ens["normalization"]
+    if nrec["method"] != want["method"] or nrec["target_mm_per_px"] != want["target_mm_per_px"]:
+        raise CrustWatchError(
+            f"photo '{nrec['image_id']}' was normalized with method={nrec['method']}, "
+            f"target_mm_per_px={nrec['target_mm_per_px']} but the models were trained with "
+            f"method={want['method']}, target_mm_per_px={want['target_mm_per_px']}; "
+            "rerun normalization and training with one setting"
+        )
+    from .train import pick_device
+
+    device = pick_device(predict_cfg.get("device", "auto"))
+    n_classes = max(int(c["id"]) for c in ens["classes"]) + 1
+    nets, seeds = [], []
+    for w, c in zip(weights, cards):
+        card = io.read_json(c)
+        m = ens["model"]
+        net = models.create_model(m["arch"], m["encoder"], n_classes, m["encoder_depth"], m.get("decoder_channels"), None)
+        models.load_weights(net, w, expected_sha256=card["weights_sha256"])
+        nets.append(net.to(device).eval())
+        seeds.append(card["seed"])
+    img, _ = io.read_raster(photo)
+    patch = ens["patch_size"]
+    step = max(1, int(round(patch * predict_cfg.get("step_fraction", 0.5))))
+    n_tiles = len(infer.tile_starts(max(img.shape[1], patch), patch, step)) * len(infer.tile_starts(max(img.shape[2], patch), patch, step))
+    with tqdm(total=n_tiles, desc=f"predict {nrec['image_id']}", ascii=True, disable=not progress, mininterval=2.0) as bar:
+        probs = infer.sliding_window_probs(nets, img, n_classes, patch, predict_cfg.get("step_fraction", 0.5),
+                                           predict_cfg.get("batch_size", 16), device, progress=bar.update)
+    ens_map, seed_maps, _ = infer.ensemble(probs)
+    shape = (irec["height"], irec["width"])
+    ens_map = norm.resample_mask(ens_map, shape)
+    seed_maps = np.stack([norm.resample_mask(s, shape) for s in seed_maps])
+    tags = {
+        "ensemble_card": ensemble_json,
+        "ensemble_card_sha256": io.sha256_file(ensemble_json),
+        "seeds": ",".join(map(str, seeds)),
+        "classes": ",".join(f"{c['id']}={c['name']}" for c in ens["classes"]),
+        "source_sha256": irec["sha256"],
+    }
+    io.write_raster(out_classes, ens_map, irec["geo"], tags=tags)
+    io.write_raster(out_seeds, seed_maps, irec["geo"], tags=tags, band_descriptions=[f"seed{s}" for s in seeds])
+    log.info("predicted %s with seeds %s", nrec["image_id"], seeds)
+
+
+# ---------------------------------------------------------------- cover and evaluation
+
+
+def cover_image(
+    image_id: str, classes_tif: str, seeds_tif: str, mask_tif: str | None, classes: list[dict], ignore_index: int,
+    out_cover: str, out_confusion: str,
+) -> None:
+    """Per-image cover (ensemble and each seed) and, when labelled, confusion matrices."""
+    from . import metrics
+    from .cover import image_cover
+
+    ens, meta = io.read_raster(classes_tif)
+    stack, smeta = io.read_raster(seeds_tif)
+    seeds = [int(s) for s in smeta["tags"]["seeds"].split(",")]
+    truth = io.read_raster(mask_tif)[0][0] if mask_tif else None
+    df = image_cover(image_id, ens[0], dict(zip(seeds, stack)), classes, truth, ignore_index)
+    df["ensemble_card_sha256"] = meta["tags"].get("ensemble_card_sha256", "")
+    io.write_tsv(df, out_cover)
+    n = max(int(c["id"]) for c in classes) + 1
+    rows = []
+    if truth is not None:
+        for model, cmap in [("ensemble", ens[0])] + [(f"seed{s}", m) for s, m in zip(seeds, stack)]:
+            cm = metrics.confusion(cmap, truth, n, ignore_index)
+            for t, p in zip(*np.nonzero(cm)):
+                rows.append({"image_id": image_id, "model": model, "true": int(t), "pred": int(p), "pixels": int(cm[t, p])})
+    io.write_tsv(pd.DataFrame(rows, columns=["image_id", "model", "true", "pred", "pixels"]), out_confusion)
+
+
+def aggregate_cover(cover_tsvs: list[str], splits_tsv: str, level: float, out: dict[str, str]) -> None:
+    """Write ``by_image``, ``by_plot_date``, ``by_site_date`` and ``by_image_seed`` tables."""
+    from .cover import aggregate
+
+    per_image = pd.concat([pd.read_csv(f, sep="\t") for f in cover_tsvs], ignore_index=True)
+    meta = pd.read_csv(splits_tsv, sep="\t", dtype=str, keep_default_na=False)[["image_id", "site", "plot", "date", "camera", "split"]]
+    by_image = aggregate(per_image, meta, ["image_id"], level)
+    by_image = by_image.merge(meta, on="image_id", how="left")
+    cards = per_image.drop_duplicates("image_id").set_index("image_id")["ensemble_card_sha256"]
+    by_image["ensemble_card_sha256"] = by_image["image_id"].map(cards)
+    first = ["image_id", "site", "plot", "date", "camera", "split", "class", "cover_pct", "ci_low", "ci_high"]
+    by_image = by_image[first + [c for c in by_image.columns if c not in first]]
+    by_image = by_image.sort_values(["site", "plot", "date", "image_id"], kind="stable")
+    io.write_tsv(by_image, out["by_image"])
+    io.write_tsv(aggregate(per_image, meta, ["site", "plot", "date"], level), out["by_plot_date"])
+    io.write_tsv(aggregate(per_image, meta, ["site", "date"], level), out["by_site_date"])
+    seeds = per_image[["image_id", "model", "class", "class_px", "valid_px", "cover_pct"]]
+    io.write_tsv(seeds, out["by_image_seed"])
+
+
+def evaluate(confusion_tsvs: list[str], cover_tsvs: list[str], splits_tsv: str, classes: list[dict],
+             out_metrics: str, out_summary: str, out_plot: str | None = None) -> None:
+    """Metrics per model (ensemble and each seed), split and class; seed spread summary.
+
+    ``metrics.tsv`` columns: ``model split class metric value``. Metrics:
+    ``overall_accuracy`` and ``miou`` (class ``all``), ``iou`` and ``f1`` per class,
+    ``cover_abs_error_pp`` (mean over photos of |predicted - true cover|) per class
+    and ``all`` (mean over classes), ``cover_bias_pp`` (mean signed error) per class.
+    """
+    from . import metrics
+    from .plots import confusion_heatmap
+
+    splits = pd.read_csv(splits_tsv, sep="\t", dtype=str, keep_default_na=False).set_index("image_id")["split"]
+    n = max(int(c["id"]) for c in classes) + 1
+    names = {int(c["id"]): c["name"] for c in classes}
+    conf = pd.concat([pd.read_csv(f, sep="\t") for f in confusion_tsvs], ignore_index=True) if confusion_tsvs else pd.DataFrame()
+    cov = pd.concat([pd.read_csv(f, sep="\t") for f in cover_tsvs], ignore_index=True) if cover_tsvs else pd.DataFrame()
+    rows = []
+    cms = {}
+    if not conf.empty:
+        conf["split"] = conf["image_id"].map(splits)
+        cov["split"] = cov["image_id"].map(splits)
+        for (model, split), g in conf.groupby(["model", "split"]):
+            if split not in ("val", "test"):
+                continue
+            cm = np.zeros((n, n), dtype=np.int64)
+            np.add.at(cm, (g["true"].to_numpy(), g["pred"].to_numpy()), g["pixels"].to_numpy())
+            cms[(model, split)] = cm
+            s = metrics.scores(cm)
+            rows.append((model, split, "all", "overall_accuracy", s["overall_accuracy"]))
+            rows.append((model, split, "all", "miou", s["miou"]))
+            for k, name in names.items():
+                rows.append((model, split, name, "iou", s["iou"][k]))
+                rows.append((model, split, name, "f1", s["f1"][k]))
+            c = cov[(cov["model"] == model) & (cov["split"] == split) & cov["true_cover_pct"].notna()]
+            err = c["cover_pct"] - c["true_cover_pct"]
+            per_class = err.abs().groupby(c["class"]).mean()
+            bias = err.groupby(c["class"]).mean()
+            for name in names.values():
+                rows.append((model, split, name, "cover_abs_error_pp", per_class.get(name, np.nan)))
+                rows.append((model, split, name, "cover_bias_pp", bias.get(name, np.nan)))
+            rows.append((model, split, "all", "cover_abs_error_pp", float(err.abs().mean()) if len(err) else np.nan))
+    df = pd.DataFrame(rows, columns=["model", "split", "class", "metric", "value"])
+    order = {"ensemble": -1}
+    df["_o"] = df["model"].map(lambda m: order.get(m, int(m[4:]) if m.startswith("seed") else 10**6))
+    df = df.sort_values(["split", "_o"], kind="stable").drop(columns="_o")
+    io.write_tsv(df, out_metrics)
+    # seed spread: each metric for the ensemble beside mean/sd/min/max over single seeds
+    summ = []
+    for (split, cls, metric), g in df.groupby(["split", "class", "metric"], sort=False):
+        seeds = g[g["model"] != "ensemble"]["value"].astype(float)
+        ensv = g[g["model"] == "ensemble"]["value"].astype(float)
+        summ.append({"split": split, "class": cls, "metric": metric,
+                     "ensemble": ensv.iloc[0] if len(ensv) else np.nan,
+                     "seed_mean": seeds.mean(), "seed_sd": seeds.std(ddof=1) if len(seeds) > 1 else np.nan,
+                     "seed_min": seeds.min(), "seed_max": seeds.max(), "n_seeds": len(seeds)})
+    io.write_tsv(pd.DataFrame(summ), out_summary)
+    if out_plot:
+        key = ("ensemble", "test") if ("ensemble", "test") in cms else ("ensemble", "val")
+        cm = cms.get(key, np.zeros((n, n), dtype=np.int64))
+        confusion_heatmap(cm, [names.get(k, str(k)) for k in range(n)], out_plot, f"Ensemble confusion, {key[1]} photos")

@@ -1,0 +1,206 @@
+"""The image sheet: loading, validation with row-level messages, and the by-plot split."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .errors import InputError, InputErrors
+
+REQUIRED = ["image_id", "site", "plot", "date", "image"]
+OPTIONAL = ["camera", "mask", "split", "mm_per_px"]
+SPLITS = ("train", "val", "test")
+ID_PATTERN = re.compile(r"^[A-Za-z0-9._-]+$")
+DATE_PATTERN = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+DEFAULT_CAMERA = "default"
+
+
+def _line(i: int) -> int:
+    """Sheet line of the i-th data row (the header is line 1)."""
+    return i + 2
+
+
+def read_sheet(path: str | Path) -> pd.DataFrame:
+    """Read a TSV image sheet as strings, refusing files that are not UTF-8 or lack columns."""
+    path = Path(path)
+    if not path.exists():
+        raise InputError("image sheet does not exist; set `images:` in the config", str(path))
+    raw = path.read_bytes()
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise InputError(
+            f"image sheet is not UTF-8 (byte {e.start}); save it as UTF-8 text", str(path)
+        ) from None
+    df = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False, comment=None)
+    df.columns = [c.strip() for c in df.columns]
+    missing = [c for c in REQUIRED if c not in df.columns]
+    if missing:
+        raise InputError(
+            f"image sheet lacks required column(s) {missing}; it has {list(df.columns)} "
+            "(tab-separated, header on line 1)",
+            str(path),
+            row=1,
+        )
+    for c in OPTIONAL:
+        if c not in df.columns:
+            df[c] = ""
+    for c in df.columns:
+        df[c] = df[c].astype(str).str.strip()
+    return df
+
+
+def _resolve(base: Path, value: str) -> str:
+    p = Path(value)
+    return str(p if p.is_absolute() else (base / p))
+
+
+def load_sheet(
+    path: str | Path,
+    check_files: bool = True,
+) -> pd.DataFrame:
+    """Load and check an image sheet.
+
+    Every problem found is reported at once, each naming the sheet line, the
+    ``image_id`` and the file. Checks: required columns, unique and path-safe
+    ``image_id``, real ``YYYY-MM-DD`` dates, known ``split`` values, positive
+    ``mm_per_px``, labelled training rows, and (``check_files``) that every photo
+    and mask exists.
+
+    Args:
+        path: the TSV sheet. Relative ``image``/``mask`` paths are relative to its folder.
+        check_files: also check that the files exist (default True).
+
+    Returns:
+        The sheet as a DataFrame indexed by ``image_id``, with resolved ``image_path``
+        and ``mask_path`` (empty when unlabelled), ``camera`` filled with ``default``
+        where blank, ``mm_per_px`` as float (NaN when blank) and ``line`` (sheet line).
+    """
+    path = Path(path)
+    df = read_sheet(path)
+    base = path.parent
+    errors: list[InputError] = []
+    seen: dict[str, int] = {}
+    image_paths, mask_paths, gsd = [], [], []
+    for i, r in df.iterrows():
+        line = _line(i)
+        iid = r["image_id"]
+        err = lambda msg, f=None: errors.append(InputError(msg, f, line, iid or None))  # noqa: E731
+        for c in REQUIRED:
+            if r[c] == "":
+                err(f"required column '{c}' is empty")
+        if iid and not ID_PATTERN.match(iid):
+            err("image_id may hold only letters, digits, '.', '_' and '-' (it is used in file names)")
+        if iid in seen:
+            err(f"duplicate image_id (first used on sheet line {seen[iid]})")
+        elif iid:
+            seen[iid] = line
+        d = r["date"]
+        if d:
+            ok = bool(DATE_PATTERN.match(d))
+            if ok:
+                try:
+                    dt.date.fromisoformat(d)
+                except ValueError:
+                    ok = False
+            if not ok:
+                err(f"date '{d}' is not a real date in YYYY-MM-DD form")
+        if r["split"] not in ("",) + SPLITS:
+            err(f"split '{r['split']}' must be one of {list(SPLITS)} or blank")
+        g = r["mm_per_px"]
+        val = np.nan
+        if g != "":
+            try:
+                val = float(g)
+                if not np.isfinite(val) or val <= 0:
+                    raise ValueError
+            except ValueError:
+                err(f"mm_per_px '{g}' must be a positive number")
+                val = np.nan
+        gsd.append(val)
+        img = _resolve(base, r["image"]) if r["image"] else ""
+        msk = _resolve(base, r["mask"]) if r["mask"] else ""
+        image_paths.append(img)
+        mask_paths.append(msk)
+        if r["split"] in ("train", "val", "test") and not msk:
+            err(f"row has split '{r['split']}' but no mask; labelled splits need a mask")
+        if check_files:
+            if img and not Path(img).is_file():
+                err("photo file does not exist", img)
+            if msk and not Path(msk).is_file():
+                err("mask file does not exist", msk)
+    if errors:
+        raise InputErrors(errors, f"image sheet '{path}'")
+    df["image_path"] = image_paths
+    df["mask_path"] = mask_paths
+    df["mm_per_px"] = gsd
+    df["camera"] = df["camera"].where(df["camera"] != "", DEFAULT_CAMERA)
+    df["line"] = [_line(i) for i in range(len(df))]
+    return df.set_index("image_id", drop=False)
+
+
+def _plot_rank(seed: int, site: str, plot: str) -> str:
+    return hashlib.sha256(f"{seed}\x1f{site}\x1f{plot}".encode()).hexdigest()
+
+
+def assign_splits(
+    df: pd.DataFrame,
+    seed: int = 42,
+    val_fraction: float = 0.2,
+    test_fraction: float = 0.2,
+) -> pd.DataFrame:
+    """Decide each row's split, by plot, never by tile.
+
+    If any row of the sheet has a ``split``, the sheet's splits are used as given
+    (blank rows are predicted only). Otherwise every labelled row (with a mask) is
+    assigned by its (site, plot): plots are ordered by a seeded hash, so the
+    assignment is stable when rows or plots are added, and all photos of a plot
+    share a split. At least one plot is kept for training and, with two or more
+    plots, one for validation.
+
+    Returns:
+        DataFrame with ``image_id site plot date camera split source``, where split
+        is ``train``/``val``/``test``/``predict`` and source is ``sheet`` or ``auto``.
+    """
+    out = df[["image_id", "site", "plot", "date", "camera"]].copy()
+    if (df["split"] != "").any():
+        out["split"] = df["split"].where(df["split"] != "", "predict")
+        out["source"] = "sheet"
+        return out.reset_index(drop=True)
+    labelled = df[df["mask_path"] != ""]
+    plots = sorted({(s, p) for s, p in zip(labelled["site"], labelled["plot"])})
+    plots.sort(key=lambda sp: _plot_rank(seed, *sp))
+    n = len(plots)
+    n_val = int(round(n * val_fraction))
+    n_test = int(round(n * test_fraction))
+    if n >= 2 and val_fraction > 0:
+        n_val = max(1, n_val)
+    if n >= 3 and test_fraction > 0:
+        n_test = max(1, n_test)
+    while n_val + n_test > max(n - 1, 0):
+        if n_test > 0 and n_test >= n_val:
+            n_test -= 1
+        else:
+            n_val -= 1
+    which = {}
+    for k, sp in enumerate(plots):
+        which[sp] = "test" if k < n_test else ("val" if k < n_test + n_val else "train")
+    out["split"] = [
+        which.get((s, p), "train") if m else "predict"
+        for s, p, m in zip(df["site"], df["plot"], df["mask_path"] != "")
+    ]
+    out["source"] = "auto"
+    return out.reset_index(drop=True)
+
+
+def camera_key(camera: str) -> str:
+    """A path-safe key for a camera name (the name itself when it is safe)."""
+    if ID_PATTERN.match(camera):
+        return camera
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "_", camera).strip("_") or "camera"
+    return f"{slug}-{hashlib.sha256(camera.encode()).hexdigest()[:8]}"

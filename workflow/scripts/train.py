@@ -1,0 +1,34 @@
+"""Rule train: one model per seed (weights as safetensors plus a model card)."""
+
+import os
+
+# must be set before CUDA starts, for deterministic cuBLAS
+os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+
+from crustwatch import pipeline  # noqa: E402
+from crustwatch.smk import run  # noqa: E402
+
+i, p = snakemake.input, snakemake.params
+run(
+    snakemake,
+    lambda: pipeline.train_seed(
+        seed=int(snakemake.wildcards.seed),
+        train_ids=p.train_ids,
+        val_ids=p.val_ids,
+        train_photos=list(i.photos),
+        train_masks=list(i.masks),
+        val_photos=list(i.val_photos),
+        val_masks=list(i.val_masks),
+        photo_records=list(i.photo_records),
+        mask_records=list(i.mask_records),
+        norm_records=list(i.norm_records),
+        classes=p.classes,
+        ignore_index=p.ignore_index,
+        model_cfg=p.model,
+        train_cfg=p.train,
+        split_cfg=p.split,
+        step_fraction=p.step_fraction,
+        out_weights=snakemake.output.weights,
+        out_card=snakemake.output.card,
+    ),
+)
