@@ -63,3 +63,26 @@ def test_aggregate_is_mean_of_image_covers_with_pixel_sums():
     assert agg.loc["moss", "ci_low"] <= 50 <= agg.loc["moss", "ci_high"]
     per_image = aggregate(pd.concat([small, big]), meta, ["image_id"]).set_index(["image_id", "class"])
     assert per_image.loc[("a", "moss"), "cover_pct"] == 100
+
+
+def test_atomic_outputs_have_normal_permissions(tmp_path):
+    import os
+
+    from crustwatch.io import atomic_path
+
+    with atomic_path(tmp_path / "x.tsv") as tmp:
+        tmp.write_text("a\n")
+    umask = os.umask(0)
+    os.umask(umask)
+    assert (tmp_path / "x.tsv").stat().st_mode & 0o777 == 0o666 & ~umask
+    assert [p.name for p in tmp_path.iterdir()] == ["x.tsv"]
+
+
+def test_failed_write_leaves_nothing(tmp_path):
+    from crustwatch.io import atomic_path
+
+    with pytest.raises(RuntimeError):
+        with atomic_path(tmp_path / "x.tsv") as tmp:
+            tmp.write_text("half")
+            raise RuntimeError("crash")
+    assert list(tmp_path.iterdir()) == []

@@ -1,6 +1,7 @@
 # Sheet loading and validation, wildcard constraints and input functions.
 # The stage files (ingest.smk, ...) hold rules only.
 
+import re
 import sys
 from pathlib import Path
 
@@ -36,7 +37,8 @@ CAMERA_KEY = {cam: cw_sheet.camera_key(cam) for cam in SHEET["camera"].unique()}
 wildcard_constraints:
     image_id=r"[A-Za-z0-9._-]+",
     seed=r"\d+",
-    model=r"[A-Za-z0-9._-]+",
+    # only the configured model: another name would train with this config's settings
+    model=re.escape(MODEL),
     camera=r"[A-Za-z0-9._-]+",
 
 

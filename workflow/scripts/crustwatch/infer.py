@@ -74,6 +74,7 @@ def sliding_window_probs(
     for b in range(0, len(coords), batch_size):
         chunk = coords[b : b + batch_size]
         batch = torch.stack([tensor[:, y : y + patch, x : x + patch] for y, x in chunk]).to(device)
+        batch = batch.contiguous(memory_format=torch.channels_last)
         for m, model in enumerate(models):
             prob = torch.softmax(model(batch).float(), dim=1) * wt
             prob = prob.cpu().numpy()

@@ -374,7 +374,7 @@ def predict_image(
         m = ens["model"]
         net = models.create_model(m["arch"], m["encoder"], n_classes, m["encoder_depth"], m.get("decoder_channels"), None)
         models.load_weights(net, w, expected_sha256=card["weights_sha256"])
-        nets.append(net.to(device).eval())
+        nets.append(net.to(device, memory_format=torch.channels_last).eval())
         seeds.append(card["seed"])
     img, _ = io.read_raster(photo)
     patch = ens["patch_size"]
