@@ -177,3 +177,27 @@ def test_lint_is_clean(tiny_project):
 def test_snakefmt_is_clean():
     res = subprocess.run([str(BIN / "snakefmt"), "--check", "."], cwd=REPO, capture_output=True, text=True)
     assert res.returncode == 0, res.stdout + res.stderr
+
+
+def test_sheet_without_training_rows_stops_at_once(tiny_project):
+    sheet = pd.read_csv(tiny_project / "images.tsv", sep="\t", dtype=str, keep_default_na=False)
+    sheet["split"] = sheet["split"].replace({"train": "test"})
+    sheet.to_csv(tiny_project / "images.tsv", sep="\t", index=False)
+    tiny_config(tiny_project)
+    res = snakemake(tiny_project, "-n", check=False)
+    assert res.returncode != 0 and "no photo is for training" in res.stdout + res.stderr
+
+
+def test_cli_demo_and_check(tmp_path):
+    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
+    run = lambda *a: subprocess.run([str(BIN / "crustwatch"), *a], capture_output=True, text=True, env=env, cwd=tmp_path)  # noqa: E731
+    res = run("demo", "--tiny", "--out", "d", "--sheet", "images.tsv")
+    assert res.returncode == 0 and "wrote 8 photos" in res.stdout
+    assert "is current" in run("demo", "--tiny", "--out", "d", "--sheet", "images.tsv").stdout
+    tiny_config(tmp_path)
+    res = run("check", "--config", "config.yaml", "--out", "sizes.tsv")
+    assert res.returncode == 0, res.stderr
+    assert len(pd.read_csv(tmp_path / "sizes.tsv", sep="\t")) == 8
+    (tmp_path / "d" / "photos" / "mesa_P1_2019-05-14.png").write_bytes(b"not a png")
+    res = run("check", "--config", "config.yaml")
+    assert res.returncode == 2 and "sheet line 2" in res.stderr and "cannot be read" in res.stderr

@@ -31,6 +31,11 @@ validate(
 )
 SPLITS = cw_sheet.assign_splits(SHEET, **config["split"])
 SPLIT_OF = dict(zip(SPLITS["image_id"], SPLITS["split"]))
+if "train" not in SPLIT_OF.values():
+    raise CrustWatchError(
+        f"image sheet '{config['images']}': no photo is for training. Give labelled rows "
+        "(a `mask`) with `split` train, or leave `split` blank in every row to split by plot"
+    )
 CAMERA_KEY = {cam: cw_sheet.camera_key(cam) for cam in SHEET["camera"].unique()}
 
 
