@@ -78,6 +78,10 @@ def test_safetensors_roundtrip_and_hash_check(tmp_path):
         assert torch.equal(v, other.state_dict()[k])
     with pytest.raises(CrustWatchError, match="changed or replaced"):
         models.load_weights(other, path, expected_sha256="0" * 64)
+    # identical weights give an identical file, metadata included
+    assert models.save_weights(other, tmp_path / "again.safetensors", {"seed": 1, "format": "x"}) == models.save_weights(
+        other, tmp_path / "again2.safetensors", {"format": "x", "seed": 1}
+    )
 
 
 def test_hub_weights_are_refused():

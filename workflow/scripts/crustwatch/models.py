@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -70,10 +71,16 @@ def create_model(
 
 
 def save_weights(model: torch.nn.Module, path: str | Path, metadata: dict[str, str] | None = None) -> str:
-    """Save a model's state as safetensors atomically; returns the file's sha256."""
+    """Save a model's state as safetensors atomically; returns the file's sha256.
+
+    Metadata is stored under one key as sorted JSON: safetensors writes several
+    metadata keys in an arbitrary order, which would make identical weights hash
+    differently.
+    """
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    meta = {"crustwatch": json.dumps({k: str(v) for k, v in (metadata or {}).items()}, sort_keys=True)}
     with atomic_path(path) as tmp:
-        save_file(state, str(tmp), metadata={k: str(v) for k, v in (metadata or {}).items()})
+        save_file(state, str(tmp), metadata=meta)
     return sha256_file(path)
 
 
