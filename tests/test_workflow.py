@@ -50,6 +50,19 @@ def snakemake(project: Path, *args: str, check: bool = True) -> subprocess.Compl
     return res
 
 
+def planned_jobs(res: subprocess.CompletedProcess) -> dict[str, int]:
+    """The 'Job stats' table of a dry run as {rule: count}."""
+    out = (res.stdout + res.stderr).splitlines()
+    start = next(i for i, line in enumerate(out) if line.startswith("Job stats"))
+    jobs = {}
+    for line in out[start + 3 :]:
+        parts = line.split()
+        if len(parts) != 2 or parts[0] == "total":
+            break
+        jobs[parts[0]] = int(parts[1])
+    return jobs
+
+
 @pytest.fixture(scope="module")
 def finished(tmp_path_factory, tiny_project_master) -> Path:
     """The tiny project after one complete workflow run."""
@@ -201,3 +214,19 @@ def test_cli_demo_and_check(tmp_path):
     (tmp_path / "d" / "photos" / "mesa_P1_2019-05-14.png").write_bytes(b"not a png")
     res = run("check", "--config", "config.yaml")
     assert res.returncode == 2 and "sheet line 2" in res.stderr and "cannot be read" in res.stderr
+
+
+def test_prediction_and_display_settings_never_retrain(finished):
+    cfg_path = finished / "config.yaml"
+    original = cfg_path.read_text()
+    try:
+        cfg = yaml.safe_load(original)
+        cfg["predict"] = {"batch_size": 4, "step_fraction": 0.25}
+        cfg["cover"] = {"interval_level": 0.9}
+        cfg["classes"][0]["color"] = "#000000"
+        cfg_path.write_text(yaml.safe_dump(cfg, sort_keys=False))
+        jobs = planned_jobs(snakemake(finished, "-n", "--cores", "1"))
+        assert jobs.get("predict") == 8  # prediction settings do rerun prediction...
+        assert "train" not in jobs and "ensemble_card" not in jobs  # ...but never training
+    finally:
+        cfg_path.write_text(original)

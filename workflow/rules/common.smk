@@ -52,6 +52,16 @@ def ids_in(*splits):
     return [i for i in SHEET.index if SPLIT_OF[i] in splits]
 
 
+def class_map():
+    """Class ids and names, without display colours."""
+    return [{"id": int(c["id"]), "name": c["name"]} for c in config["classes"]]
+
+
+def split_seed():
+    """The split seed when the automatic split is used, else None (the sheet decides)."""
+    return config["split"]["seed"] if (SPLITS["source"] == "auto").all() else None
+
+
 def labelled_ids():
     return [i for i in SHEET.index if SHEET.loc[i, "mask_path"]]
 

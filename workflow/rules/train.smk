@@ -26,15 +26,16 @@ rule train:
         gpu=1,
         mem_mb=8000,
         runtime=120,
+    # only what shapes the weights: changing prediction, cover or plot settings
+    # (class colours included) never retrains
     params:
         train_ids=ids_in("train"),
         val_ids=ids_in("val"),
-        classes=config["classes"],
+        classes=class_map(),
         ignore_index=config["ignore_index"],
         model=config["model"],
         train=config["train"],
-        split=config["split"],
-        step_fraction=config["predict"]["step_fraction"],
+        split_seed=split_seed(),
     script:
         "../scripts/train.py"
 

@@ -220,8 +220,7 @@ def train_seed(
     ignore_index: int,
     model_cfg: dict,
     train_cfg: dict,
-    split_cfg: dict,
-    step_fraction: float,
+    split_seed: int | None,
     out_weights: str,
     out_card: str,
     progress: bool = True,
@@ -254,7 +253,8 @@ def train_seed(
         vimgs, vmasks = _load_training_pairs(val_photos, val_masks)
         cm = np.zeros((n_classes, n_classes), dtype=np.int64)
         for img, m in zip(vimgs, vmasks):
-            p = infer.sliding_window_probs([model], img, n_classes, cfg.patch_size, step_fraction, cfg.batch_size, device)[0]
+            # fixed half-patch step, so prediction settings never change a trained model's card
+            p = infer.sliding_window_probs([model], img, n_classes, cfg.patch_size, 0.5, cfg.batch_size, device)[0]
             cm += metrics.confusion(p.argmax(0), m, n_classes, ignore_index)
         s = metrics.scores(cm)
         val_metrics = {
@@ -273,7 +273,7 @@ def train_seed(
     card = {
         "card_version": 1,
         "seed": seed,
-        "split_seed": split_cfg.get("seed"),
+        "split_seed": split_seed,
         "model": model_cfg,
         "n_classes": n_classes,
         "classes": classes,
