@@ -19,6 +19,8 @@ import math
 import numpy as np
 import pandas as pd
 
+from .metrics import n_classes
+
 INTERVAL_METHOD = "seed_t"
 
 
@@ -47,8 +49,7 @@ def image_cover(
     Returns:
         Long table: ``image_id model class_id class class_px valid_px cover_pct true_px true_cover_pct``.
     """
-    ids = [int(c["id"]) for c in classes]
-    n = max(ids) + 1
+    n = n_classes(classes)
     valid = truth != ignore_index if truth is not None else np.ones(ensemble_map.shape, dtype=bool)
     vpx = int(valid.sum())
     true_px = class_pixels(truth, valid, n) if truth is not None else None

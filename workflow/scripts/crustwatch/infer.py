@@ -32,6 +32,16 @@ def tile_starts(size: int, patch: int, step: int) -> list[int]:
     return starts
 
 
+def tile_coords(height: int, width: int, patch: int, step_fraction: float = 0.5) -> list[tuple[int, int]]:
+    """Top-left corners of the tiles covering a photo (padded to at least one patch)."""
+    step = max(1, int(round(patch * step_fraction)))
+    return [
+        (y, x)
+        for y in tile_starts(max(height, patch), patch, step)
+        for x in tile_starts(max(width, patch), patch, step)
+    ]
+
+
 @torch.inference_mode()
 def sliding_window_probs(
     models: list[torch.nn.Module],
@@ -63,8 +73,7 @@ def sliding_window_probs(
     if (ph, pw) != (h, w):
         img = np.pad(img, ((0, 0), (0, ph - h), (0, pw - w)), mode="reflect" if min(h, w) > 1 else "edge")
     weight = gaussian_weight(patch)
-    step = max(1, int(round(patch * step_fraction)))
-    coords = [(y, x) for y in tile_starts(ph, patch, step) for x in tile_starts(pw, patch, step)]
+    coords = tile_coords(h, w, patch, step_fraction)
     acc = np.zeros((len(models), n_classes, ph, pw), dtype=np.float32)
     norm = np.zeros((ph, pw), dtype=np.float32)
     for y, x in coords:

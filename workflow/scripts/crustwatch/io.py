@@ -22,6 +22,10 @@ warnings.filterwarnings("ignore", category=NotGeoreferencedWarning)
 # Never write .aux.xml side files next to users' photos.
 os.environ.setdefault("GDAL_PAM_ENABLED", "NO")
 
+# the process umask, read once: os.umask can only be read by setting it
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
 
 def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
     """Return the hex sha256 of a file's bytes."""
@@ -47,9 +51,7 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     try:
         yield tmp_path
         # mkstemp makes 0600 files; give outputs the usual permissions (umask applies)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp_path, 0o666 & ~umask)
+        os.chmod(tmp_path, 0o666 & ~_UMASK)
         os.replace(tmp_path, path)
     finally:
         if tmp_path.exists():

@@ -5,6 +5,11 @@ from __future__ import annotations
 import numpy as np
 
 
+def n_classes(classes: list[dict]) -> int:
+    """Size of the class axis for a class map ``[{id, name}, ...]``: the largest id plus one."""
+    return max(int(c["id"]) for c in classes) + 1
+
+
 def confusion(pred: np.ndarray, true: np.ndarray, n_classes: int, ignore_index: int = 255) -> np.ndarray:
     """Confusion matrix (true x predicted) over pixels whose truth is not ``ignore_index``."""
     valid = (true != ignore_index) & (true < n_classes)

@@ -235,7 +235,7 @@ def train_seed(
     cfg = TrainConfig.from_dict(train_cfg)
     device = pick_device(train_cfg.get("device", "auto"))
     flags = configure_determinism(seed, cfg.cpu_threads, device)
-    n_classes = max(int(c["id"]) for c in classes) + 1
+    n_classes = metrics.n_classes(classes)
     model = models.create_model(
         model_cfg["arch"], model_cfg["encoder"], n_classes, model_cfg["encoder_depth"],
         model_cfg.get("decoder_channels"), model_cfg.get("encoder_weights"),
@@ -253,8 +253,8 @@ def train_seed(
         vimgs, vmasks = _load_training_pairs(val_photos, val_masks)
         cm = np.zeros((n_classes, n_classes), dtype=np.int64)
         for img, m in zip(vimgs, vmasks):
-            # fixed half-patch step, so prediction settings never change a trained model's card
-            p = infer.sliding_window_probs([model], img, n_classes, cfg.patch_size, 0.5, cfg.batch_size, device)[0]
+            # the library's default step, so prediction settings never change a trained model's card
+            p = infer.sliding_window_probs([model], img, n_classes, cfg.patch_size, batch_size=cfg.batch_size, device=device)[0]
             cm += metrics.confusion(p.argmax(0), m, n_classes, ignore_index)
         s = metrics.scores(cm)
         val_metrics = {
@@ -266,8 +266,9 @@ def train_seed(
     model.cpu()
     sha = models.save_weights(model, out_weights, {"seed": seed, "format": "crustwatch-1"})
 
-    def hashes(recs):
-        return {io.read_json(r)["image_id"]: io.read_json(r)["sha256"] for r in recs}
+    def hashes(paths):
+        recs = [io.read_json(p) for p in paths]
+        return {r["image_id"]: r["sha256"] for r in recs}
 
     nrecs = [io.read_json(r) for r in norm_records]
     card = {
@@ -350,7 +351,7 @@ def predict_image(
     import torch
     from tqdm import tqdm
 
-    from . import infer, models
+    from . import infer, metrics, models
 
     torch.set_num_threads(max(1, threads))
     ens = io.read_json(ensemble_json)
@@ -367,7 +368,7 @@ def predict_image(
     from .train import pick_device
 
     device = pick_device(predict_cfg.get("device", "auto"))
-    n_classes = max(int(c["id"]) for c in ens["classes"]) + 1
+    n_classes = metrics.n_classes(ens["classes"])
     nets, seeds = [], []
     for w, c in zip(weights, cards):
         card = io.read_json(c)
@@ -378,8 +379,7 @@ def predict_image(
         seeds.append(card["seed"])
     img, _ = io.read_raster(photo)
     patch = ens["patch_size"]
-    step = max(1, int(round(patch * predict_cfg.get("step_fraction", 0.5))))
-    n_tiles = len(infer.tile_starts(max(img.shape[1], patch), patch, step)) * len(infer.tile_starts(max(img.shape[2], patch), patch, step))
+    n_tiles = len(infer.tile_coords(img.shape[1], img.shape[2], patch, predict_cfg.get("step_fraction", 0.5)))
     with tqdm(total=n_tiles, desc=f"predict {nrec['image_id']}", ascii=True, disable=not progress, mininterval=2.0) as bar:
         probs = infer.sliding_window_probs(nets, img, n_classes, patch, predict_cfg.get("step_fraction", 0.5),
                                            predict_cfg.get("batch_size", 16), device, progress=bar.update)
@@ -417,7 +417,7 @@ def cover_image(
     df = image_cover(image_id, ens[0], dict(zip(seeds, stack)), classes, truth, ignore_index)
     df["ensemble_card_sha256"] = meta["tags"].get("ensemble_card_sha256", "")
     io.write_tsv(df, out_cover)
-    n = max(int(c["id"]) for c in classes) + 1
+    n = metrics.n_classes(classes)
     rows = []
     if truth is not None:
         for model, cmap in [("ensemble", ens[0])] + [(f"seed{s}", m) for s, m in zip(seeds, stack)]:
@@ -460,7 +460,7 @@ def evaluate(confusion_tsvs: list[str], cover_tsvs: list[str], splits_tsv: str, 
     from .plots import confusion_heatmap
 
     splits = pd.read_csv(splits_tsv, sep="\t", dtype=str, keep_default_na=False).set_index("image_id")["split"]
-    n = max(int(c["id"]) for c in classes) + 1
+    n = metrics.n_classes(classes)
     names = {int(c["id"]): c["name"] for c in classes}
     conf = pd.concat([pd.read_csv(f, sep="\t") for f in confusion_tsvs], ignore_index=True) if confusion_tsvs else pd.DataFrame()
     cov = pd.concat([pd.read_csv(f, sep="\t") for f in cover_tsvs], ignore_index=True) if cover_tsvs else pd.DataFrame()
