@@ -20,14 +20,19 @@ def _data():
     return imgs, masks
 
 
-def _train(seed: int, steps: int = 2) -> dict[str, torch.Tensor]:
-    cfg = TrainConfig(patch_size=32, batch_size=4, steps=steps, cpu_threads=1, log_every=1)
+def _train(seed: int, steps: int = 2, workers: int = 0, log=lambda s: None, **kw) -> dict[str, torch.Tensor]:
+    cfg = TrainConfig(patch_size=32, batch_size=4, steps=steps, cpu_threads=1, log_every=1, workers=workers,
+                      checkpoint_every=2)
     configure_determinism(seed, cfg.cpu_threads, torch.device("cpu"))
     model = models.create_model("Unet", "resnet18", 3, encoder_depth=3, decoder_channels=[16, 8, 4])
     imgs, masks = _data()
     sampler = PatchSampler(imgs, masks, cfg.patch_size, 255, seed, Augment())
-    train_model(model, sampler, cfg, 3, 255, torch.device("cpu"), progress=False, log=lambda s: None)
+    train_model(model, sampler, cfg, 3, 255, torch.device("cpu"), progress=False, log=log, **kw)
     return {k: v.clone() for k, v in model.state_dict().items()}
+
+
+def _same(a, b) -> bool:
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
 
 def test_same_seed_gives_identical_weights_twice():
@@ -36,6 +41,74 @@ def test_same_seed_gives_identical_weights_twice():
     assert a.keys() == b.keys()
     for k in a:
         assert torch.equal(a[k], b[k]), k
+
+
+def test_loader_workers_do_not_change_the_weights():
+    # two processes make the batches, in whatever order they finish: same weights
+    assert _same(_train(5, steps=3), _train(5, steps=3, workers=2))
+
+
+KILLED_RUN = """
+import sys, time
+sys.path.insert(0, {scripts!r})
+sys.path.insert(0, {tests!r})
+import test_train as t
+from crustwatch import train
+save = train.save_checkpoint
+def slow_save(*a, **k):  # give the killer time: pause after each checkpoint
+    save(*a, **k)
+    time.sleep(0.5)
+train.save_checkpoint = slow_save
+t._train(5, steps=12, checkpoint={ckpt!r}, fingerprint="fp")
+print("finished", flush=True)
+"""
+
+
+def test_sigkilled_training_resumes_to_identical_weights(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    from safetensors import safe_open
+
+    ckpt = tmp_path / "checkpoint.safetensors"
+    script = KILLED_RUN.format(scripts=str(Path(models.__file__).parents[1]), tests=str(Path(__file__).parent),
+                               ckpt=str(ckpt))
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while not ckpt.exists() and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    assert ckpt.exists(), "no checkpoint appeared"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+    with safe_open(str(ckpt), framework="pt") as f:
+        import json
+
+        step = json.loads(f.metadata()["crustwatch_checkpoint"])["step"]
+    assert 0 < step < 12
+    lines: list[str] = []
+    resumed = _train(5, steps=12, checkpoint=ckpt, fingerprint="fp", log=lines.append)
+    assert f"at step {step}/12" in lines[0]
+    assert not ckpt.exists(), "the checkpoint is removed once training ends"
+    assert _same(resumed, _train(5, steps=12))
+
+
+def test_checkpoint_of_other_settings_is_not_used(tmp_path):
+    ckpt = tmp_path / "c.safetensors"
+    # leave a checkpoint behind by training with another fingerprint and keeping it
+    from crustwatch import train
+
+    configure_determinism(5, 1, torch.device("cpu"))
+    model = models.create_model("Unet", "resnet18", 3, encoder_depth=3, decoder_channels=[16, 8, 4])
+    opt = torch.optim.AdamW(model.parameters())
+    train.save_checkpoint(ckpt, 2, model, opt, {"fingerprint": "other", "losses": [1.0, 1.0], "seconds": 1})
+    lines: list[str] = []
+    assert _same(_train(5, steps=3, checkpoint=ckpt, fingerprint="fp", log=lines.append), _train(5, steps=3))
+    assert not any("resumed" in line for line in lines)
 
 
 def test_other_seed_gives_other_weights():
@@ -61,11 +134,15 @@ def test_patch_sampler_is_seeded_and_pads_small_photos():
     imgs, masks = _data()
     small = [np.zeros((3, 10, 12), np.float32)]
     s = PatchSampler(small, [np.zeros((10, 12), np.uint8)], 16, 255, 0)
-    x, y = s.batch(2)
+    x, y = s.batch_at(0, 2)
     assert x.shape == (2, 3, 16, 16) and (y == 255).any()
-    a = PatchSampler(imgs, masks, 16, 255, 3).batch(3)
-    b = PatchSampler(imgs, masks, 16, 255, 3).batch(3)
-    assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
+    a = PatchSampler(imgs, masks, 16, 255, 3)
+    b = PatchSampler(imgs, masks, 16, 255, 3)
+    # a batch depends on (seed, step) only, not on which batches were drawn before
+    b.batch_at(0, 3)
+    assert torch.equal(a.batch_at(7, 3)[0], b.batch_at(7, 3)[0])
+    assert not torch.equal(a.batch_at(7, 3)[0], a.batch_at(8, 3)[0])
+    assert not torch.equal(a.batch_at(7, 3)[0], PatchSampler(imgs, masks, 16, 255, 4).batch_at(7, 3)[0])
 
 
 def test_safetensors_roundtrip_and_hash_check(tmp_path):
@@ -92,3 +169,29 @@ def test_hub_weights_are_refused():
 def test_decoder_channels_must_match_depth():
     with pytest.raises(CrustWatchError, match="one width per encoder stage"):
         models.create_model("Unet", "resnet18", 3, encoder_depth=3, decoder_channels=[16, 8])
+
+
+class _AlertingUnet(torch.nn.Module):
+    """A Unet whose forward also calls an op torch flags as non-deterministic (put_)."""
+
+    def __init__(self):
+        super().__init__()
+        self.net = models.create_model("Unet", "resnet18", 3, encoder_depth=3, decoder_channels=[16, 8, 4])
+
+    def forward(self, x):
+        torch.zeros(2).put_(torch.tensor([0]), torch.tensor([1.0]))
+        return self.net(x)
+
+
+def test_ops_without_deterministic_kernel_are_recorded():
+    # on CUDA, training only warns about such ops; the warning must reach the model card
+    cfg = TrainConfig(patch_size=32, batch_size=2, steps=2, cpu_threads=1)
+    configure_determinism(0, 1, torch.device("cpu"))
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    try:
+        imgs, masks = _data()
+        h = train_model(_AlertingUnet(), PatchSampler(imgs, masks, 32, 255, 0), cfg, 3, 255, torch.device("cpu"),
+                        progress=False, log=lambda s: None)
+    finally:
+        torch.use_deterministic_algorithms(True)
+    assert len(h["nondeterministic_ops"]) == 1 and "put_" in h["nondeterministic_ops"][0]

@@ -31,7 +31,8 @@ def tiny_config(project: Path, **over) -> Path:
         "normalize": {"method": "camera_moments", "target_mm_per_px": 1.0},
         "model": {"name": "tiny", "arch": "Unet", "encoder": "resnet18", "encoder_depth": 3,
                   "decoder_channels": [16, 8, 4]},
-        "train": {"patch_size": 32, "batch_size": 4, "steps": 3, "cpu_threads": 1, "log_every": 1},
+        # 2 torch threads: the rebuild test then runs with --cores 1 and must still match
+        "train": {"patch_size": 32, "batch_size": 4, "steps": 3, "cpu_threads": 2, "log_every": 1},
         "predict": {"batch_size": 16},
     }
     cfg.update(over)
@@ -74,37 +75,67 @@ def finished(tmp_path_factory, tiny_project_master) -> Path:
 
 
 def test_models_and_cards(finished):
-    for seed in (0, 1):
-        d = finished / "results" / "models" / "tiny" / f"seed{seed}"
-        assert (d / "model.safetensors").stat().st_size > 10000
-        card = yaml.safe_load((d / "model_card.json").read_text())
-        for key in ("seed", "split_seed", "model", "classes", "ignore_index", "photos_sha256", "masks_sha256",
-                    "normalization", "versions", "device", "determinism", "validation", "weights_sha256", "code"):
-            assert key in card, key
-        assert card["seed"] == seed
-        assert card["determinism"]["use_deterministic_algorithms"] is True
-        assert len(card["train_images"]) == 2 and len(card["val_images"]) == 2
-        from crustwatch.io import sha256_file
+    from crustwatch.io import sha256_file
 
+    sheet = pd.read_csv(finished / "images.tsv", sep="\t", dtype=str, keep_default_na=False).set_index("image_id")
+    models_dir = finished / "results" / "models" / "tiny"
+    for seed in (0, 1):
+        d = models_dir / f"seed{seed}"
+        assert (d / "model.safetensors").stat().st_size > 10000
+        assert not (d / "checkpoint.safetensors").exists()
+        card = yaml.safe_load((d / "model_card.json").read_text())
+        assert card["seed"] == seed and card["split_seed"] is None  # the tiny sheet gives each split
+        assert card["model"]["arch"] == "Unet" and card["model"]["encoder"] == "resnet18"
+        assert card["train"]["steps"] == 3 and card["train"]["cpu_threads"] == 2
+        assert "log_every" not in card["train"] and card["runtime"]["log_every"] == 1
+        assert card["classes"][0] == {"id": 0, "name": "bare_soil"} and card["ignore_index"] == 255
+        # every training and validation photo and mask, by sha256, source and derived files
+        assert sorted(card["data"]) == sorted(card["train_images"] + card["val_images"])
+        assert len(card["train_images"]) == 2 and len(card["val_images"]) == 2
+        for iid, d_ in card["data"].items():
+            assert d_["photo_sha256"] == sha256_file(finished / sheet.loc[iid, "image"])
+            assert d_["mask_sha256"] == sha256_file(finished / sheet.loc[iid, "mask"])
+            assert d_["normalized_photo_sha256"] == sha256_file(finished / d_["normalized_photo"])
+            assert d_["ingested_mask_sha256"] == sha256_file(finished / d_["ingested_mask"])
+        assert card["normalization"]["method"] == "camera_moments"
+        assert set(card["normalization"]["per_photo"]) == set(card["data"])
+        assert {"torch", "segmentation-models-pytorch", "snakemake", "numpy", "rasterio"} <= set(card["versions"])
+        assert card["device"]["device"] == "cpu" and card["device"]["cpu"]
+        det = card["determinism"]
+        assert det["use_deterministic_algorithms"] is True and det["torch_threads"] == 2
+        assert det["cudnn_benchmark"] is False and det["nondeterministic_ops"] == [] and det["bit_reproducible"]
+        assert card["training"]["seconds"] > 0 and card["training"]["resumed_from_step"] is None
+        assert 0 <= card["validation"]["overall_accuracy"] <= 1
         assert card["weights_sha256"] == sha256_file(d / "model.safetensors")
-    ens = yaml.safe_load((finished / "results" / "models" / "tiny" / "ensemble.json").read_text())
+        assert len(card["code"]["git_commit"]) == 40
+    ens = yaml.safe_load((models_dir / "ensemble.json").read_text())
     assert ens["seeds"] == [0, 1] and len(ens["members"]) == 2
+    for m in ens["members"]:
+        assert m["card_sha256"] == sha256_file(finished / m["card"])
 
 
 def test_predictions_in_photo_geometry(finished):
+    from crustwatch.io import sha256_file
+
+    ens_sha = sha256_file(finished / "results" / "models" / "tiny" / "ensemble.json")
     sheet = pd.read_csv(finished / "images.tsv", sep="\t", dtype=str)
     for _, r in sheet.iterrows():
         with rasterio.open(finished / r["image"]) as src:
             shape = (src.height, src.width)
         with rasterio.open(finished / "results" / "predictions" / f"{r['image_id']}.tif") as ds:
             assert (ds.height, ds.width) == shape and ds.count == 1 and ds.dtypes[0] == "uint8"
-            assert ds.tags()["seeds"] == "0,1" and ds.tags()["ensemble_card_sha256"]
+            tags = ds.tags()
+            assert tags["seeds"] == "0,1" and tags["ensemble_card_sha256"] == ens_sha
+            cards = [finished / f"results/models/tiny/seed{s}/model_card.json" for s in (0, 1)]
+            assert tags["member_cards"] == f"0={sha256_file(cards[0])},1={sha256_file(cards[1])}"
             assert ds.read(1).max() < 7
         with rasterio.open(finished / "results" / "predictions" / f"{r['image_id']}_seeds.tif") as ds:
             assert ds.count == 2 and ds.descriptions == ("seed0", "seed1")
 
 
 def test_cover_tables(finished):
+    from crustwatch.io import sha256_file
+
     cov = finished / "results" / "coverage"
     by_image = pd.read_csv(cov / "by_image.tsv", sep="\t", dtype={"date": str, "plot": str})
     for c in ["image_id", "site", "plot", "date", "class", "cover_pct", "ci_low", "ci_high", "valid_px"]:
@@ -121,6 +152,15 @@ def test_cover_tables(finished):
             assert c in t.columns, (name, c)
         n_groups = by_image.drop_duplicates(keys).shape[0]
         assert len(t) == n_groups * 7
+    # every row leads to the ensemble card; seed rows to their own card
+    ens_sha = sha256_file(finished / "results" / "models" / "tiny" / "ensemble.json")
+    for name in ("by_image", "by_plot_date", "by_site_date"):
+        t = pd.read_csv(cov / f"{name}.tsv", sep="\t")
+        assert (t["ensemble_card_sha256"] == ens_sha).all(), name
+    seeds = pd.read_csv(cov / "by_image_seed.tsv", sep="\t")
+    card0 = sha256_file(finished / "results" / "models" / "tiny" / "seed0" / "model_card.json")
+    assert (seeds[seeds["model"] == "seed0"]["card_sha256"] == card0).all()
+    assert (seeds[seeds["model"] == "ensemble"]["card_sha256"] == ens_sha).all()
     # a site x date cover is the mean of its photos' covers
     site = pd.read_csv(cov / "by_site_date.tsv", sep="\t", dtype={"date": str})
     mean = by_image.groupby(["site", "date", "class"])["cover_pct"].mean()

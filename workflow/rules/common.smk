@@ -11,10 +11,13 @@ sys.path.insert(0, str(Path(workflow.basedir) / "workflow" / "scripts"))
 
 from crustwatch import sheet as cw_sheet  # noqa: E402
 from crustwatch.errors import CrustWatchError  # noqa: E402
+from crustwatch.settings import resolve_seeds, train_settings  # noqa: E402
 
 validate(config, schema="../schemas/config.schema.yaml")
 
 MODEL = config["model"]["name"]
+# `seeds:` is a list or a sweep {start, count}
+SEEDS = resolve_seeds(config["seeds"])
 CLASS_IDS = [int(c["id"]) for c in config["classes"]]
 if len(set(CLASS_IDS)) != len(CLASS_IDS):
     raise CrustWatchError("config: class ids in `classes` must be unique")
@@ -55,6 +58,16 @@ def ids_in(*splits):
 def class_map():
     """Class ids and names, without display colours."""
     return [{"id": int(c["id"]), "name": c["name"]} for c in config["classes"]]
+
+
+def train_params():
+    """The train settings that shape the weights; log, checkpoint and loader settings are left out."""
+    return train_settings(config["train"])
+
+
+def train_threads():
+    """torch threads (fixed: numerics depend on them) plus loader processes."""
+    return config["train"]["cpu_threads"] + config["train"]["workers"]
 
 
 def split_seed():
@@ -114,7 +127,7 @@ def training_inputs(kind, splits):
 
 def model_files(kind):
     name = "model.safetensors" if kind == "weights" else "model_card.json"
-    return expand(f"results/models/{MODEL}/seed{{seed}}/{name}", seed=config["seeds"])
+    return expand(f"results/models/{MODEL}/seed{{seed}}/{name}", seed=SEEDS)
 
 
 def get_cover_inputs(wildcards):

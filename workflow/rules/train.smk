@@ -21,20 +21,21 @@ rule train:
         "benchmarks/train/{model}/seed{seed}.tsv"
     conda:
         "../../envs/torch.yaml"
-    threads: config["train"]["cpu_threads"]
+    # torch uses train.cpu_threads whatever --cores says: a rebuild is bit-identical
+    threads: train_threads()
     resources:
         gpu=1,
         mem_mb=8000,
         runtime=120,
     # only what shapes the weights: changing prediction, cover or plot settings
-    # (class colours included) never retrains
+    # (class colours included), or train.log_every/checkpoint_every/workers, never retrains
     params:
         train_ids=ids_in("train"),
         val_ids=ids_in("val"),
         classes=class_map(),
         ignore_index=config["ignore_index"],
         model=config["model"],
-        train=config["train"],
+        train=train_params(),
         split_seed=split_seed(),
     script:
         "../scripts/train.py"

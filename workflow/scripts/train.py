@@ -6,6 +6,7 @@ import os
 os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
 
 from crustwatch import pipeline  # noqa: E402
+from crustwatch.settings import train_runtime  # noqa: E402
 from crustwatch.smk import run  # noqa: E402
 
 i, p = snakemake.input, snakemake.params
@@ -29,5 +30,7 @@ run(
         split_seed=p.split_seed,
         out_weights=snakemake.output.weights,
         out_card=snakemake.output.card,
+        # read from the config, not params: they never change the weights, so never retrain
+        runtime_cfg=train_runtime(snakemake.config["train"]),
     ),
 )

@@ -10,7 +10,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from .errors import CrustWatchError
-from .io import atomic_path, sha256_file
+from .files import atomic_path, sha256_file
 
 
 def create_model(

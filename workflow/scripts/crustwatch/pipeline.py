@@ -7,8 +7,8 @@ run by hand for debugging.
 
 from __future__ import annotations
 
+import json
 import logging
-import time
 from pathlib import Path
 
 import numpy as np
@@ -223,16 +223,23 @@ def train_seed(
     split_seed: int | None,
     out_weights: str,
     out_card: str,
+    runtime_cfg: dict | None = None,
     progress: bool = True,
 ) -> None:
-    """Train one model with one seed and write its weights (safetensors) and model card."""
+    """Train one model with one seed and write its weights (safetensors) and model card.
+
+    ``train_cfg`` holds the settings that shape the weights (recorded in the card);
+    ``runtime_cfg`` those that do not (log interval, checkpoint interval, loader
+    workers). A checkpoint beside the weights lets a killed job resume; it is
+    used only when it was made from the same inputs and settings.
+    """
     import torch
 
     from . import infer, metrics, models, provenance
     from .data import PatchSampler
     from .train import TrainConfig, configure_determinism, pick_device, train_model
 
-    cfg = TrainConfig.from_dict(train_cfg)
+    cfg = TrainConfig.from_dict({**train_cfg, **(runtime_cfg or {})})
     device = pick_device(train_cfg.get("device", "auto"))
     flags = configure_determinism(seed, cfg.cpu_threads, device)
     n_classes = metrics.n_classes(classes)
@@ -240,65 +247,103 @@ def train_seed(
         model_cfg["arch"], model_cfg["encoder"], n_classes, model_cfg["encoder_depth"],
         model_cfg.get("decoder_channels"), model_cfg.get("encoder_weights"),
     )
+    data = _training_data_record(train_ids, val_ids, train_photos, train_masks, val_photos, val_masks,
+                                 photo_records, mask_records, norm_records)
+    nrecs = {r["image_id"]: r for r in map(io.read_json, norm_records)}
+    shaping = {
+        "seed": seed, "model": model_cfg, "train": train_cfg, "classes": classes, "ignore_index": ignore_index,
+        "inputs": {i: (d["normalized_photo_sha256"], d["ingested_mask_sha256"]) for i, d in data.items()},
+        "device": device.type, "threads": cfg.cpu_threads,
+    }
     imgs, masks = _load_training_pairs(train_photos, train_masks)
     sampler = PatchSampler(imgs, masks, cfg.patch_size, ignore_index, seed, cfg.augment)
-    log.info("seed %d: %d training photos, device %s, %d steps", seed, len(imgs), device, cfg.steps)
-    t0 = time.time()
-    history = train_model(model, sampler, cfg, n_classes, ignore_index, device, progress=progress, log=log.info)
-    train_seconds = time.time() - t0
+    log.info("seed %d: %d training photos, device %s, %d steps, %d torch threads", seed, len(imgs), device,
+             cfg.steps, flags["torch_threads"])
+    checkpoint = Path(out_weights).with_name("checkpoint.safetensors")
+    history = train_model(model, sampler, cfg, n_classes, ignore_index, device, progress=progress, log=log.info,
+                          checkpoint=checkpoint, fingerprint=provenance.digest(shaping))
 
     # validation: the same sliding window as prediction
     val_metrics = {}
     if val_photos:
         vimgs, vmasks = _load_training_pairs(val_photos, val_masks)
         cm = np.zeros((n_classes, n_classes), dtype=np.int64)
-        for img, m in zip(vimgs, vmasks):
-            # the library's default step, so prediction settings never change a trained model's card
-            p = infer.sliding_window_probs([model], img, n_classes, cfg.patch_size, batch_size=cfg.batch_size, device=device)[0]
-            cm += metrics.confusion(p.argmax(0), m, n_classes, ignore_index)
+        with torch.inference_mode():
+            for img, m in zip(vimgs, vmasks):
+                # the library's default step, so prediction settings never change a trained model's card
+                p = infer.sliding_window_probs([model], img, n_classes, cfg.patch_size, batch_size=cfg.batch_size,
+                                               device=device)[0]
+                cm += metrics.confusion(p.argmax(0), m, n_classes, ignore_index)
         s = metrics.scores(cm)
         val_metrics = {
             "overall_accuracy": s["overall_accuracy"],
             "miou": s["miou"],
             "iou": {c["name"]: _nan_none(s["iou"][int(c["id"])]) for c in classes},
+            "pixels": int(cm.sum()),
         }
         log.info("seed %d validation: OA %.3f mIoU %.3f", seed, s["overall_accuracy"], s["miou"])
     model.cpu()
     sha = models.save_weights(model, out_weights, {"seed": seed, "format": "crustwatch-1"})
-
-    def hashes(paths):
-        recs = [io.read_json(p) for p in paths]
-        return {r["image_id"]: r["sha256"] for r in recs}
-
-    nrecs = [io.read_json(r) for r in norm_records]
+    ew = model_cfg.get("encoder_weights")
+    nondet = history.pop("nondeterministic_ops")
     card = {
-        "card_version": 1,
+        "card_version": 2,
         "seed": seed,
         "split_seed": split_seed,
-        "model": model_cfg,
+        "model": {**model_cfg, "encoder_weights_sha256": io.sha256_file(ew) if ew else None},
         "n_classes": n_classes,
         "classes": classes,
         "ignore_index": ignore_index,
-        "train": {k: v for k, v in train_cfg.items()},
+        "train": dict(train_cfg),
+        "runtime": {k: getattr(cfg, k) for k in ("log_every", "checkpoint_every", "workers")},
         "train_images": list(train_ids),
         "val_images": list(val_ids),
-        "photos_sha256": hashes(photo_records),
-        "masks_sha256": hashes(mask_records),
+        "data": data,
         "normalization": {
-            "method": nrecs[0]["method"] if nrecs else None,
-            "target_mm_per_px": nrecs[0]["target_mm_per_px"] if nrecs else None,
-            "per_photo": {r["image_id"]: {"camera": r["camera"], "photos_pooled": r["photos_pooled"],
-                                          "lut_sha256": provenance.digest(r["lut"])} for r in nrecs},
+            "method": next(iter(nrecs.values()))["method"] if nrecs else None,
+            "target_mm_per_px": next(iter(nrecs.values()))["target_mm_per_px"] if nrecs else None,
+            "per_photo": {i: {"camera": r["camera"], "photos_pooled": r["photos_pooled"],
+                              "self_included": r["self_included"], "scale_factor": r["scale_factor"],
+                              "lut_sha256": provenance.digest(r["lut"]),
+                              "lut_range": [[r["lut"][c][0], r["lut"][c][-1]] for c in range(len(r["lut"]))]}
+                          for i, r in nrecs.items()},
         },
         "versions": provenance.versions(),
         "code": provenance.code_version(Path(__file__).resolve().parents[3]),
         "device": provenance.device_info(device),
-        "determinism": flags,
-        "training": {**history, "seconds": round(train_seconds, 2)},
+        "determinism": {**flags, "nondeterministic_ops": nondet,
+                        "bit_reproducible": not nondet and (device.type == "cpu" or flags["cudnn_deterministic"])},
+        "training": history,
         "validation": val_metrics,
+        "weights": str(out_weights),
         "weights_sha256": sha,
     }
     io.write_json(out_card, card)
+
+
+def _training_data_record(train_ids, val_ids, train_photos, train_masks, val_photos, val_masks,
+                          photo_records, mask_records, norm_records) -> dict:
+    """Per training/validation photo: its source files and the derived files training read, with sha256."""
+    precs = {r["image_id"]: r for r in map(io.read_json, photo_records)}
+    mrecs = {r["image_id"]: r for r in map(io.read_json, mask_records)}
+    nrecs = dict(zip([io.read_json(r)["image_id"] for r in norm_records], norm_records))
+    out = {}
+    for split, ids, photos, masks in (("train", train_ids, train_photos, train_masks),
+                                      ("val", val_ids, val_photos, val_masks)):
+        for i, ph, m in zip(ids, photos, masks):
+            out[i] = {
+                "split": split,
+                "photo": precs[i]["source"],
+                "photo_sha256": precs[i]["sha256"],
+                "mask": mrecs[i]["source"],
+                "mask_sha256": mrecs[i]["sha256"],
+                "normalized_photo": str(ph),
+                "normalized_photo_sha256": io.sha256_file(ph),
+                "normalization_record": nrecs.get(i),
+                "ingested_mask": str(m),
+                "ingested_mask_sha256": io.sha256_file(m),
+            }
+    return out
 
 
 def _nan_none(x):
@@ -306,20 +351,43 @@ def _nan_none(x):
 
 
 def ensemble_card(cards: list[str], out_json: str) -> None:
-    """The ensemble's card: its members' cards by sha256, and what they must share."""
-    members = []
+    """The ensemble's card: its members' cards by sha256, and what they must share.
+
+    Members must agree on everything but the seed (model, classes, training data
+    and settings, normalization); a mixed ensemble is refused.
+    """
+    members, shared = [], None
     for c in cards:
         card = io.read_json(c)
-        members.append({"seed": card["seed"], "card": c, "card_sha256": io.sha256_file(c), "weights_sha256": card["weights_sha256"]})
-    first = io.read_json(cards[0])
+        members.append({
+            "seed": card["seed"], "card": str(c), "card_sha256": io.sha256_file(c),
+            "weights": card.get("weights"), "weights_sha256": card["weights_sha256"],
+            "validation": card.get("validation", {}),
+        })
+        same = {k: card[k] for k in ("model", "classes", "ignore_index", "train", "split_seed")}
+        same["data"] = {i: (d["normalized_photo_sha256"], d["ingested_mask_sha256"]) for i, d in card.get("data", {}).items()}
+        same["normalization"] = {k: card["normalization"][k] for k in ("method", "target_mm_per_px")}
+        if shared is None:
+            shared, first = same, card
+        elif same != shared:
+            diff = sorted(k for k in same if same[k] != shared[k])
+            raise CrustWatchError(
+                f"model cards '{cards[0]}' and '{c}' differ in {', '.join(diff)}; the members of an ensemble must "
+                "differ only in their seed. Rebuild the stale models (snakemake reruns them when settings change)"
+            )
     io.write_json(
         out_json,
         {
+            "card_version": 2,
             "members": members,
             "seeds": [m["seed"] for m in members],
             "model": first["model"],
             "classes": first["classes"],
             "ignore_index": first["ignore_index"],
+            "split_seed": first["split_seed"],
+            "train": first["train"],
+            "train_images": first["train_images"],
+            "val_images": first["val_images"],
             "normalization": {k: first["normalization"][k] for k in ("method", "target_mm_per_px")},
             "patch_size": first["train"]["patch_size"],
         },
@@ -390,6 +458,8 @@ def predict_image(
     tags = {
         "ensemble_card": ensemble_json,
         "ensemble_card_sha256": io.sha256_file(ensemble_json),
+        "member_cards": ",".join(f"{s}={io.sha256_file(c)}" for s, c in zip(seeds, cards)),
+        "predict_settings": json.dumps({"step_fraction": predict_cfg.get("step_fraction", 0.5)}, sort_keys=True),
         "seeds": ",".join(map(str, seeds)),
         "classes": ",".join(f"{c['id']}={c['name']}" for c in ens["classes"]),
         "source_sha256": irec["sha256"],
@@ -415,7 +485,11 @@ def cover_image(
     seeds = [int(s) for s in smeta["tags"]["seeds"].split(",")]
     truth = io.read_raster(mask_tif)[0][0] if mask_tif else None
     df = image_cover(image_id, ens[0], dict(zip(seeds, stack)), classes, truth, ignore_index)
-    df["ensemble_card_sha256"] = meta["tags"].get("ensemble_card_sha256", "")
+    # every row names the card of the model that made it: the ensemble's, or the seed's own
+    tags = meta["tags"]
+    member = dict(kv.split("=", 1) for kv in tags.get("member_cards", "").split(",") if kv)
+    df["card_sha256"] = [tags.get("ensemble_card_sha256", "") if m == "ensemble" else member.get(m[4:], "")
+                         for m in df["model"]]
     io.write_tsv(df, out_cover)
     n = metrics.n_classes(classes)
     rows = []
@@ -428,22 +502,31 @@ def cover_image(
 
 
 def aggregate_cover(cover_tsvs: list[str], splits_tsv: str, level: float, out: dict[str, str]) -> None:
-    """Write ``by_image``, ``by_plot_date``, ``by_site_date`` and ``by_image_seed`` tables."""
+    """Write ``by_image``, ``by_plot_date``, ``by_site_date`` and ``by_image_seed`` tables.
+
+    Every row carries ``ensemble_card_sha256``, the ensemble card of the models
+    that made it (``crustwatch audit`` follows it); seed rows carry their own card.
+    """
     from .cover import aggregate
 
     per_image = pd.concat([pd.read_csv(f, sep="\t") for f in cover_tsvs], ignore_index=True)
     meta = pd.read_csv(splits_tsv, sep="\t", dtype=str, keep_default_na=False)[["image_id", "site", "plot", "date", "camera", "split"]]
+    cards = per_image[per_image["model"] == "ensemble"].drop_duplicates("image_id")[["image_id", "card_sha256"]]
+    cards = cards.rename(columns={"card_sha256": "ensemble_card_sha256"}).merge(meta, on="image_id")
+
+    def with_cards(df: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+        sha = cards.groupby(keys, sort=False)["ensemble_card_sha256"].agg(lambda v: ";".join(sorted(set(v))))
+        return df.merge(sha.reset_index(), on=keys, how="left")
+
     by_image = aggregate(per_image, meta, ["image_id"], level)
-    by_image = by_image.merge(meta, on="image_id", how="left")
-    cards = per_image.drop_duplicates("image_id").set_index("image_id")["ensemble_card_sha256"]
-    by_image["ensemble_card_sha256"] = by_image["image_id"].map(cards)
+    by_image = with_cards(by_image.merge(meta, on="image_id", how="left"), ["image_id"])
     first = ["image_id", "site", "plot", "date", "camera", "split", "class", "cover_pct", "ci_low", "ci_high"]
     by_image = by_image[first + [c for c in by_image.columns if c not in first]]
     by_image = by_image.sort_values(["site", "plot", "date", "image_id"], kind="stable")
     io.write_tsv(by_image, out["by_image"])
-    io.write_tsv(aggregate(per_image, meta, ["site", "plot", "date"], level), out["by_plot_date"])
-    io.write_tsv(aggregate(per_image, meta, ["site", "date"], level), out["by_site_date"])
-    seeds = per_image[["image_id", "model", "class", "class_px", "valid_px", "cover_pct"]]
+    for name, keys in (("by_plot_date", ["site", "plot", "date"]), ("by_site_date", ["site", "date"])):
+        io.write_tsv(with_cards(aggregate(per_image, meta, keys, level), keys), out[name])
+    seeds = per_image[["image_id", "model", "class", "class_px", "valid_px", "cover_pct", "card_sha256"]]
     io.write_tsv(seeds, out["by_image_seed"])
 
 

@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
+import json
+import logging
 import math
 import os
 import random
 import time
+import warnings
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import torch
 
-from .data import Augment, PatchSampler
+from .data import Augment, PatchSampler, batch_loader
+from .files import atomic_path
+from .settings import TRAIN_RUNTIME_KEYS  # noqa: F401  (re-exported: the keys that never change weights)
+
+log = logging.getLogger("crustwatch")
 
 
 @dataclass
@@ -28,6 +36,11 @@ class TrainConfig:
         cpu_threads: torch threads on CPU; numerics depend on it, so it is fixed (default 2).
         augment: augmentation settings.
         log_every: steps between loss lines in the log (default 25).
+        checkpoint_every: steps between checkpoints a killed job resumes from (default 50; 0: none).
+        workers: loader processes making batches (default 0: the training process itself).
+
+    ``log_every``, ``checkpoint_every`` and ``workers`` do not change the weights
+    (:data:`TRAIN_RUNTIME_KEYS`); everything else does.
     """
 
     patch_size: int = 128
@@ -39,6 +52,8 @@ class TrainConfig:
     cpu_threads: int = 2
     augment: Augment = field(default_factory=Augment)
     log_every: int = 25
+    checkpoint_every: int = 50
+    workers: int = 0
 
     @classmethod
     def from_dict(cls, d: dict) -> "TrainConfig":
@@ -58,8 +73,11 @@ def pick_device(requested: str = "auto") -> torch.device:
 def configure_determinism(seed: int, threads: int, device: torch.device) -> dict:
     """Seed every generator and switch on deterministic algorithms; return the flags set.
 
-    ``CUBLAS_WORKSPACE_CONFIG`` must be set before CUDA starts; this is done here
-    and by the rule script before importing torch.
+    On CPU, deterministic algorithms are enforced (an op without one raises).
+    On CUDA, an op without a deterministic kernel only warns; :func:`train_model`
+    records such warnings in the model card. ``CUBLAS_WORKSPACE_CONFIG`` must be
+    set before CUDA starts: this is done here and by the rule script before torch
+    is imported.
     """
     os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
     random.seed(seed)
@@ -70,30 +88,126 @@ def configure_determinism(seed: int, threads: int, device: torch.device) -> dict
     torch.use_deterministic_algorithms(True, warn_only=warn_only)
     torch.backends.cudnn.benchmark = False
     torch.backends.cudnn.deterministic = True
+    return determinism_flags()
+
+
+def determinism_flags() -> dict:
+    """Every setting that decides whether training is bit-reproducible, as now set."""
     return {
         "torch_threads": torch.get_num_threads(),
-        "use_deterministic_algorithms": True,
-        "deterministic_warn_only": warn_only,
-        "cudnn_benchmark": False,
-        "cudnn_deterministic": True,
+        "use_deterministic_algorithms": torch.are_deterministic_algorithms_enabled(),
+        "deterministic_warn_only": torch.is_deterministic_algorithms_warn_only_enabled(),
+        "cudnn_benchmark": torch.backends.cudnn.benchmark,
+        "cudnn_deterministic": torch.backends.cudnn.deterministic,
+        "cudnn_allow_tf32": torch.backends.cudnn.allow_tf32,
+        "cuda_matmul_allow_tf32": torch.backends.cuda.matmul.allow_tf32,
+        "float32_matmul_precision": torch.get_float32_matmul_precision(),
         "CUBLAS_WORKSPACE_CONFIG": os.environ.get("CUBLAS_WORKSPACE_CONFIG"),
+        "batch_rng": "numpy PCG64 seeded with (seed, step) for each batch",
     }
 
 
-def make_loss(n_classes: int, ignore_index: int, dice_weight: float):
-    """Cross-entropy plus ``dice_weight`` x multiclass Dice, both ignoring ``ignore_index``."""
-    from segmentation_models_pytorch.losses import DiceLoss
+def _one_hot(target: torch.Tensor, n_classes: int) -> torch.Tensor:
+    # a comparison, not a scatter: deterministic on every device
+    classes = torch.arange(n_classes, device=target.device).view(1, n_classes, 1, 1)
+    return (target.unsqueeze(1) == classes).to(torch.float32)
 
-    ce = torch.nn.CrossEntropyLoss(ignore_index=ignore_index)
-    dice = DiceLoss(mode="multiclass", ignore_index=ignore_index, from_logits=True)
+
+def make_loss(n_classes: int, ignore_index: int, dice_weight: float):
+    """Cross-entropy plus ``dice_weight`` x multiclass soft Dice, both ignoring ``ignore_index``.
+
+    Both are written with element-wise products and sums only: torch's NLLLoss
+    has no deterministic CUDA kernel. Dice is averaged over the classes present
+    in the batch's labels (as segmentation-models-pytorch's DiceLoss).
+    """
 
     def loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        value = ce(logits, target)
+        valid = (target != ignore_index).unsqueeze(1).to(logits.dtype)
+        onehot = _one_hot(torch.where(target == ignore_index, 0, target), n_classes) * valid
+        n_valid = valid.sum().clamp_min(1.0)
+        value = -(torch.log_softmax(logits, 1) * onehot).sum() / n_valid
         if dice_weight:
-            value = value + dice_weight * dice(logits, target)
+            prob = torch.softmax(logits, 1) * valid
+            dims = (0, 2, 3)
+            inter = (prob * onehot).sum(dims)
+            card = (prob + onehot).sum(dims)
+            dice = (2 * inter) / card.clamp_min(1e-7)
+            present = (onehot.sum(dims) > 0).to(logits.dtype)
+            value = value + dice_weight * ((1 - dice) * present).mean()
         return value
 
     return loss
+
+
+# ---------------------------------------------------------------- checkpoints
+
+
+def save_checkpoint(path: str | Path, step: int, model: torch.nn.Module, opt: torch.optim.Optimizer,
+                    meta: dict) -> None:
+    """Model, optimizer and RNG states after ``step`` steps, as one safetensors file (atomic)."""
+    from safetensors.torch import save_file
+
+    tensors = {f"model/{k}": v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    sd = opt.state_dict()
+    for pid, st in sd["state"].items():
+        for k, v in st.items():
+            tensors[f"optim/{pid}/{k}"] = (v if torch.is_tensor(v) else torch.tensor(v)).detach().cpu().contiguous()
+    tensors["rng/torch"] = torch.get_rng_state()
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        tensors["rng/cuda"] = torch.cuda.get_rng_state()
+    np_state = np.random.get_state()
+    info = {
+        **meta,
+        "step": step,
+        "param_groups": sd["param_groups"],
+        "python_random": random.getstate(),
+        "numpy_random": [np_state[0], np_state[1].tolist(), *np_state[2:]],
+    }
+    with atomic_path(path) as tmp:
+        save_file(tensors, str(tmp), metadata={"crustwatch_checkpoint": json.dumps(info, sort_keys=True)})
+
+
+def load_checkpoint(path: str | Path, model: torch.nn.Module, opt: torch.optim.Optimizer,
+                    fingerprint: str) -> dict | None:
+    """Restore a checkpoint made with the same ``fingerprint``; None when there is none to use."""
+    from safetensors import safe_open
+
+    path = Path(path)
+    if not path.exists():
+        return None
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            info = json.loads(f.metadata()["crustwatch_checkpoint"])
+            if info.get("fingerprint") != fingerprint:
+                log.warning("checkpoint %s was made with other inputs or settings; training from step 0", path)
+                return None
+            tensors = {k: f.get_tensor(k) for k in f.keys()}
+    except Exception as e:  # a damaged checkpoint is not worth failing for: train from scratch
+        log.warning("checkpoint %s cannot be read (%s); training from step 0", path, e)
+        return None
+    device = next(model.parameters()).device
+    model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model/")})
+    state: dict = {}
+    for k, v in tensors.items():
+        if k.startswith("optim/"):
+            _, pid, name = k.split("/", 2)
+            state.setdefault(int(pid), {})[name] = v
+    opt.load_state_dict({"state": state, "param_groups": info["param_groups"]})
+    for st in opt.state.values():  # load_state_dict moves moments to the params' device; keep `step` on CPU
+        for k, v in st.items():
+            if k != "step" and torch.is_tensor(v):
+                st[k] = v.to(device)
+    torch.set_rng_state(tensors["rng/torch"])
+    if "rng/cuda" in tensors and device.type == "cuda":
+        torch.cuda.set_rng_state(tensors["rng/cuda"])
+    pr = info["python_random"]
+    random.setstate((pr[0], tuple(pr[1]), pr[2]))
+    nr = info["numpy_random"]
+    np.random.set_state((nr[0], np.array(nr[1], dtype=np.uint32), *nr[2:]))
+    return info
+
+
+# ---------------------------------------------------------------- training loop
 
 
 def train_model(
@@ -105,8 +219,16 @@ def train_model(
     device: torch.device,
     progress: bool = True,
     log=print,
+    checkpoint: str | Path | None = None,
+    fingerprint: str = "",
 ) -> dict:
-    """Train ``model`` in place for ``cfg.steps`` steps; return a small history."""
+    """Train ``model`` in place for ``cfg.steps`` steps; return a small history.
+
+    With ``checkpoint``, the state is saved there every ``cfg.checkpoint_every``
+    steps and, when a checkpoint with the same ``fingerprint`` exists, training
+    resumes from it; the result is bit-identical to an uninterrupted run. The
+    checkpoint is removed when training ends.
+    """
     from tqdm import tqdm
 
     # channels_last: about 20% faster convolutions on CPU (oneDNN), same results for a given seed
@@ -119,25 +241,70 @@ def train_model(
             return (step + 1) / warm
         return 0.5 * (1 + math.cos(math.pi * (step - warm) / max(1, cfg.steps - warm)))
 
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_at)
     loss_fn = make_loss(n_classes, ignore_index, cfg.dice_weight)
-    losses = []
+    losses: list[float] = []
+    start, seconds_before, resumed_from = 0, 0.0, None
+    if checkpoint is not None:
+        info = load_checkpoint(checkpoint, model, opt, fingerprint)
+        if info is not None:
+            start = resumed_from = info["step"]
+            losses = list(info["losses"])
+            seconds_before = info["seconds"]
+            log(f"resumed from checkpoint {checkpoint} at step {start}/{cfg.steps}")
+    nondeterministic: set[str] = set()
+    shown: set[str] = set()
     t0 = time.time()
-    bar = tqdm(range(cfg.steps), desc="train", disable=not progress, mininterval=2.0, ascii=True)
-    for step in bar:
-        x, y = sampler.batch(cfg.batch_size)
-        x, y = x.to(device).contiguous(memory_format=torch.channels_last), y.to(device)
-        logits = model(x)
-        loss = loss_fn(logits, y)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        sched.step()
-        losses.append(float(loss.detach()))
-        if (step + 1) % cfg.log_every == 0 or step + 1 == cfg.steps:
-            recent = float(np.mean(losses[-cfg.log_every :]))
-            bar.set_postfix(loss=f"{recent:.4f}")
-            log(f"step {step + 1}/{cfg.steps} loss {recent:.4f}")
+    loader = batch_loader(sampler, cfg.batch_size, cfg.steps, start, cfg.workers, pin_memory=device.type == "cuda")
+    bar = tqdm(total=cfg.steps, initial=start, desc="train", disable=not progress, mininterval=2.0, ascii=True)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for step, (x, y) in enumerate(loader, start):
+            x = x.to(device, non_blocking=True).contiguous(memory_format=torch.channels_last)
+            y = y.to(device, non_blocking=True)
+            for g in opt.param_groups:
+                g["lr"] = cfg.lr * lr_at(step)
+            logits = model(x)
+            loss = loss_fn(logits, y)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            losses.append(float(loss.detach()))
+            bar.update(1)
+            done = step + 1
+            if done % cfg.log_every == 0 or done == cfg.steps:
+                recent = float(np.mean(losses[-cfg.log_every :]))
+                bar.set_postfix(loss=f"{recent:.4f}")
+                log(f"step {done}/{cfg.steps} loss {recent:.4f}")
+            if checkpoint is not None and cfg.checkpoint_every and done % cfg.checkpoint_every == 0 and done < cfg.steps:
+                save_checkpoint(checkpoint, done, model, opt, {
+                    "fingerprint": fingerprint, "losses": losses,
+                    "seconds": seconds_before + time.time() - t0})
+            nondeterministic.update(_nondeterminism_alerts(caught, shown))
+            caught.clear()
+    bar.close()
+    for w in nondeterministic:
+        log(f"warning: no deterministic CUDA kernel for: {w}")
     model.eval()
-    return {"loss_first": losses[0] if losses else None, "loss_last": float(np.mean(losses[-10:])) if losses else None,
-            "seconds": round(time.time() - t0, 2), "steps": cfg.steps}
+    if checkpoint is not None:
+        Path(checkpoint).unlink(missing_ok=True)
+    return {
+        "loss_first": losses[0] if losses else None,
+        "loss_last": float(np.mean(losses[-10:])) if losses else None,
+        "seconds": round(seconds_before + time.time() - t0, 2),
+        "steps": cfg.steps,
+        "resumed_from_step": resumed_from,
+        "nondeterministic_ops": sorted(nondeterministic),
+    }
+
+
+def _nondeterminism_alerts(caught, shown: set[str]) -> list[str]:
+    """Alerts of ops without a deterministic kernel; other warnings are passed on once each."""
+    out = []
+    for w in caught:
+        msg = str(w.message)
+        if "deterministic" in msg:
+            out.append(msg.split(". ")[0][:200])
+        elif msg not in shown:
+            shown.add(msg)
+            warnings.showwarning(w.message, w.category, w.filename, w.lineno)
+    return out

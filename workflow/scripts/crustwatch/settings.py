@@ -1,0 +1,31 @@
+"""Config helpers shared by the Snakefile and the library (no heavy imports: parsed at every dry run)."""
+
+from __future__ import annotations
+
+from .errors import CrustWatchError
+
+# train settings that never change the weights: changing them must not retrain
+TRAIN_RUNTIME_KEYS = ("log_every", "checkpoint_every", "workers")
+
+
+def train_settings(train_cfg: dict) -> dict:
+    """The ``train:`` settings that shape the weights (what the train rule takes as params)."""
+    return {k: v for k, v in train_cfg.items() if k not in TRAIN_RUNTIME_KEYS}
+
+
+def train_runtime(train_cfg: dict) -> dict:
+    """The ``train:`` settings that only change how fast or how verbosely training runs."""
+    return {k: v for k, v in train_cfg.items() if k in TRAIN_RUNTIME_KEYS}
+
+
+def resolve_seeds(seeds) -> list[int]:
+    """``seeds:`` as a list (``[0, 1, 2]``) or a sweep (``{start: 0, count: 10}``) -> sorted list."""
+    if isinstance(seeds, dict):
+        start, count = int(seeds.get("start", 0)), int(seeds["count"])
+        if count < 1 or start < 0:
+            raise CrustWatchError(f"config: seeds {seeds} must have start >= 0 and count >= 1")
+        return list(range(start, start + count))
+    out = [int(s) for s in seeds]
+    if len(set(out)) != len(out) or any(s < 0 for s in out):
+        raise CrustWatchError(f"config: seeds {seeds} must be distinct non-negative integers")
+    return sorted(out)
