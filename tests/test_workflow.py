@@ -108,6 +108,8 @@ def test_models_and_cards(finished):
         assert 0 <= card["validation"]["overall_accuracy"] <= 1
         assert card["weights_sha256"] == sha256_file(d / "model.safetensors")
         assert len(card["code"]["git_commit"]) == 40
+        # the workflow's own library ran, not another installed copy of crustwatch
+        assert card["code"]["path"] == str(REPO)
     ens = yaml.safe_load((models_dir / "ensemble.json").read_text())
     assert ens["seeds"] == [0, 1] and len(ens["members"]) == 2
     for m in ens["members"]:
@@ -264,9 +266,142 @@ def test_prediction_and_display_settings_never_retrain(finished):
         cfg["predict"] = {"batch_size": 4, "step_fraction": 0.25}
         cfg["cover"] = {"interval_level": 0.9}
         cfg["classes"][0]["color"] = "#000000"
+        # run-time training settings: how often to log and checkpoint, loader processes
+        cfg["train"].update({"log_every": 2, "checkpoint_every": 1, "workers": 1})
         cfg_path.write_text(yaml.safe_dump(cfg, sort_keys=False))
         jobs = planned_jobs(snakemake(finished, "-n", "--cores", "1"))
         assert jobs.get("predict") == 8  # prediction settings do rerun prediction...
         assert "train" not in jobs and "ensemble_card" not in jobs  # ...but never training
+    finally:
+        cfg_path.write_text(original)
+
+
+@pytest.fixture
+def finished_copy(finished, tmp_path) -> Path:
+    """A private copy of the finished project (results and Snakemake's records included)."""
+    dst = tmp_path / "project"
+    shutil.copytree(finished, dst, symlinks=True)
+    return dst
+
+
+def test_seed_sensitivity_tables_and_plot(finished):
+    ev = finished / "results" / "eval"
+    seeds = pd.read_csv(ev / "seeds.tsv", sep="\t")
+    metrics = pd.read_csv(ev / "metrics.tsv", sep="\t")
+    assert {"seed_mean", "seed_sd", "seed_min", "seed_max", "pi_low", "pi_high", "ensemble",
+            "ensemble_minus_seed_mean", "seed0", "seed1"} <= set(seeds.columns)
+    assert len(seeds) == len(metrics[metrics["model"] == "ensemble"])
+    r = seeds[(seeds["split"] == "test") & (seeds["metric"] == "overall_accuracy")].iloc[0]
+    m = metrics[(metrics["split"] == "test") & (metrics["metric"] == "overall_accuracy")].set_index("model")["value"]
+    assert r["seed0"] == pytest.approx(m["seed0"]) and r["ensemble"] == pytest.approx(m["ensemble"])
+    assert r["seed_mean"] == pytest.approx((m["seed0"] + m["seed1"]) / 2)
+    assert 0 <= r["pi_low"] <= r["seed_mean"] <= r["pi_high"] <= 1
+    spread = pd.read_csv(ev / "seed_cover_spread.tsv", sep="\t")
+    assert len(spread) == 8 * 7 and (spread["n_seeds"] == 2).all()
+    assert np.allclose(spread["seed_range"], spread["seed_max"] - spread["seed_min"])
+    assert (finished / "results" / "plots" / "seeds.png").stat().st_size > 10000
+
+
+def crustwatch_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+           "PYTHONPATH": str(REPO / "workflow" / "scripts")}
+    return subprocess.run([sys.executable, "-m", "crustwatch.cli", *args], capture_output=True, text=True,
+                          env=env, cwd=cwd, timeout=600)
+
+
+def test_audit_traces_outputs_and_rebuilds_a_seed(finished):
+    res = crustwatch_cli("audit", "results/coverage/by_site_date.tsv", cwd=finished)
+    assert res.returncode == 0, res.stdout + res.stderr
+    out = res.stdout
+    assert "ensemble card: results/models/tiny/ensemble.json" in out
+    assert "seed 0 card" in out and "seed 1 card" in out and "AUDIT OK" in out
+    assert "training and validation data (4 photos)" in out and "predicted photos (8)" in out
+    assert "git " in out and "torch 2." in out and '"steps": 3' in out
+    pred = finished / "results" / "predictions" / "mesa_P1_2020-05-12.tif"
+    res = crustwatch_cli("audit", str(pred), cwd=REPO)
+    assert res.returncode == 0 and "prediction settings" in res.stdout and "predicted photos (1)" in res.stdout
+    res = crustwatch_cli("audit", "results/models/tiny/seed1/model.safetensors", "--rebuild", cwd=finished)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "rebuild seed 1" in res.stdout and "IDENTICAL" in res.stdout and "seed 0" not in res.stdout
+
+
+def test_audit_fails_when_files_changed(finished_copy):
+    p = finished_copy
+    card = yaml.safe_load((p / "results/models/tiny/seed0/model_card.json").read_text())
+    photo = next(d["photo"] for d in card["data"].values() if d["split"] == "train")
+    with open(p / photo, "ab") as f:
+        f.write(b"\0")
+    res = crustwatch_cli("audit", "results/coverage/by_image.tsv", cwd=p)
+    assert res.returncode == 1 and f"photo: {photo}" in res.stdout and "CHANGED" in res.stdout
+    assert "AUDIT FAILED" in res.stdout
+    # a model retrained after the table was made: the table's card is gone
+    ens = p / "results/models/tiny/ensemble.json"
+    ens.write_text(ens.read_text().replace('"seeds"', '"seeds" ', 1))
+    res = crustwatch_cli("audit", "results/coverage/by_image.tsv", cwd=p)
+    assert res.returncode == 1 and "NOT FOUND" in res.stdout
+
+
+def test_deleted_model_rebuilds_bit_identical_whatever_the_cores(finished_copy):
+    from crustwatch.io import sha256_file
+
+    weights = finished_copy / "results/models/tiny/seed0/model.safetensors"
+    before = sha256_file(weights)
+    weights.unlink()
+    # trained with 2 torch threads under --cores 2; rebuilt under --cores 1, still 2 threads
+    snakemake(finished_copy, "--cores", "1", "results/models/tiny/seed0/model.safetensors")
+    assert sha256_file(weights) == before
+    card = yaml.safe_load((weights.parent / "model_card.json").read_text())
+    assert card["weights_sha256"] == before and card["determinism"]["torch_threads"] == 2
+
+
+def test_killed_training_job_resumes_to_identical_weights(finished_copy):
+    import signal
+    import time
+
+    from crustwatch.io import sha256_file
+
+    p = finished_copy
+    tiny_config(p, train={"patch_size": 32, "batch_size": 4, "steps": 150, "cpu_threads": 2,
+                          "checkpoint_every": 10, "log_every": 10})
+    target = "results/models/tiny/seed5/model.safetensors"
+    ckpt = p / "results/models/tiny/seed5/checkpoint.safetensors"
+    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
+    cmd = [str(BIN / "snakemake"), "--snakefile", str(REPO / "Snakefile"), "--directory", str(p),
+           "--configfile", str(p / "config.yaml"), "--cores", "2", target]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
+                            start_new_session=True)
+    deadline = time.time() + 300
+    while not ckpt.exists() and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.05)
+    assert ckpt.exists(), "training wrote no checkpoint"
+    os.killpg(proc.pid, signal.SIGKILL)  # snakemake and its training job, no chance to clean up
+    proc.wait()
+    assert not (p / target).exists()
+    snakemake(p, "--unlock")
+    snakemake(p, "--cores", "2", target)
+    log = (p / "logs/train/tiny/seed5.log").read_text()
+    assert "resumed from checkpoint" in log, log[-2000:]
+    card = yaml.safe_load((p / "results/models/tiny/seed5/model_card.json").read_text())
+    assert card["training"]["resumed_from_step"] > 0 and not ckpt.exists()
+    resumed = sha256_file(p / target)
+    # the same job, uninterrupted
+    (p / target).unlink()
+    snakemake(p, "--cores", "2", target)
+    assert "resumed" not in (p / "logs/train/tiny/seed5.log").read_text()
+    assert sha256_file(p / target) == resumed
+
+
+def test_seed_sweep_equals_list_and_new_seeds_train_alone(finished):
+    cfg_path = finished / "config.yaml"
+    original = cfg_path.read_text()
+    try:
+        cfg = yaml.safe_load(original)
+        cfg["seeds"] = {"start": 0, "count": 2}
+        cfg_path.write_text(yaml.safe_dump(cfg, sort_keys=False))
+        assert "Nothing to be done" in (lambda r: r.stdout + r.stderr)(snakemake(finished, "-n", "--cores", "1"))
+        cfg["seeds"] = {"start": 0, "count": 3}
+        cfg_path.write_text(yaml.safe_dump(cfg, sort_keys=False))
+        jobs = planned_jobs(snakemake(finished, "-n", "--cores", "1"))
+        assert jobs["train"] == 1  # only seed 2; seeds 0 and 1 stay
     finally:
         cfg_path.write_text(original)

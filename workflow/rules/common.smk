@@ -155,7 +155,9 @@ def get_final_output():
         "results/coverage/by_plot_date.tsv",
         "results/coverage/by_site_date.tsv",
         "results/eval/metrics.tsv",
-        "results/eval/summary.tsv",
+        "results/eval/seeds.tsv",
+        "results/eval/seed_cover_spread.tsv",
+        "results/plots/seeds.png",
         "results/plots/cover_over_time.png",
         "results/plots/confusion.png",
     ]

@@ -17,11 +17,6 @@ rule evaluate:
             caption="../report/metrics.rst",
             category="Quality",
         ),
-        summary=report(
-            "results/eval/summary.tsv",
-            caption="../report/summary.rst",
-            category="Quality",
-        ),
         plot=report(
             "results/plots/confusion.png",
             caption="../report/confusion.rst",
@@ -35,3 +30,31 @@ rule evaluate:
         classes=config["classes"],
     script:
         "../scripts/evaluate.py"
+
+
+rule seed_sensitivity:
+    input:
+        metrics="results/eval/metrics.tsv",
+        by_image_seed="results/coverage/by_image_seed.tsv",
+        splits="results/splits.tsv",
+    output:
+        table=report(
+            "results/eval/seeds.tsv",
+            caption="../report/seeds_table.rst",
+            category="Quality",
+        ),
+        spread="results/eval/seed_cover_spread.tsv",
+        plot=report(
+            "results/plots/seeds.png",
+            caption="../report/seeds.rst",
+            category="Quality",
+        ),
+    log:
+        "logs/eval/seed_sensitivity.log",
+    conda:
+        "../../envs/io.yaml"
+    params:
+        classes=config["classes"],
+        level=config["cover"]["interval_level"],
+    script:
+        "../scripts/seed_sensitivity.py"

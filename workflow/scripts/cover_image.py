@@ -1,7 +1,14 @@
 """Rule cover_image: per-image cover and, when labelled, confusion matrices."""
 
-from crustwatch import pipeline
-from crustwatch.smk import run
+import os
+import sys
+
+# this workflow's own library first, never another installed copy of crustwatch
+# (snakemake sets __file__ to the original script's path)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from crustwatch import pipeline  # noqa: E402
+from crustwatch.smk import run  # noqa: E402
 
 i = snakemake.input
 run(

@@ -1,6 +1,11 @@
 """Rule train: one model per seed (weights as safetensors plus a model card)."""
 
 import os
+import sys
+
+# this workflow's own library first, never another installed copy of crustwatch
+# (snakemake sets __file__ to the original script's path)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 # must be set before CUDA starts, for deterministic cuBLAS
 os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")

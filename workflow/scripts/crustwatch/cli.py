@@ -1,4 +1,4 @@
-"""The ``crustwatch`` command: demo data, sheet checks, versions."""
+"""The ``crustwatch`` command: demo data, sheet checks, audits, versions."""
 
 from __future__ import annotations
 
@@ -39,6 +39,15 @@ def _check(args) -> int:
     return 0
 
 
+def _audit(args) -> int:
+    from .audit import run_audit
+
+    seeds = [int(x) for x in args.seeds.split(",")] if args.seeds else None
+    a = run_audit(args.path, rebuild=args.rebuild, seeds=seeds)
+    print("\n".join(a.lines))
+    return 1 if a.problems else 0
+
+
 def _version(args) -> int:
     from .provenance import versions
 
@@ -62,6 +71,18 @@ def main(argv: list[str] | None = None) -> int:
     c.add_argument("--sheet", default=None, help="override the config's `images:`")
     c.add_argument("--out", default="/dev/null", help="write the per-photo size table here")
     c.set_defaults(fn=_check)
+    a = sub.add_parser(
+        "audit",
+        help="trace an output (cover table, prediction, model, card) to its models, seeds, photos and code",
+        description="Print the chain of models, seeds, cards, photos, settings, code and library versions behind "
+        "an output, checking every recorded sha256 against the files on disk. Exit code 1 when anything does not "
+        "match.",
+    )
+    a.add_argument("path", help="an output of a run, e.g. results/coverage/by_site_date.tsv")
+    a.add_argument("--rebuild", action="store_true",
+                   help="retrain the seeds in a temporary folder and check the weights match bit for bit")
+    a.add_argument("--seeds", default=None, help="only these seeds, comma-separated (default: all members)")
+    a.set_defaults(fn=_audit)
     v = sub.add_parser("version", help="print CrustWatch's and its libraries' versions")
     v.set_defaults(fn=_version)
     args = p.parse_args(argv)

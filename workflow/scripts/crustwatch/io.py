@@ -179,6 +179,12 @@ def read_raster(path: str | Path) -> tuple[np.ndarray, dict]:
     return arr, meta
 
 
+def read_raster_tags(path: str | Path) -> dict[str, str]:
+    """The dataset-level tags of a raster, without reading its pixels."""
+    with rasterio.open(path) as ds:
+        return ds.tags()
+
+
 def write_image_file(path: str | Path, arr: np.ndarray, quality: int | None = None) -> None:
     """Write a (bands, H, W) uint8 array as PNG, JPEG or GeoTIFF, chosen by suffix."""
     path = Path(path)

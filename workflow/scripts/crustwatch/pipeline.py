@@ -456,6 +456,7 @@ def predict_image(
     ens_map = norm.resample_mask(ens_map, shape)
     seed_maps = np.stack([norm.resample_mask(s, shape) for s in seed_maps])
     tags = {
+        "image_id": nrec["image_id"],
         "ensemble_card": ensemble_json,
         "ensemble_card_sha256": io.sha256_file(ensemble_json),
         "member_cards": ",".join(f"{s}={io.sha256_file(c)}" for s, c in zip(seeds, cards)),
@@ -531,8 +532,8 @@ def aggregate_cover(cover_tsvs: list[str], splits_tsv: str, level: float, out: d
 
 
 def evaluate(confusion_tsvs: list[str], cover_tsvs: list[str], splits_tsv: str, classes: list[dict],
-             out_metrics: str, out_summary: str, out_plot: str | None = None) -> None:
-    """Metrics per model (ensemble and each seed), split and class; seed spread summary.
+             out_metrics: str, out_plot: str | None = None) -> None:
+    """Metrics per model (ensemble and each seed), split and class.
 
     ``metrics.tsv`` columns: ``model split class metric value``. Metrics:
     ``overall_accuracy`` and ``miou`` (class ``all``), ``iou`` and ``f1`` per class,
@@ -577,17 +578,21 @@ def evaluate(confusion_tsvs: list[str], cover_tsvs: list[str], splits_tsv: str, 
     df["_o"] = df["model"].map(lambda m: order.get(m, int(m[4:]) if m.startswith("seed") else 10**6))
     df = df.sort_values(["split", "_o"], kind="stable").drop(columns="_o")
     io.write_tsv(df, out_metrics)
-    # seed spread: each metric for the ensemble beside mean/sd/min/max over single seeds
-    summ = []
-    for (split, cls, metric), g in df.groupby(["split", "class", "metric"], sort=False):
-        seeds = g[g["model"] != "ensemble"]["value"].astype(float)
-        ensv = g[g["model"] == "ensemble"]["value"].astype(float)
-        summ.append({"split": split, "class": cls, "metric": metric,
-                     "ensemble": ensv.iloc[0] if len(ensv) else np.nan,
-                     "seed_mean": seeds.mean(), "seed_sd": seeds.std(ddof=1) if len(seeds) > 1 else np.nan,
-                     "seed_min": seeds.min(), "seed_max": seeds.max(), "n_seeds": len(seeds)})
-    io.write_tsv(pd.DataFrame(summ), out_summary)
     if out_plot:
         key = ("ensemble", "test") if ("ensemble", "test") in cms else ("ensemble", "val")
         cm = cms.get(key, np.zeros((n, n), dtype=np.int64))
         confusion_heatmap(cm, [names.get(k, str(k)) for k in range(n)], out_plot, f"Ensemble confusion, {key[1]} photos")
+
+
+def seed_sensitivity(metrics_tsv: str, by_image_seed_tsv: str, splits_tsv: str, classes: list[dict], level: float,
+                     out_table: str, out_spread: str, out_plot: str) -> None:
+    """``seeds.tsv`` (every metric per seed, with mean, sd, min, max, interval, ensemble),
+    ``seed_cover_spread.tsv`` (per photo and class) and their figure."""
+    from .seeds import cover_spread, metric_table, seeds_figure
+
+    table = metric_table(pd.read_csv(metrics_tsv, sep="\t"), level)
+    splits = pd.read_csv(splits_tsv, sep="\t", dtype=str, keep_default_na=False)
+    spread = cover_spread(pd.read_csv(by_image_seed_tsv, sep="\t"), splits)
+    io.write_tsv(table, out_table)
+    io.write_tsv(spread, out_spread)
+    seeds_figure(table, spread, classes, out_plot)

@@ -30,11 +30,12 @@ def code_version(path: str | Path = ".") -> dict:
     try:
         commit = subprocess.run(["git", "-C", str(path), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10)
         if commit.returncode != 0:
-            return {"git_commit": None, "git_dirty": None}
+            return {"git_commit": None, "git_dirty": None, "path": str(Path(path).resolve())}
         status = subprocess.run(["git", "-C", str(path), "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True, timeout=10)
-        return {"git_commit": commit.stdout.strip(), "git_dirty": bool(status.stdout.strip())}
+        return {"git_commit": commit.stdout.strip(), "git_dirty": bool(status.stdout.strip()),
+                "path": str(Path(path).resolve())}
     except (OSError, subprocess.SubprocessError):
-        return {"git_commit": None, "git_dirty": None}
+        return {"git_commit": None, "git_dirty": None, "path": str(Path(path).resolve())}
 
 
 def cpu_model() -> str:
