@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 
@@ -29,9 +31,12 @@ def metric_table(metrics: pd.DataFrame, level: float = 0.95) -> pd.DataFrame:
     wide = wide.reindex(pd.MultiIndex.from_frame(metrics[keys].drop_duplicates()))  # the table's own order
     vals = wide[seeds].to_numpy(dtype=float) if seeds else np.zeros((len(wide), 0))
     n = np.sum(np.isfinite(vals), axis=1)
-    with np.errstate(all="ignore"):
+    with warnings.catch_warnings():  # rows without seed values (a metric only the ensemble has) give NaN
+        warnings.simplefilter("ignore", RuntimeWarning)
         mean = np.nanmean(vals, axis=1) if seeds else np.full(len(wide), np.nan)
         sd = np.nanstd(vals, axis=1, ddof=1) if len(seeds) > 1 else np.full(len(wide), np.nan)
+        vmin = np.nanmin(vals, axis=1) if seeds else np.nan
+        vmax = np.nanmax(vals, axis=1) if seeds else np.nan
     t = np.array([t_quantile(0.5 + level / 2, int(k) - 1) if k > 1 else np.nan for k in n])
     half = t * sd * np.sqrt(1 + 1 / np.maximum(n, 1))
     out = wide.index.to_frame(index=False)
@@ -39,8 +44,8 @@ def metric_table(metrics: pd.DataFrame, level: float = 0.95) -> pd.DataFrame:
     out["ensemble"] = wide["ensemble"].to_numpy(dtype=float) if "ensemble" in wide else np.nan
     out["seed_mean"] = mean
     out["seed_sd"] = sd
-    out["seed_min"] = np.nanmin(vals, axis=1) if seeds else np.nan
-    out["seed_max"] = np.nanmax(vals, axis=1) if seeds else np.nan
+    out["seed_min"] = vmin
+    out["seed_max"] = vmax
     # clipped to what the metric can take: scores 0..1, absolute errors >= 0
     lo = out["metric"].map(lambda m: 0.0 if m in BOUNDED_01 or m.endswith("abs_error_pp") else -np.inf)
     hi = out["metric"].map(lambda m: 1.0 if m in BOUNDED_01 else np.inf)

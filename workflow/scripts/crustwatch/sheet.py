@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import os
 import re
 from pathlib import Path
 
@@ -56,8 +57,9 @@ def read_sheet(path: str | Path) -> pd.DataFrame:
 
 
 def _resolve(base: Path, value: str) -> str:
+    """A sheet path relative to the sheet's folder, written plainly (``config/../data/x`` -> ``data/x``)."""
     p = Path(value)
-    return str(p if p.is_absolute() else (base / p))
+    return os.path.normpath(p if p.is_absolute() else (base / p))
 
 
 def load_sheet(

@@ -1,0 +1,74 @@
+"""Seed settings and seed-sensitivity tables, on hand-checked numbers."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from crustwatch.cover import t_quantile
+from crustwatch.errors import CrustWatchError
+from crustwatch.seeds import cover_spread, metric_table
+from crustwatch.settings import resolve_seeds, train_runtime, train_settings
+
+
+def test_seeds_as_list_or_sweep():
+    assert resolve_seeds([2, 0, 1]) == [0, 1, 2]
+    assert resolve_seeds({"start": 3, "count": 4}) == [3, 4, 5, 6]
+    assert resolve_seeds({"count": 2}) == [0, 1]
+    with pytest.raises(CrustWatchError):
+        resolve_seeds([1, 1])
+    with pytest.raises(CrustWatchError):
+        resolve_seeds({"start": 0, "count": 0})
+
+
+def test_runtime_settings_are_kept_out_of_what_shapes_weights():
+    cfg = {"steps": 10, "lr": 0.1, "log_every": 5, "checkpoint_every": 2, "workers": 3, "cpu_threads": 2}
+    assert train_settings(cfg) == {"steps": 10, "lr": 0.1, "cpu_threads": 2}
+    assert train_runtime(cfg) == {"log_every": 5, "checkpoint_every": 2, "workers": 3}
+
+
+def _metrics():
+    rows = []
+    for model, oa, err in (("ensemble", 0.9, 1.0), ("seed0", 0.6, 2.0), ("seed1", 0.95, 1.5), ("seed2", 0.9, 2.5)):
+        rows += [(model, "test", "all", "overall_accuracy", oa), (model, "test", "moss", "cover_abs_error_pp", err)]
+    rows.append(("ensemble", "val", "all", "miou", 0.7))  # a metric with no single-seed values
+    return pd.DataFrame(rows, columns=["model", "split", "class", "metric", "value"])
+
+
+def test_metric_table_by_hand():
+    t = metric_table(_metrics(), 0.95)
+    assert len(t) == 3  # only the (split, class, metric) rows that exist
+    r = t[t["metric"] == "overall_accuracy"].iloc[0]
+    vals = np.array([0.6, 0.95, 0.9])
+    assert r["seed_mean"] == pytest.approx(vals.mean())
+    assert r["seed_sd"] == pytest.approx(vals.std(ddof=1))
+    assert (r["seed_min"], r["seed_max"], r["n_seeds"]) == (0.6, 0.95, 3)
+    half = t_quantile(0.975, 2) * vals.std(ddof=1) * math.sqrt(1 + 1 / 3)
+    assert vals.mean() - half < 0 and vals.mean() + half > 1
+    assert (r["pi_low"], r["pi_high"]) == (0.0, 1.0)  # clipped: accuracy lies in 0..1
+    s = t[(t["metric"] == "cover_abs_error_pp")].iloc[0]
+    errs = np.array([2.0, 1.5, 2.5])
+    h = t_quantile(0.975, 2) * errs.std(ddof=1) * math.sqrt(1 + 1 / 3)
+    assert s["pi_high"] == pytest.approx(errs.mean() + h)
+    assert r["ensemble_minus_seed_mean"] == pytest.approx(0.9 - vals.mean())
+    assert list(r[["seed0", "seed1", "seed2"]]) == [0.6, 0.95, 0.9]
+    e = t[t["metric"] == "cover_abs_error_pp"].iloc[0]
+    assert e["pi_low"] == 0.0  # clipped: an absolute error is never negative
+    assert e["ensemble_minus_seed_mean"] == pytest.approx(1.0 - 2.0)
+    m = t[t["metric"] == "miou"].iloc[0]
+    assert m["n_seeds"] == 0 and np.isnan(m["seed_mean"]) and m["ensemble"] == 0.7
+
+
+def test_cover_spread_per_photo_and_class():
+    rows = [("a", "ensemble", "moss", 20.0), ("a", "seed0", "moss", 18.0), ("a", "seed1", "moss", 24.0),
+            ("b", "ensemble", "moss", 5.0), ("b", "seed0", "moss", 5.0), ("b", "seed1", "moss", 5.0)]
+    df = pd.DataFrame(rows, columns=["image_id", "model", "class", "cover_pct"])
+    splits = pd.DataFrame({"image_id": ["a", "b"], "site": "s", "plot": "p", "date": "2020-01-01", "camera": "c",
+                           "split": "test"})
+    out = cover_spread(df, splits).set_index("image_id")
+    assert out.loc["a", "ensemble_cover_pct"] == 20.0 and out.loc["a", "seed_range"] == 6.0
+    assert out.loc["a", "seed_sd"] == pytest.approx(np.std([18, 24], ddof=1))
+    assert out.loc["b", "seed_sd"] == 0.0 and out.loc["a", "site"] == "s"
