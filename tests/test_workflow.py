@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from contextlib import contextmanager
 import subprocess
 import sys
 from pathlib import Path
@@ -258,22 +259,29 @@ def test_cli_demo_and_check(tmp_path):
     assert res.returncode == 2 and "sheet line 2" in res.stderr and "cannot be read" in res.stderr
 
 
-def test_prediction_and_display_settings_never_retrain(finished):
-    cfg_path = finished / "config.yaml"
-    original = cfg_path.read_text()
+@contextmanager
+def changed_config(project: Path):
+    """Yield (config dict, write function); the project's config is restored afterwards."""
+    path = project / "config.yaml"
+    original = path.read_text()
+    cfg = yaml.safe_load(original)
     try:
-        cfg = yaml.safe_load(original)
+        yield cfg, lambda: path.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    finally:
+        path.write_text(original)
+
+
+def test_prediction_and_display_settings_never_retrain(finished):
+    with changed_config(finished) as (cfg, write):
         cfg["predict"] = {"batch_size": 4, "step_fraction": 0.25}
         cfg["cover"] = {"interval_level": 0.9}
         cfg["classes"][0]["color"] = "#000000"
         # run-time training settings: how often to log and checkpoint, loader processes
         cfg["train"].update({"log_every": 2, "checkpoint_every": 1, "workers": 1})
-        cfg_path.write_text(yaml.safe_dump(cfg, sort_keys=False))
+        write()
         jobs = planned_jobs(snakemake(finished, "-n", "--cores", "1"))
         assert jobs.get("predict") == 8  # prediction settings do rerun prediction...
         assert "train" not in jobs and "ensemble_card" not in jobs  # ...but never training
-    finally:
-        cfg_path.write_text(original)
 
 
 @pytest.fixture
@@ -392,16 +400,12 @@ def test_killed_training_job_resumes_to_identical_weights(finished_copy):
 
 
 def test_seed_sweep_equals_list_and_new_seeds_train_alone(finished):
-    cfg_path = finished / "config.yaml"
-    original = cfg_path.read_text()
-    try:
-        cfg = yaml.safe_load(original)
+    with changed_config(finished) as (cfg, write):
         cfg["seeds"] = {"start": 0, "count": 2}
-        cfg_path.write_text(yaml.safe_dump(cfg, sort_keys=False))
-        assert "Nothing to be done" in (lambda r: r.stdout + r.stderr)(snakemake(finished, "-n", "--cores", "1"))
+        write()
+        res = snakemake(finished, "-n", "--cores", "1")
+        assert "Nothing to be done" in res.stdout + res.stderr
         cfg["seeds"] = {"start": 0, "count": 3}
-        cfg_path.write_text(yaml.safe_dump(cfg, sort_keys=False))
+        write()
         jobs = planned_jobs(snakemake(finished, "-n", "--cores", "1"))
         assert jobs["train"] == 1  # only seed 2; seeds 0 and 1 stay
-    finally:
-        cfg_path.write_text(original)
