@@ -1,11 +1,12 @@
 # make demo   set up .venv (if missing) and run the bundled demo end to end
 # make test   set up .venv (if missing) and run the test suite
+# make bench-drift   compare normalization methods on generated camera drift
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 CORES ?= all
 
-.PHONY: demo test venv lint fmt clean-demo
+.PHONY: demo test venv lint fmt clean-demo bench-drift
 
 $(BIN)/crustwatch: requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -22,6 +23,11 @@ demo: venv
 
 test: venv
 	PATH=$(abspath $(BIN)):$$PATH $(BIN)/python -m pytest
+
+# drift benchmark of the normalization methods (about 20 min on 2 CPU cores):
+# bench/results/drift.tsv, drift_summary.tsv, drift.png
+bench-drift: venv
+	$(BIN)/python bench/drift.py
 
 lint: venv
 	PATH=$(abspath $(BIN)):$$PATH $(BIN)/snakemake --lint

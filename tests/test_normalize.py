@@ -90,3 +90,21 @@ def test_area_average_when_shrinking():
     img[:, :2, 2:] = 100
     out = N.resample_photo(img, (2, 2))
     assert out[0].tolist() == [[200, 100], [200, 0]]
+
+
+def test_per_image_baseline_moves_with_the_scene():
+    # the known-biased baseline: its parameters come from the photo's own content
+    a = N.lookup_table("per_image", own=N.histogram(_photo(1, moss_fraction=0.1)))
+    b = N.lookup_table("per_image", own=N.histogram(_photo(1, moss_fraction=0.8)))
+    assert np.abs(a - b).max() > 0.5
+
+
+def test_reference_target_undoes_white_balance_exactly_on_a_flat_target():
+    flat = np.full((3, 8, 8), 100, np.uint8)
+    warm = (flat * np.array([1.2, 1.0, 0.8])[:, None, None]).astype(np.uint8)  # 120, 100, 80
+    la = N.lookup_table("reference", reference_rgb=list(flat.reshape(3, -1).mean(1)))
+    lb = N.lookup_table("reference", reference_rgb=list(warm.reshape(3, -1).mean(1)))
+    np.testing.assert_allclose(N.apply_lut(flat, la), N.apply_lut(warm, lb), atol=1e-6)
+    # and its parameters never depend on the scene: only the target's mean enters
+    with pytest.raises(ValueError):
+        N.lookup_table("reference", reference_rgb=[0.0, 10.0, 10.0])

@@ -156,3 +156,19 @@ def test_camera_key_is_path_safe():
     assert cw_sheet.camera_key("cam-A") == "cam-A"
     k = cw_sheet.camera_key("Canon EOS 5D; rm -rf /")
     assert cw_sheet.ID_PATTERN.match(k) and k != cw_sheet.camera_key("Canon EOS 5D  rm -rf")
+
+
+@pytest.mark.parametrize("box, problem", [("1,2,3", "four whole pixel numbers"), ("10,2,5,8", "x0 < x1")])
+def test_malformed_reference_box(tiny_project, box, problem):
+    path = _edit(tiny_project, lambda df: df.assign(reference=[box] + list(df["reference"][1:])))
+    err, msg = _one_error(path)
+    assert err.row == 2 and "reference" in msg and problem in msg
+
+
+def test_reference_box_outside_the_photo_is_refused(tiny_project, tmp_path):
+    _edit(tiny_project, lambda df: df.assign(reference=["0,0,5000,10"] + list(df["reference"][1:])))
+    df = cw_sheet.load_sheet(tiny_project / "images.tsv")
+    rows = df[["line", "image_id", "image_path", "mask_path", "reference"]].to_dict("records")
+    with pytest.raises(InputErrors) as e:
+        check_inputs(rows, list(range(7)), 255, str(tmp_path / "c.tsv"))
+    assert "sheet line 2" in str(e.value) and "reaches outside" in str(e.value)

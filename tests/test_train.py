@@ -195,3 +195,36 @@ def test_ops_without_deterministic_kernel_are_recorded():
     finally:
         torch.use_deterministic_algorithms(True)
     assert len(h["nondeterministic_ops"]) == 1 and "put_" in h["nondeterministic_ops"][0]
+
+
+def test_drift_augmentation_is_seeded_and_keeps_labels_aligned():
+    imgs, masks = _data()
+    raw = [np.clip(np.round(128 + 40 * i), 0, 255).astype(np.uint8) for i in imgs]
+    lut = np.tile(((np.arange(256) / 255.0) - 0.5) / 0.25, (3, 1)).astype(np.float32)
+    aug = Augment(drift=True, jpeg_prob=1.0, scale=0.3)
+    a = PatchSampler(imgs, masks, 16, 255, 3, aug, raw=raw, luts=[lut, lut])
+    b = PatchSampler(imgs, masks, 16, 255, 3, aug, raw=raw, luts=[lut, lut])
+    xa, ya = a.batch_at(4, 6)
+    xb, yb = b.batch_at(4, 6)
+    assert xa.shape == (6, 3, 16, 16) and ya.shape == (6, 16, 16)
+    assert torch.equal(xa, xb) and torch.equal(ya, yb)
+    assert set(np.unique(ya.numpy())) <= {0, 1, 2, 255}  # nearest resampling: no mixed labels
+    with pytest.raises(ValueError, match="before normalization"):
+        PatchSampler(imgs, masks, 16, 255, 3, aug)
+
+
+def test_adabn_re_estimates_batchnorm_statistics_only():
+    from crustwatch import infer
+
+    torch.manual_seed(0)
+    model = models.create_model("Unet", "resnet18", 3, encoder_depth=3, decoder_channels=[16, 8, 4]).eval()
+    shifted = [np.full((3, 64, 64), 2.0, np.float32) + np.random.default_rng(i).normal(size=(3, 64, 64)).astype(np.float32)
+               for i in range(2)]
+    a = infer.adapt_batchnorm(model, shifted, 32)
+    b = infer.adapt_batchnorm(model, shifted, 32)
+    sa, sb, s0 = a.state_dict(), b.state_dict(), model.state_dict()
+    assert all(torch.equal(sa[k], sb[k]) for k in sa)  # deterministic
+    bn = "encoder.bn1.running_mean"
+    assert not torch.equal(sa[bn], s0[bn])  # statistics moved to the new camera's data
+    assert all(torch.equal(sa[k], s0[k]) for k in s0 if "running" not in k and "num_batches" not in k)
+    assert not a.training

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from contextlib import contextmanager
@@ -409,3 +410,49 @@ def test_seed_sweep_equals_list_and_new_seeds_train_alone(finished):
         write()
         jobs = planned_jobs(snakemake(finished, "-n", "--cores", "1"))
         assert jobs["train"] == 1  # only seed 2; seeds 0 and 1 stay
+
+
+def test_adabn_per_camera_at_prediction(finished_copy):
+    p = finished_copy
+    with changed_config(p) as (cfg, write):
+        cfg["predict"] = {**cfg.get("predict", {}), "adabn": True}
+        write()
+        target = "results/predictions/mesa_P1_2020-05-12.tif"
+        jobs = planned_jobs(snakemake(p, "-n", "--cores", "1", target))
+        assert jobs.get("adabn") == 1 and jobs.get("predict") == 1 and "train" not in jobs
+        snakemake(p, "--cores", "2", target)
+        rec = yaml.safe_load((p / "results/models/tiny/adabn/cam-B.json").read_text())
+        assert rec["seeds"] == [0, 1] and len(rec["photos"]) == 4
+        with rasterio.open(p / target) as ds:
+            tags = ds.tags()
+        assert tags["adabn_sha256"] == rec["sha256"] and '"adabn": true' in tags["predict_settings"]
+
+
+def test_prediction_refuses_photos_normalized_otherwise(finished_copy):
+    from crustwatch import pipeline
+    from crustwatch.errors import CrustWatchError
+
+    p = finished_copy
+    iid = "mesa_P1_2020-05-12"
+    rec_path = p / f"results/normalized/{iid}/photo.json"
+    rec = yaml.safe_load(rec_path.read_text())
+    rec["method"] = "camera_quantile"
+    rec_path.write_text(json.dumps(rec))
+    models_dir = p / "results/models/tiny"
+    with pytest.raises(CrustWatchError, match="normalized with method=camera_quantile"):
+        pipeline.predict_image(
+            str(p / f"results/normalized/{iid}/photo.tif"), str(rec_path), str(p / f"results/ingest/{iid}/photo.json"),
+            str(models_dir / "ensemble.json"), [str(models_dir / f"seed{s}/model.safetensors") for s in (0, 1)],
+            [str(models_dir / f"seed{s}/model_card.json") for s in (0, 1)], {}, 1,
+            str(p / "out.tif"), str(p / "out_seeds.tif"), progress=False)
+    assert not (p / "out.tif").exists()
+
+
+def test_reference_method_needs_a_box_on_every_row(tiny_project):
+    sheet = pd.read_csv(tiny_project / "images.tsv", sep="\t", dtype=str, keep_default_na=False)
+    sheet.loc[3, "reference"] = ""
+    sheet.to_csv(tiny_project / "images.tsv", sep="\t", index=False)
+    tiny_config(tiny_project, normalize={"method": "reference", "target_mm_per_px": 1.0})
+    res = snakemake(tiny_project, "-n", check=False)
+    out = res.stdout + res.stderr
+    assert res.returncode != 0 and "sheet line(s) 5" in out and "no `reference` box" in out

@@ -40,6 +40,14 @@ if "train" not in SPLIT_OF.values():
         "(a `mask`) with `split` train, or leave `split` blank in every row to split by plot"
     )
 CAMERA_KEY = {cam: cw_sheet.camera_key(cam) for cam in SHEET["camera"].unique()}
+if config["normalize"]["method"] == "reference":
+    _no_box = SHEET[SHEET["reference"] == ""]
+    if len(_no_box):
+        raise CrustWatchError(
+            f"image sheet '{config['images']}': normalize.method is 'reference' but sheet line(s) "
+            f"{', '.join(map(str, _no_box['line']))} ({', '.join(_no_box.index[:5])}) have no `reference` box "
+            "(x0,y0,x1,y1 of a neutral target in the photo); give one per row or choose another method"
+        )
 
 
 wildcard_constraints:
@@ -91,13 +99,31 @@ def photo_meta(wildcards):
     """The sheet values that change how a photo is ingested (a params rerun trigger)."""
     r = SHEET.loc[wildcards.image_id]
     gsd = r["mm_per_px"]
-    return {"mm_per_px": None if gsd != gsd else float(gsd)}
+    return {
+        "mm_per_px": None if gsd != gsd else float(gsd),
+        "reference": r["reference"] or None,
+    }
 
 
 def get_camera_records(wildcards):
     cams = [c for c, k in CAMERA_KEY.items() if k == wildcards.camera]
     ids = SHEET.index[SHEET["camera"].isin(cams)]
     return [f"results/ingest/{i}/photo.json" for i in ids]
+
+
+def get_camera_photos(wildcards):
+    """The normalized photos of one camera (AdaBN re-estimates statistics on them)."""
+    cams = [c for c, k in CAMERA_KEY.items() if k == wildcards.camera]
+    ids = SHEET.index[SHEET["camera"].isin(cams)]
+    return [f"results/normalized/{i}/photo.tif" for i in ids]
+
+
+def get_adabn(wildcards):
+    """The camera's AdaBN statistics when predict.adabn is on, else nothing."""
+    if not config["predict"]["adabn"]:
+        return {}
+    cam = CAMERA_KEY[SHEET.loc[wildcards.image_id, "camera"]]
+    return {"adabn": f"results/models/{MODEL}/adabn/{cam}.safetensors"}
 
 
 def get_camera_stats(wildcards):
@@ -107,7 +133,9 @@ def get_camera_stats(wildcards):
 
 def sheet_rows():
     """Rows for the raster checks: line, id and paths."""
-    return SHEET[["line", "image_id", "image_path", "mask_path"]].to_dict("records")
+    return SHEET[["line", "image_id", "image_path", "mask_path", "reference"]].to_dict(
+        "records"
+    )
 
 
 def training_inputs(kind, splits):
@@ -119,6 +147,8 @@ def training_inputs(kind, splits):
             return [f"results/normalized/{i}/photo.json" for i in ids]
         case "mask":
             return [f"results/ingest/{i}/mask.tif" for i in ids]
+        case "ingest_photo":
+            return [f"results/ingest/{i}/photo.tif" for i in ids]
         case "photo_record":
             return [f"results/ingest/{i}/photo.json" for i in ids]
         case "mask_record":

@@ -4,6 +4,7 @@
 
 rule predict:
     input:
+        unpack(get_adabn),
         photo="results/normalized/{image_id}/photo.tif",
         norm_record="results/normalized/{image_id}/photo.json",
         ingest_record="results/ingest/{image_id}/photo.json",
@@ -26,3 +27,29 @@ rule predict:
         predict=config["predict"],
     script:
         "../scripts/predict.py"
+
+
+# AdaBN (predict.adabn): per camera, each seed's batch-norm statistics
+# re-estimated on that camera's (unlabelled) photos.
+rule adabn:
+    input:
+        photos=get_camera_photos,
+        ensemble=f"results/models/{MODEL}/ensemble.json",
+        weights=model_files("weights"),
+        cards=model_files("card"),
+    output:
+        weights="results/models/{model}/adabn/{camera}.safetensors",
+        record="results/models/{model}/adabn/{camera}.json",
+    log:
+        "logs/predict/adabn_{model}_{camera}.log",
+    benchmark:
+        "benchmarks/predict/adabn_{model}_{camera}.tsv"
+    conda:
+        "../../envs/torch.yaml"
+    threads: 2
+    resources:
+        mem_mb=4000,
+    params:
+        predict=config["predict"],
+    script:
+        "../scripts/adabn.py"

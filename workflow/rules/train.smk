@@ -6,6 +6,8 @@
 rule train:
     input:
         photos=training_inputs("photo", ["train"]),
+        # read only with train.augment.drift (drift simulated before normalization)
+        raw_photos=training_inputs("ingest_photo", ["train"]),
         masks=training_inputs("mask", ["train"]),
         val_photos=training_inputs("photo", ["val"]),
         val_masks=training_inputs("mask", ["val"]),

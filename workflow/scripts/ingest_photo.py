@@ -19,5 +19,6 @@ run(
         snakemake.params.target_mm_per_px,
         snakemake.output.photo,
         snakemake.output.record,
+        reference=snakemake.params.meta["reference"],
     ),
 )

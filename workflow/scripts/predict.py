@@ -24,5 +24,6 @@ run(
         snakemake.threads,
         snakemake.output.classes,
         snakemake.output.seeds,
+        adabn=i.get("adabn"),
     ),
 )

@@ -22,6 +22,7 @@ run(
         train_ids=p.train_ids,
         val_ids=p.val_ids,
         train_photos=list(i.photos),
+        raw_photos=list(i.raw_photos),
         train_masks=list(i.masks),
         val_photos=list(i.val_photos),
         val_masks=list(i.val_masks),

@@ -279,7 +279,7 @@ def rebuild_seed(a: Audit, card_path: Path, card: dict) -> bool:
             model_cfg={k: v for k, v in card["model"].items() if k != "encoder_weights_sha256"},
             train_cfg=card["train"], split_seed=card["split_seed"],
             out_weights=str(Path(tmp) / "model.safetensors"), out_card=str(Path(tmp) / "model_card.json"),
-            progress=False,
+            progress=False, raw_photos=[str(a.root / "results" / "ingest" / i / "photo.tif") for i in train_ids],
         )
         got = sha256_file(Path(tmp) / "model.safetensors")
     same = got == card["weights_sha256"]

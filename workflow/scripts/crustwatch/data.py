@@ -19,6 +19,15 @@ class Augment:
         contrast: global contrast jitter, +- (default 0.2).
         noise: standard deviation of added Gaussian noise (default 0.05).
         blur_prob: probability of a 3x3 box blur of the patch (default 0.3).
+        drift: simulate camera drift on the photo as the camera saw it, before its
+            normalization (default False): the settings below.
+        wb: per-channel white-balance gain in linear light, log-uniform within +- (default 0.15).
+        exposure: exposure gain, log-uniform within +- (default 0.25).
+        gamma: relative change of the encoding gamma (2.2), within +- (default 0.15).
+        jpeg_prob: probability of JPEG re-compression (default 0.3), at quality
+            ``jpeg_min_quality`` (default 60) to 95.
+        scale: ground-scale change, log-uniform within +- (default 0.2): a crop of
+            (1 +- scale) x patch pixels resized to the patch.
     """
 
     flip_rotate: bool = True
@@ -27,6 +36,13 @@ class Augment:
     contrast: float = 0.2
     noise: float = 0.05
     blur_prob: float = 0.3
+    drift: bool = False
+    wb: float = 0.15
+    exposure: float = 0.25
+    gamma: float = 0.15
+    jpeg_prob: float = 0.3
+    jpeg_min_quality: int = 60
+    scale: float = 0.2
 
 
 class PatchSampler:
@@ -47,9 +63,19 @@ class PatchSampler:
         ignore_index: int,
         seed: int,
         augment: Augment | None = None,
+        raw: list[np.ndarray] | None = None,
+        luts: list[np.ndarray] | None = None,
     ) -> None:
+        """``images`` are normalized float photos; with ``augment.drift``, ``raw`` (the same
+        photos as uint8, before normalization) and their ``luts`` (3, 256) are used instead."""
         if not images:
             raise ValueError("no training photos: give at least one labelled 'train' row")
+        if self_drift := bool(augment and augment.drift):
+            if raw is None or luts is None:
+                raise ValueError("drift augmentation needs the photos before normalization and their lookup tables")
+            images = [np.asarray(r, dtype=np.float32) for r in raw]  # padded and cropped like the photos
+        self.drift = self_drift
+        self.luts = [np.asarray(t, dtype=np.float64) for t in luts] if self_drift else None
         self.patch = patch
         self.ignore = ignore_index
         self.seed = int(seed)
@@ -80,10 +106,16 @@ class PatchSampler:
             i = int(rng.choice(len(self.images), p=self.p))
             img, m = self.images[i], self.masks[i]
             _, h, w = img.shape
-            y0 = int(rng.integers(0, h - P + 1))
-            x0 = int(rng.integers(0, w - P + 1))
-            x = img[:, y0 : y0 + P, x0 : x0 + P]
-            y = m[y0 : y0 + P, x0 : x0 + P]
+            S = P
+            if self.drift and self.aug.scale > 0:
+                f = float(np.exp(rng.uniform(-np.log1p(self.aug.scale), np.log1p(self.aug.scale))))
+                S = int(min(h, w, max(8, round(P * f))))
+            y0 = int(rng.integers(0, h - S + 1))
+            x0 = int(rng.integers(0, w - S + 1))
+            x = img[:, y0 : y0 + S, x0 : x0 + S]
+            y = m[y0 : y0 + S, x0 : x0 + S]
+            if self.drift:
+                x, y = self._camera_drift(x, y, P, self.luts[i], rng)
             if self.aug.flip_rotate:
                 k = int(rng.integers(0, 4))
                 x = np.rot90(x, k, axes=(1, 2))
@@ -95,6 +127,31 @@ class PatchSampler:
             xs.append(x)
             ys.append(np.array(y, dtype=np.int64))
         return torch.from_numpy(np.stack(xs)), torch.from_numpy(np.stack(ys))
+
+    def _camera_drift(self, x: np.ndarray, y: np.ndarray, P: int, lut: np.ndarray, rng: np.random.Generator):
+        """Render a raw (uint8-valued) crop as another camera would, resize it to P, normalize it."""
+        from io import BytesIO
+
+        from PIL import Image
+
+        a = self.aug
+        v = np.clip(x / 255.0, 0, 1) ** 2.2  # to linear light
+        gain = np.exp(rng.uniform(-np.log1p(a.exposure), np.log1p(a.exposure)))
+        wb = np.exp(rng.uniform(-np.log1p(a.wb), np.log1p(a.wb), size=(3, 1, 1)))
+        g = 2.2 * (1 + rng.uniform(-a.gamma, a.gamma))
+        v = np.clip(v * gain * wb, 0, 1) ** (1 / g) * 255.0
+        u8 = np.clip(np.round(v), 0, 255).astype(np.uint8)
+        pil = Image.fromarray(np.moveaxis(u8, 0, -1))
+        if x.shape[1] != P:
+            pil = pil.resize((P, P), Image.Resampling.BILINEAR)
+            y = np.asarray(Image.fromarray(np.ascontiguousarray(y)).resize((P, P), Image.Resampling.NEAREST))
+        if rng.random() < a.jpeg_prob:
+            buf = BytesIO()
+            pil.save(buf, format="JPEG", quality=int(rng.integers(a.jpeg_min_quality, 96)))
+            pil = Image.open(BytesIO(buf.getvalue()))
+        u8 = np.moveaxis(np.asarray(pil.convert("RGB")), -1, 0)
+        out = np.stack([lut[c][u8[c]] for c in range(3)])
+        return out.astype(np.float32), y
 
     def _photometric(self, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         a = self.aug

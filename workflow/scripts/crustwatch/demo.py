@@ -13,7 +13,8 @@ What it imitates:
 - cover trends over dates (moss expanding and cyanobacteria receding at one site,
   cyanobacteria expanding and orange lichen receding at the other);
 - illumination gradients, vignetting and moving shadows with a blue skylight tint;
-- a white plot frame that is the mask's ignore region;
+- a white plot frame that is the mask's ignore region (and, in the sheet's
+  ``reference`` column, a neutral target for ``normalize.method: reference``);
 - a camera per date with drift: white balance, exposure, gamma, blur, sensor
   noise, resolution and ground scale (``mm_per_px`` recorded), JPEG compression.
 
@@ -163,7 +164,11 @@ def _thresholds(spec: DemoSpec, site: str, plot: int, t: int, jitter_seed: int) 
     out = {}
     for k, (name, scale) in enumerate(PATCH_SCALE.items()):
         f = _field(spec, site, plot, name, scale, x, y, jitter_seed)
-        target = min(TRENDS[site][name](t) * (factor[k] if name != "rock" else 1.0), 60.0) / 100.0
+        target = TRENDS[site][name](t) * (factor[k] if name != "rock" else 1.0)
+        shift = spec.extra.get("shift")  # a composition change at one date: {"date_index": t, "moss": +30}
+        if shift and t == shift["date_index"]:
+            target += shift.get(name, 0.0)
+        target = min(max(target, 0.0), 60.0) / 100.0
         n_take = int(round(target * free.size))
         vals = np.sort(f[free])[::-1]
         if n_take <= 0 or vals.size == 0:
@@ -319,9 +324,17 @@ def sheet_rows(spec: DemoSpec, out_dir: str | Path, sheet_path: str | Path) -> l
                         "mask": Path(_relpath(out / "masks" / f"{iid}.png", sheet_path.parent)).as_posix(),
                         "split": split,
                         "mm_per_px": f"{cam.mm_per_px:g}",
+                        "reference": reference_box(spec, cam),
                     }
                 )
     return rows
+
+
+def reference_box(spec: DemoSpec, cam: Camera) -> str:
+    """A box on the white plot frame (top band, middle half): the demo's neutral reference target."""
+    n = int(round((spec.plot_mm + 2 * spec.frame_mm) / cam.mm_per_px))
+    f = spec.frame_mm / cam.mm_per_px
+    return f"{int(n * 0.25)},{int(f * 0.2)},{int(n * 0.75)},{max(int(f * 0.2) + 1, int(f * 0.8))}"
 
 
 def _relpath(p: Path, start: Path) -> str:

@@ -99,3 +99,44 @@ def ensemble(probs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """From per-model probabilities (S, C, H, W): (ensemble class map, per-model class maps, mean probs)."""
     mean = probs.mean(axis=0)
     return mean.argmax(0).astype(np.uint8), probs.argmax(1).astype(np.uint8), mean
+
+
+@torch.no_grad()
+def adapt_batchnorm(
+    model: torch.nn.Module,
+    images: list[np.ndarray],
+    patch: int,
+    batch_size: int = 16,
+    device: str | torch.device = "cpu",
+    max_tiles: int = 2000,
+) -> torch.nn.Module:
+    """AdaBN: a copy of ``model`` whose batch-norm statistics are re-estimated on ``images``.
+
+    ``images`` are one camera's normalized photos (unlabelled). Every batch-norm
+    layer's running mean and variance are replaced by their plain average over
+    the photos' non-overlapping tiles (at most ``max_tiles``, taken in order, so
+    the result is deterministic); the learned weights are untouched.
+    """
+    import copy
+
+    adapted = copy.deepcopy(model).to(device)
+    bns = [m for m in adapted.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    if not bns or not images:
+        return adapted.eval()
+    for bn in bns:
+        bn.reset_running_stats()
+        bn.momentum = None  # cumulative average over all batches
+    tiles = []
+    for img in images:
+        _, h, w = img.shape
+        if min(h, w) < patch:
+            img = np.pad(img, ((0, 0), (0, max(0, patch - h)), (0, max(0, patch - w))), mode="edge")
+            _, h, w = img.shape
+        tiles += [img[:, y : y + patch, x : x + patch] for y in range(0, h - patch + 1, patch)
+                  for x in range(0, w - patch + 1, patch)]
+    tiles = tiles[:max_tiles]
+    adapted.train()
+    for b in range(0, len(tiles), batch_size):
+        x = torch.from_numpy(np.ascontiguousarray(np.stack(tiles[b : b + batch_size]), dtype=np.float32))
+        adapted(x.to(device).contiguous(memory_format=torch.channels_last))
+    return adapted.eval()

@@ -5,14 +5,25 @@ they are pooled over the *other* photos taken with the same camera (leave-one-ou
 so a photo's own content never sets the correction applied to it, and a real
 change of cover in that photo cannot be normalised away (DESIGN §4).
 
-All methods are derived from per-photo 256-bin channel histograms, which makes
-pooling exact and cheap:
+Every method is a per-channel lookup table on 0..255, derived from per-photo
+256-bin channel histograms (which makes pooling exact and cheap) or from a
+reference target in the frame:
 
 - ``none``: fixed affine map of 0..255 to about -2..2.
+- ``per_image``: per channel (v - mean) / sd of the photo's *own* pixels. Kept as
+  the known-biased baseline: when cover changes, the correction changes with it.
 - ``camera_moments``: per channel (v - mean) / sd of the camera's pooled pixels.
 - ``camera_quantile``: per channel, the camera's pooled CDF mapped to a standard
-  normal; undoes any monotonic per-channel camera change (gain, offset, gamma,
-  white balance) when the camera's photos cover similar ground.
+  normal (histogram matching); undoes any monotonic per-channel camera change
+  (gain, offset, gamma, white balance) when the camera's photos cover similar ground.
+- ``reference``: per channel gain that brings a neutral reference target in the
+  photo (the sheet's ``reference`` box: a grey card, the white plot frame) to a
+  fixed grey, then the ``none`` map. Reads only the target, never the scene.
+
+Mapping every camera to one standard (zero mean and unit sd, or normal
+quantiles) is the same as mapping it to the training photos' distribution and
+then applying one fixed transform that the model learns through; it keeps a
+photo's correction independent of which photos are labelled for training.
 """
 
 from __future__ import annotations
@@ -23,9 +34,13 @@ from typing import Literal
 import numpy as np
 from PIL import Image
 
-Method = Literal["none", "camera_moments", "camera_quantile"]
-METHODS: tuple[str, ...] = ("none", "camera_moments", "camera_quantile")
+Method = Literal["none", "per_image", "camera_moments", "camera_quantile", "reference"]
+METHODS: tuple[str, ...] = ("none", "per_image", "camera_moments", "camera_quantile", "reference")
+#: methods whose parameters are pooled over a camera's photos
+CAMERA_METHODS = ("camera_moments", "camera_quantile")
 Z_CLIP = 3.5
+#: the value (0..255) a neutral reference target is brought to by ``reference``
+REFERENCE_LEVEL = 190.0
 
 
 def scale_factor(mm_per_px: float | None, target_mm_per_px: float | None) -> float:
@@ -83,21 +98,42 @@ def pooled_histogram(
     return np.asarray(hists[image_id]), 1, True
 
 
-def lookup_table(method: Method, hist: np.ndarray | None) -> np.ndarray:
-    """Per-channel lookup table (3, 256) float32 mapping uint8 values to model input."""
+def _moments_lut(hist: np.ndarray) -> np.ndarray:
+    v = np.arange(256, dtype=np.float64)
+    lut = []
+    for h in np.asarray(hist, dtype=np.float64):
+        n = h.sum()
+        mean = (h * v).sum() / n
+        sd = np.sqrt(max((h * (v - mean) ** 2).sum() / n, 1e-6))
+        lut.append((v - mean) / sd)
+    return np.clip(np.array(lut), -Z_CLIP * 2, Z_CLIP * 2).astype(np.float32)
+
+
+def lookup_table(method: Method, hist: np.ndarray | None = None, own: np.ndarray | None = None,
+                 reference_rgb: list[float] | None = None) -> np.ndarray:
+    """Per-channel lookup table (3, 256) float32 mapping uint8 values to model input.
+
+    Args:
+        method: one of :data:`METHODS`.
+        hist: the camera's pooled (3, 256) histogram (``camera_*`` methods).
+        own: the photo's own (3, 256) histogram (``per_image``).
+        reference_rgb: mean value (0..255) per channel of the photo's reference target (``reference``).
+    """
     v = np.arange(256, dtype=np.float64)
     match method:
         case "none":
             return np.tile(((v / 255.0) - 0.5) / 0.25, (3, 1)).astype(np.float32)
+        case "per_image":
+            assert own is not None
+            return _moments_lut(own)
+        case "reference":
+            if reference_rgb is None or min(reference_rgb) <= 0:
+                raise ValueError(f"reference target mean {reference_rgb} must be positive in every channel")
+            gain = REFERENCE_LEVEL / np.asarray(reference_rgb, dtype=np.float64)
+            return (((v[None] * gain[:, None]) / 255.0 - 0.5) / 0.25).astype(np.float32)
         case "camera_moments":
             assert hist is not None
-            lut = []
-            for h in hist.astype(np.float64):
-                n = h.sum()
-                mean = (h * v).sum() / n
-                sd = np.sqrt(max((h * (v - mean) ** 2).sum() / n, 1e-6))
-                lut.append((v - mean) / sd)
-            return np.clip(np.array(lut), -Z_CLIP * 2, Z_CLIP * 2).astype(np.float32)
+            return _moments_lut(hist)
         case "camera_quantile":
             assert hist is not None
             nd = NormalDist()

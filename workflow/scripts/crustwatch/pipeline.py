@@ -17,6 +17,7 @@ import pandas as pd
 from . import io
 from . import normalize as norm
 from .errors import CrustWatchError, InputError, InputErrors
+from .sheet import parse_box
 
 log = logging.getLogger("crustwatch")
 
@@ -67,6 +68,11 @@ def check_inputs(rows: list[dict], class_ids: list[int], ignore_index: int, out_
                         iid,
                     )
                 io.check_mask_values(m, class_ids, ignore_index, r["mask_path"], line, iid)
+            if r.get("reference"):
+                x0, y0, x1, y1 = parse_box(r["reference"])
+                if x1 > w or y1 > h:
+                    raise InputError(f"reference box {r['reference']} reaches outside the {w}x{h} photo",
+                                     r["image_path"], line, iid)
             out.append({"image_id": iid, "line": line, "width": w, "height": h, "bands": bands, "mask": bool(r.get("mask_path"))})
         except InputError as e:
             errors.append(e)
@@ -76,14 +82,27 @@ def check_inputs(rows: list[dict], class_ids: list[int], ignore_index: int, out_
     log.info("checked %d photos", len(out))
 
 
-def ingest_photo(src: str, image_id: str, mm_per_px: float | None, target_mm_per_px: float | None, out_photo: str, out_record: str) -> None:
+def ingest_photo(src: str, image_id: str, mm_per_px: float | None, target_mm_per_px: float | None, out_photo: str,
+                 out_record: str, reference: str | None = None) -> None:
     """Read a photo with rasterio, write its canonical uint8 RGB GeoTIFF and a record.
 
     The record holds the source's sha256, size, geo-reference, the scale factor
-    to the target ground resolution, and the 256-bin channel histograms of the
-    photo at that scale (the raw material of the per-camera colour statistics).
+    to the target ground resolution, the 256-bin channel histograms of the
+    photo at that scale (the raw material of the per-camera colour statistics)
+    and, when the sheet gives a ``reference`` box, the target's mean per channel.
     """
     img, geo = io.read_photo(src, image_id=image_id)
+    ref = None
+    if reference:
+        x0, y0, x1, y1 = parse_box(reference)
+        box = img[:, y0:y1, x0:x1].reshape(3, -1).astype(np.float64)
+        if box.shape[1] == 0:
+            raise InputError(f"reference box {reference} is outside the photo", src, image_id=image_id)
+        ref = {"box": [x0, y0, x1, y1], "mean_rgb": box.mean(axis=1).round(4).tolist(),
+               "saturated_fraction": float((box >= 254).any(axis=0).mean())}
+        if ref["saturated_fraction"] > 0.05 or min(ref["mean_rgb"]) < 5:
+            log.warning("reference target of %s is %s: over- or under-exposed targets correct badly",
+                        image_id, ref)
     factor = norm.scale_factor(mm_per_px, target_mm_per_px)
     shape = norm.scaled_shape(img.shape[1], img.shape[2], factor)
     scaled = norm.resample_photo(img, shape)
@@ -100,6 +119,7 @@ def ingest_photo(src: str, image_id: str, mm_per_px: float | None, target_mm_per
         "scaled_height": shape[0],
         "scaled_width": shape[1],
         "histogram": norm.histogram(scaled).tolist(),
+        "reference": ref,
     }
     io.write_raster(out_photo, img, geo)
     io.write_json(out_record, record)
@@ -160,12 +180,17 @@ def normalize_photo(
     if iid not in hists:
         raise CrustWatchError(f"camera statistics '{camera_json}' lack photo '{iid}'; rerun the workflow")
     pooled, n, self_included = norm.pooled_histogram(hists, iid)
-    if self_included and method != "none":
+    if method not in norm.CAMERA_METHODS:
+        n, self_included = 0, False
+    elif self_included:
         log.warning(
             "camera '%s' has only photo '%s': its colour correction had to use the photo itself; "
             "give each camera several photos", cam["camera"], iid
         )
-    lut = norm.lookup_table(method, None if method == "none" else pooled)
+    ref = rec.get("reference")
+    if method == "reference" and not ref:
+        raise CrustWatchError(f"photo '{iid}' has no reference box in the sheet, needed by normalize.method reference")
+    lut = norm.lookup_table(method, pooled, own=np.asarray(rec["histogram"]), reference_rgb=ref["mean_rgb"] if ref else None)
     out = norm.apply_lut(scaled, lut)
     io.write_raster(out_photo, out, None, tags={"normalize_method": method, "camera": cam["camera"]})
     io.write_json(
@@ -180,6 +205,7 @@ def normalize_photo(
             "width": rec["scaled_width"],
             "photos_pooled": n,
             "self_included": self_included,
+            "reference": ref if method == "reference" else None,
             "lut": np.round(lut, 5).tolist(),
         },
     )
@@ -225,8 +251,13 @@ def train_seed(
     out_card: str,
     runtime_cfg: dict | None = None,
     progress: bool = True,
+    raw_photos: list[str] | None = None,
 ) -> None:
     """Train one model with one seed and write its weights (safetensors) and model card.
+
+    ``raw_photos`` (the ingested photos of ``train_ids``) are read only with
+    ``augment.drift``: camera drift is then simulated on the photo as the camera
+    saw it, before its normalization.
 
     ``train_cfg`` holds the settings that shape the weights (recorded in the card);
     ``runtime_cfg`` those that do not (log interval, checkpoint interval, loader
@@ -256,7 +287,17 @@ def train_seed(
         "device": device.type, "threads": cfg.cpu_threads,
     }
     imgs, masks = _load_training_pairs(train_photos, train_masks)
-    sampler = PatchSampler(imgs, masks, cfg.patch_size, ignore_index, seed, cfg.augment)
+    raw = luts = None
+    if cfg.augment.drift:
+        if not raw_photos or len(raw_photos) != len(train_ids):
+            raise CrustWatchError("train.augment.drift needs the ingested photos of the training rows")
+        raw, luts = [], []
+        for i, path, img in zip(train_ids, raw_photos, imgs):
+            r = nrecs[i]
+            photo, _ = io.read_raster(path)
+            raw.append(norm.resample_photo(photo, img.shape[1:]))
+            luts.append(np.asarray(r["lut"], dtype=np.float32))
+    sampler = PatchSampler(imgs, masks, cfg.patch_size, ignore_index, seed, cfg.augment, raw=raw, luts=luts)
     log.info("seed %d: %d training photos, device %s, %d steps, %d torch threads", seed, len(imgs), device,
              cfg.steps, flags["torch_threads"])
     checkpoint = Path(out_weights).with_name("checkpoint.safetensors")
@@ -397,6 +438,58 @@ def ensemble_card(cards: list[str], out_json: str) -> None:
 # ---------------------------------------------------------------- prediction
 
 
+def _load_members(ens: dict, weights: list[str], cards: list[str], device):
+    """The ensemble's models with checked weights, and their seeds."""
+    import torch
+
+    from . import metrics, models
+
+    n_classes = metrics.n_classes(ens["classes"])
+    m = ens["model"]
+    nets, seeds = [], []
+    for w, c in zip(weights, cards):
+        card = io.read_json(c)
+        net = models.create_model(m["arch"], m["encoder"], n_classes, m["encoder_depth"], m.get("decoder_channels"), None)
+        models.load_weights(net, w, expected_sha256=card["weights_sha256"])
+        nets.append(net.to(device, memory_format=torch.channels_last).eval())
+        seeds.append(card["seed"])
+    return nets, seeds
+
+
+def adapt_camera(camera: str, photos: list[str], ensemble_json: str, weights: list[str], cards: list[str],
+                 predict_cfg: dict, threads: int, out_weights: str, out_record: str) -> None:
+    """AdaBN for one camera: every seed's batch-norm statistics re-estimated on the camera's photos.
+
+    Writes only the batch-norm buffers (``seed<N>.<name>``, safetensors) and a record;
+    prediction loads them over the trained weights when ``predict.adabn`` is on.
+    """
+    import torch
+    from safetensors.torch import save_file
+
+    from . import infer
+    from .train import pick_device
+
+    torch.set_num_threads(max(1, threads))
+    ens = io.read_json(ensemble_json)
+    device = pick_device(predict_cfg.get("device", "auto"))
+    nets, seeds = _load_members(ens, weights, cards, device)
+    imgs = [io.read_raster(p)[0].astype(np.float32) for p in photos]
+    max_tiles = int(predict_cfg.get("adabn_max_tiles", 2000))
+    tensors = {}
+    for net, seed in zip(nets, seeds):
+        adapted = infer.adapt_batchnorm(net, imgs, ens["patch_size"], device=device, max_tiles=max_tiles)
+        for name, buf in adapted.named_buffers():
+            if "running_" in name or "num_batches_tracked" in name:
+                tensors[f"seed{seed}.{name}"] = buf.detach().cpu().contiguous()
+    with io.atomic_path(out_weights) as tmp:
+        save_file(tensors, str(tmp), metadata={"crustwatch": json.dumps({"camera": camera, "seeds": seeds})})
+    io.write_json(out_record, {
+        "camera": camera, "seeds": seeds, "photos": [str(p) for p in photos], "max_tiles": max_tiles,
+        "ensemble_card_sha256": io.sha256_file(ensemble_json), "sha256": io.sha256_file(out_weights),
+    })
+    log.info("AdaBN statistics of camera %s from %d photos for seeds %s", camera, len(photos), seeds)
+
+
 def predict_image(
     photo: str,
     norm_record: str,
@@ -409,8 +502,12 @@ def predict_image(
     out_classes: str,
     out_seeds: str,
     progress: bool = True,
+    adabn: str | None = None,
 ) -> None:
     """Ensemble prediction of one photo, written in the photo's own geometry.
+
+    With ``adabn`` (the camera's file from :func:`adapt_camera`), each seed's
+    batch-norm statistics are replaced by those re-estimated on the camera's photos.
 
     Writes the ensemble class map (uint8, tags naming the ensemble card) and a
     per-seed class-map stack (one band per seed), both at the photo's own width
@@ -437,14 +534,16 @@ def predict_image(
 
     device = pick_device(predict_cfg.get("device", "auto"))
     n_classes = metrics.n_classes(ens["classes"])
-    nets, seeds = [], []
-    for w, c in zip(weights, cards):
-        card = io.read_json(c)
-        m = ens["model"]
-        net = models.create_model(m["arch"], m["encoder"], n_classes, m["encoder_depth"], m.get("decoder_channels"), None)
-        models.load_weights(net, w, expected_sha256=card["weights_sha256"])
-        nets.append(net.to(device, memory_format=torch.channels_last).eval())
-        seeds.append(card["seed"])
+    nets, seeds = _load_members(ens, weights, cards, device)
+    if adabn:
+        from safetensors.torch import load_file
+
+        stats = load_file(adabn)
+        for net, seed in zip(nets, seeds):
+            mine = {k.split(".", 1)[1]: v.to(device) for k, v in stats.items() if k.startswith(f"seed{seed}.")}
+            if not mine:
+                raise CrustWatchError(f"AdaBN file '{adabn}' has no statistics for seed {seed}; rerun the workflow")
+            net.load_state_dict(mine, strict=False)
     img, _ = io.read_raster(photo)
     patch = ens["patch_size"]
     n_tiles = len(infer.tile_coords(img.shape[1], img.shape[2], patch, predict_cfg.get("step_fraction", 0.5)))
@@ -460,7 +559,9 @@ def predict_image(
         "ensemble_card": ensemble_json,
         "ensemble_card_sha256": io.sha256_file(ensemble_json),
         "member_cards": ",".join(f"{s}={io.sha256_file(c)}" for s, c in zip(seeds, cards)),
-        "predict_settings": json.dumps({"step_fraction": predict_cfg.get("step_fraction", 0.5)}, sort_keys=True),
+        "predict_settings": json.dumps({"step_fraction": predict_cfg.get("step_fraction", 0.5),
+                                        "adabn": bool(adabn)}, sort_keys=True),
+        "adabn_sha256": io.sha256_file(adabn) if adabn else "",
         "seeds": ",".join(map(str, seeds)),
         "classes": ",".join(f"{c['id']}={c['name']}" for c in ens["classes"]),
         "source_sha256": irec["sha256"],

@@ -14,7 +14,7 @@ import pandas as pd
 from .errors import InputError, InputErrors
 
 REQUIRED = ["image_id", "site", "plot", "date", "image"]
-OPTIONAL = ["camera", "mask", "split", "mm_per_px"]
+OPTIONAL = ["camera", "mask", "split", "mm_per_px", "reference"]
 SPLITS = ("train", "val", "test")
 ID_PATTERN = re.compile(r"^[A-Za-z0-9._-]+$")
 DATE_PATTERN = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -125,6 +125,11 @@ def load_sheet(
                 err(f"mm_per_px '{g}' must be a positive number")
                 val = np.nan
         gsd.append(val)
+        if r["reference"]:
+            try:
+                parse_box(r["reference"])
+            except ValueError as e:
+                err(f"reference '{r['reference']}': {e}")
         img = _resolve(base, r["image"]) if r["image"] else ""
         msk = _resolve(base, r["mask"]) if r["mask"] else ""
         image_paths.append(img)
@@ -144,6 +149,17 @@ def load_sheet(
     df["camera"] = df["camera"].where(df["camera"] != "", DEFAULT_CAMERA)
     df["line"] = [_line(i) for i in range(len(df))]
     return df.set_index("image_id", drop=False)
+
+
+def parse_box(text: str) -> tuple[int, int, int, int]:
+    """A reference box ``x0,y0,x1,y1`` in the photo's own pixels (x1, y1 excluded)."""
+    parts = [t.strip() for t in str(text).replace(" ", ",").split(",") if t.strip()]
+    if len(parts) != 4 or not all(t.isdigit() for t in parts):
+        raise ValueError("give the reference target's box as four whole pixel numbers x0,y0,x1,y1")
+    x0, y0, x1, y1 = map(int, parts)
+    if x1 <= x0 or y1 <= y0:
+        raise ValueError("the box needs x0 < x1 and y0 < y1")
+    return x0, y0, x1, y1
 
 
 def _plot_rank(seed: int, site: str, plot: str) -> str:

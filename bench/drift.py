@@ -1,0 +1,247 @@
+"""Drift benchmark: which normalization keeps cover unbiased when the camera changes?
+
+    make bench-drift                      # about 15 minutes on 2 CPU cores
+    python bench/drift.py --steps 40      # a quick look (worse models, same comparison)
+
+Generated data with controlled drift (the demo generator, its own seed):
+2 sites x 5 permanent plots x 5 dates. Date 1 is shot with camera A (the
+training camera): plots 1-3 train the model, plots 4-5 are held out (the error
+on the training camera). Dates 2-4 are shot with cameras B, C and D (white
+balance, exposure, gamma, blur, JPEG, resolution drift). Date 5 is shot with
+camera A again, but moss cover rises by about 30 percentage points: the
+composition-shift case, which exposes methods that read the cover they measure.
+
+For each method one model (seed 0, or ``--seed``) is trained with the workflow's own code and
+every photo is predicted; per group of photos (held-out camera A, cameras B, C,
+D, the shift date) it reports per class the cover bias (mean signed error, pp)
+and mean absolute cover error (pp), and overall accuracy and mIoU. Writes
+``bench/results/drift.tsv`` (long: method group class metric value),
+``bench/results/drift_summary.tsv`` (one row per method) and ``drift.png``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "workflow" / "scripts"))
+
+from crustwatch import demo, infer, io, metrics, models  # noqa: E402
+from crustwatch import normalize as norm  # noqa: E402
+from crustwatch.data import Augment, PatchSampler  # noqa: E402
+from crustwatch.sheet import load_sheet, parse_box  # noqa: E402
+from crustwatch.train import TrainConfig, configure_determinism, train_model  # noqa: E402
+
+CAMERAS = demo.DEFAULT_CAMERAS
+SPEC = demo.DemoSpec(
+    seed=4242,
+    plots_per_site=5,
+    dates=("2019-05-14", "2020-05-12", "2021-05-18", "2022-05-10", "2023-05-16"),
+    cameras=(*CAMERAS, CAMERAS[0]),
+    val_plot=99,
+    extra={"shift": {"date_index": 4, "moss": 30.0}},
+)
+TARGET_MM = 1.0
+# method name -> (normalize.method, drift augmentation, AdaBN at prediction)
+METHODS = {
+    "none": ("none", False, False),
+    "per_image": ("per_image", False, False),
+    "camera_moments": ("camera_moments", False, False),
+    "camera_quantile": ("camera_quantile", False, False),
+    "reference": ("reference", False, False),
+    "camera_moments+drift_aug": ("camera_moments", True, False),
+    "camera_moments+drift_aug+adabn": ("camera_moments", True, True),
+    "camera_quantile+drift_aug": ("camera_quantile", True, False),
+    "none+drift_aug": ("none", True, False),
+}
+
+
+def group_of(row) -> str:
+    t = SPEC.dates.index(row["date"])
+    if t == 0:
+        return "train" if int(row["plot"][1:]) <= 3 else "camA_heldout"
+    if t == 4:
+        return "camA_shift"
+    return row["camera"].replace("cam-", "cam")
+
+
+def ingest(sheet: pd.DataFrame) -> dict:
+    """Per photo: scaled uint8 photo, mask, histogram, reference mean, as the workflow's ingest makes them."""
+    out = {}
+    for iid, r in sheet.iterrows():
+        img, _ = io.read_photo(r["image_path"])
+        mask = io.read_mask(r["mask_path"])
+        f = norm.scale_factor(r["mm_per_px"], TARGET_MM)
+        shape = norm.scaled_shape(img.shape[1], img.shape[2], f)
+        x0, y0, x1, y1 = parse_box(r["reference"])
+        ref = img[:, y0:y1, x0:x1].reshape(3, -1).astype(np.float64).mean(axis=1)
+        scaled = norm.resample_photo(img, shape)
+        out[iid] = {"raw": scaled, "mask": norm.resample_mask(mask, shape), "full_mask": mask,
+                    "hist": norm.histogram(scaled), "ref": ref, "camera": r["camera"], "group": group_of(r)}
+    return out
+
+
+def luts_for(method: str, data: dict) -> dict:
+    by_cam: dict[str, dict] = {}
+    for iid, d in data.items():
+        by_cam.setdefault(d["camera"], {})[iid] = d["hist"]
+    out = {}
+    for iid, d in data.items():
+        pooled, _, _ = norm.pooled_histogram(by_cam[d["camera"]], iid)
+        out[iid] = norm.lookup_table(method, pooled, own=d["hist"], reference_rgb=list(d["ref"]))
+    return out
+
+
+def run_method(name: str, data: dict, classes: list[dict], steps: int, log, seed: int = 0) -> list[dict]:
+    method, drift, adabn = METHODS[name]
+    luts = luts_for(method, data)
+    normed = {iid: norm.apply_lut(d["raw"], luts[iid]) for iid, d in data.items()}
+    train_ids = [i for i, d in data.items() if d["group"] == "train"]
+    n_classes = len(classes)
+    cfg = TrainConfig(steps=steps, cpu_threads=2, log_every=max(1, steps // 4),
+                      augment=Augment(drift=drift))
+    configure_determinism(seed, cfg.cpu_threads, torch.device("cpu"))
+    model = models.create_model("Unet", "resnet18", n_classes, 3, [64, 32, 16])
+    sampler = PatchSampler([normed[i] for i in train_ids], [data[i]["mask"] for i in train_ids], cfg.patch_size,
+                           demo.IGNORE, seed, cfg.augment, raw=[data[i]["raw"] for i in train_ids],
+                           luts=[luts[i] for i in train_ids])
+    t0 = time.time()
+    train_model(model, sampler, cfg, n_classes, demo.IGNORE, torch.device("cpu"), progress=False, log=log)
+    train_s = time.time() - t0
+    nets = {}
+    if adabn:
+        for cam in sorted({d["camera"] for d in data.values()}):
+            imgs = [normed[i] for i, d in data.items() if d["camera"] == cam]
+            nets[cam] = infer.adapt_batchnorm(model, imgs, cfg.patch_size)
+    rows = []
+    for iid, d in data.items():
+        if d["group"] == "train":
+            continue
+        net = nets.get(d["camera"], model)
+        p = infer.sliding_window_probs([net], normed[iid], n_classes, cfg.patch_size, batch_size=32)[0]
+        pred = norm.resample_mask(p.argmax(0).astype(np.uint8), d["full_mask"].shape)
+        truth = d["full_mask"]
+        valid = truth != demo.IGNORE
+        cm = metrics.confusion(pred, truth, n_classes, demo.IGNORE)
+        for c in classes:
+            k = c["id"]
+            rows.append({"method": name, "image_id": iid, "group": d["group"], "class": c["name"],
+                         "pred_pct": 100 * float((pred[valid] == k).mean()),
+                         "true_pct": 100 * float((truth[valid] == k).mean())})
+        rows[-1]["cm"] = cm
+    log(f"{name}: trained {steps} steps in {train_s:.0f} s")
+    return rows
+
+
+def summarise(rows: list[dict], classes: list[dict]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    df = pd.DataFrame(rows)
+    df["err"] = df["pred_pct"] - df["true_pct"]
+    out = []
+    n = len(classes)
+    for (method, group), g in df.groupby(["method", "group"], sort=False):
+        for cls, gc in g.groupby("class", sort=False):
+            out.append((method, group, cls, "cover_bias_pp", gc["err"].mean()))
+            out.append((method, group, cls, "cover_abs_error_pp", gc["err"].abs().mean()))
+        out.append((method, group, "all", "cover_abs_error_pp", g["err"].abs().mean()))
+        out.append((method, group, "all", "max_abs_class_bias_pp", g.groupby("class")["err"].mean().abs().max()))
+        cm = sum(c for c in g["cm"].dropna())
+        s = metrics.scores(np.asarray(cm, dtype=np.int64).reshape(n, n))
+        out.append((method, group, "all", "overall_accuracy", s["overall_accuracy"]))
+        out.append((method, group, "all", "miou", s["miou"]))
+    long = pd.DataFrame(out, columns=["method", "group", "class", "metric", "value"])
+    piv = long[long["class"] == "all"].pivot_table(index="method", columns=["group", "metric"], values="value",
+                                                   sort=False)
+    drifted = ["camB", "camC", "camD"]
+    summ = pd.DataFrame({
+        "camA_mae_pp": piv[("camA_heldout", "cover_abs_error_pp")],
+        "drifted_mae_pp": piv[[(g, "cover_abs_error_pp") for g in drifted]].mean(axis=1),
+        "worst_camera_mae_pp": piv[[(g, "cover_abs_error_pp") for g in drifted]].max(axis=1),
+        "drifted_oa": piv[[(g, "overall_accuracy") for g in drifted]].mean(axis=1),
+        "drifted_miou": piv[[(g, "miou") for g in drifted]].mean(axis=1),
+        "shift_moss_bias_pp": long[(long["group"] == "camA_shift") & (long["class"] == "moss")
+                                   & (long["metric"] == "cover_bias_pp")].set_index("method")["value"],
+        "shift_max_abs_bias_pp": piv[("camA_shift", "max_abs_class_bias_pp")],
+    })
+    summ["drifted_over_camA"] = summ["drifted_mae_pp"] / summ["camA_mae_pp"]
+    summ["meets_targets"] = ((summ["drifted_mae_pp"] <= 1.5 * summ["camA_mae_pp"])
+                             & (summ["worst_camera_mae_pp"] <= 3) & (summ["shift_max_abs_bias_pp"] <= 2))
+    return long, summ.reset_index().rename(columns={"index": "method"})
+
+
+def figure(long: pd.DataFrame, summ: pd.DataFrame, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    groups = ["camA_heldout", "camB", "camC", "camD", "camA_shift"]
+    methods = list(summ["method"])
+    fig, axes = plt.subplots(1, 2, figsize=(14, 4.8))
+    width = 0.8 / len(groups)
+    colors = ["#4c72b0", "#dd8452", "#55a868", "#c44e52", "#8172b3"]
+    for k, g in enumerate(groups):
+        vals = [long[(long["method"] == m) & (long["group"] == g) & (long["class"] == "all")
+                     & (long["metric"] == "cover_abs_error_pp")]["value"].mean() for m in methods]
+        axes[0].bar(np.arange(len(methods)) + (k - 2) * width, vals, width, color=colors[k], label=g)
+    axes[0].set_xticks(range(len(methods)), methods, rotation=35, ha="right", fontsize=8)
+    axes[0].set_ylabel("mean absolute cover error (pp)")
+    axes[0].set_title("Cover error per photo group (lower is better)")
+    axes[0].legend(fontsize=8, frameon=False)
+    axes[0].grid(axis="y", alpha=0.3)
+    moss = [long[(long["method"] == m) & (long["group"] == "camA_shift") & (long["class"] == "moss")
+                 & (long["metric"] == "cover_bias_pp")]["value"].mean() for m in methods]
+    axes[1].barh(range(len(methods)), moss, color="#4d7524")
+    axes[1].axvline(0, color="black", linewidth=0.8)
+    for x in (-2, 2):
+        axes[1].axvline(x, color="0.5", linestyle="--", linewidth=0.8)
+    axes[1].set_yticks(range(len(methods)), methods, fontsize=8)
+    axes[1].invert_yaxis()
+    axes[1].set_xlabel("moss cover bias on the composition-shift date (pp; dashed: +-2 pp target)")
+    axes[1].set_title("Does the correction erase real change? (camera A, moss +30 pp)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--steps", type=int, default=200, help="training steps per method (default 200, as the demo)")
+    ap.add_argument("--seed", type=int, default=0, help="model seed (default 0)")
+    ap.add_argument("--methods", default=",".join(METHODS), help="comma-separated subset of: " + ", ".join(METHODS))
+    ap.add_argument("--data", default=str(ROOT / "bench" / "data" / "drift"))
+    ap.add_argument("--out", default=str(ROOT / "bench" / "results"))
+    args = ap.parse_args()
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    t0 = time.time()
+    if not demo.is_current(args.data, SPEC):
+        demo.generate(args.data, SPEC, Path(args.data) / "images.tsv")
+    sheet = load_sheet(Path(args.data) / "images.tsv")
+    data = ingest(sheet)
+    classes = [{"id": c["id"], "name": c["name"], "color": c["color"]} for c in demo.CLASSES]
+    truth = pd.DataFrame([{"group": d["group"], "moss": 100 * float((d["full_mask"][d["full_mask"] != 255] == 5).mean())}
+                          for d in data.values()]).groupby("group")["moss"].mean()
+    print(f"data: {len(data)} photos in {time.time() - t0:.0f} s; mean true moss cover by group (%): "
+          + ", ".join(f"{g} {v:.1f}" for g, v in truth.items()), flush=True)
+    rows = []
+    for name in args.methods.split(","):
+        rows += run_method(name, data, classes, args.steps, lambda s: print(s, flush=True), args.seed)
+    long, summ = summarise(rows, classes)
+    io.write_tsv(long, out / "drift.tsv")
+    io.write_tsv(summ, out / "drift_summary.tsv")
+    figure(long, summ, out / "drift.png")
+    pd.set_option("display.width", 200)
+    print(summ.round(3).to_string(index=False))
+    print(f"total {time.time() - t0:.0f} s; wrote {out / 'drift.tsv'}, drift_summary.tsv, drift.png")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
