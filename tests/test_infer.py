@@ -38,6 +38,22 @@ def test_reassembly_exact(shape, step_fraction):
             np.testing.assert_allclose(probs[k], full, rtol=1e-5, atol=1e-6)
 
 
+def test_flip_tta_is_exact_for_a_flip_equivariant_model_and_changes_others():
+    img = np.random.default_rng(1).normal(size=(3, 50, 70)).astype(np.float32)
+    plain = sliding_window_probs([PerPixel(1).eval()], img, 4, patch=32)
+    tta = sliding_window_probs([PerPixel(1).eval()], img, 4, patch=32, tta=True)
+    np.testing.assert_allclose(tta, plain, rtol=1e-5, atol=1e-6)  # a per-pixel model ignores flips
+
+    class LeftShift(PerPixel):  # looks at its right neighbour: not flip-equivariant
+        def forward(self, x):
+            return self.conv(torch.roll(x, -1, dims=3))
+
+    a = sliding_window_probs([LeftShift(1).eval()], img, 4, patch=32)
+    b = sliding_window_probs([LeftShift(1).eval()], img, 4, patch=32, tta=True)
+    assert np.abs(a - b).max() > 1e-3
+    np.testing.assert_allclose(b.sum(1), 1, atol=1e-5)
+
+
 def test_tiles_cover_every_pixel():
     for size in (1, 31, 32, 33, 100, 257):
         starts = tile_starts(size, 32, 16)

@@ -13,6 +13,10 @@ import numpy as np
 import torch
 
 
+#: test-time augmentation: no flip, left-right, up-down, both (dims of an NCHW batch)
+FLIPS = ((), (3,), (2,), (2, 3))
+
+
 def gaussian_weight(patch: int, sigma_scale: float = 1 / 8) -> np.ndarray:
     """(patch, patch) float32 Gaussian importance map, strictly positive."""
     c = (np.arange(patch) - (patch - 1) / 2) / (patch * sigma_scale)
@@ -52,6 +56,7 @@ def sliding_window_probs(
     batch_size: int = 8,
     device: str | torch.device = "cpu",
     progress=None,
+    tta: bool = False,
 ) -> np.ndarray:
     """Per-model softmax probabilities of a whole photo.
 
@@ -64,6 +69,8 @@ def sliding_window_probs(
         batch_size: tiles per forward pass.
         device: torch device.
         progress: optional callable called with the number of tiles done per batch.
+        tta: test-time augmentation: each tile also predicted flipped left-right,
+            up-down and both, probabilities averaged (4x the compute).
 
     Returns:
         float32 array (n_models, n_classes, H, W).
@@ -85,7 +92,12 @@ def sliding_window_probs(
         batch = torch.stack([tensor[:, y : y + patch, x : x + patch] for y, x in chunk]).to(device)
         batch = batch.contiguous(memory_format=torch.channels_last)
         for m, model in enumerate(models):
-            prob = torch.softmax(model(batch).float(), dim=1) * wt
+            if tta:  # flip, predict, flip back; mean of the four probability maps
+                prob = sum(torch.softmax(model(batch.flip(d) if d else batch).float(), dim=1).flip(d) if d
+                           else torch.softmax(model(batch).float(), dim=1) for d in FLIPS) / len(FLIPS)
+                prob = prob * wt
+            else:
+                prob = torch.softmax(model(batch).float(), dim=1) * wt
             prob = prob.cpu().numpy()
             for k, (y, x) in enumerate(chunk):
                 acc[m, :, y : y + patch, x : x + patch] += prob[k]

@@ -549,7 +549,8 @@ def predict_image(
     n_tiles = len(infer.tile_coords(img.shape[1], img.shape[2], patch, predict_cfg.get("step_fraction", 0.5)))
     with tqdm(total=n_tiles, desc=f"predict {nrec['image_id']}", ascii=True, disable=not progress, mininterval=2.0) as bar:
         probs = infer.sliding_window_probs(nets, img, n_classes, patch, predict_cfg.get("step_fraction", 0.5),
-                                           predict_cfg.get("batch_size", 16), device, progress=bar.update)
+                                           predict_cfg.get("batch_size", 16), device, progress=bar.update,
+                                           tta=bool(predict_cfg.get("tta", False)))
     ens_map, seed_maps, _ = infer.ensemble(probs)
     shape = (irec["height"], irec["width"])
     ens_map = norm.resample_mask(ens_map, shape)
@@ -560,7 +561,8 @@ def predict_image(
         "ensemble_card_sha256": io.sha256_file(ensemble_json),
         "member_cards": ",".join(f"{s}={io.sha256_file(c)}" for s, c in zip(seeds, cards)),
         "predict_settings": json.dumps({"step_fraction": predict_cfg.get("step_fraction", 0.5),
-                                        "adabn": bool(adabn)}, sort_keys=True),
+                                        "tta": bool(predict_cfg.get("tta", False)), "adabn": bool(adabn)},
+                                       sort_keys=True),
         "adabn_sha256": io.sha256_file(adabn) if adabn else "",
         "seeds": ",".join(map(str, seeds)),
         "classes": ",".join(f"{c['id']}={c['name']}" for c in ens["classes"]),
