@@ -80,8 +80,7 @@ def ingest(sheet: pd.DataFrame) -> dict:
         mask = io.read_mask(r["mask_path"])
         f = norm.scale_factor(r["mm_per_px"], TARGET_MM)
         shape = norm.scaled_shape(img.shape[1], img.shape[2], f)
-        x0, y0, x1, y1 = parse_box(r["reference"])
-        ref = img[:, y0:y1, x0:x1].reshape(3, -1).astype(np.float64).mean(axis=1)
+        ref, _ = norm.reference_target(img, parse_box(r["reference"]))
         scaled = norm.resample_photo(img, shape)
         out[iid] = {"raw": scaled, "mask": norm.resample_mask(mask, shape), "full_mask": mask,
                     "hist": norm.histogram(scaled), "ref": ref, "camera": r["camera"], "group": group_of(r)}

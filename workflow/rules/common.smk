@@ -105,17 +105,19 @@ def photo_meta(wildcards):
     }
 
 
+def camera_ids(camera_key):
+    """image_ids of the photos whose camera has this path-safe key."""
+    cams = [c for c, k in CAMERA_KEY.items() if k == camera_key]
+    return SHEET.index[SHEET["camera"].isin(cams)]
+
+
 def get_camera_records(wildcards):
-    cams = [c for c, k in CAMERA_KEY.items() if k == wildcards.camera]
-    ids = SHEET.index[SHEET["camera"].isin(cams)]
-    return [f"results/ingest/{i}/photo.json" for i in ids]
+    return [f"results/ingest/{i}/photo.json" for i in camera_ids(wildcards.camera)]
 
 
 def get_camera_photos(wildcards):
     """The normalized photos of one camera (AdaBN re-estimates statistics on them)."""
-    cams = [c for c, k in CAMERA_KEY.items() if k == wildcards.camera]
-    ids = SHEET.index[SHEET["camera"].isin(cams)]
-    return [f"results/normalized/{i}/photo.tif" for i in ids]
+    return [f"results/normalized/{i}/photo.tif" for i in camera_ids(wildcards.camera)]
 
 
 def get_adabn(wildcards):

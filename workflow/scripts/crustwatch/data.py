@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from io import BytesIO
 
 import numpy as np
 import torch
+from PIL import Image
 
 
 @dataclass
@@ -70,12 +72,13 @@ class PatchSampler:
         photos as uint8, before normalization) and their ``luts`` (3, 256) are used instead."""
         if not images:
             raise ValueError("no training photos: give at least one labelled 'train' row")
-        if self_drift := bool(augment and augment.drift):
+        self.drift = bool(augment and augment.drift)
+        self.luts = None
+        if self.drift:
             if raw is None or luts is None:
                 raise ValueError("drift augmentation needs the photos before normalization and their lookup tables")
             images = [np.asarray(r, dtype=np.float32) for r in raw]  # padded and cropped like the photos
-        self.drift = self_drift
-        self.luts = [np.asarray(t, dtype=np.float64) for t in luts] if self_drift else None
+            self.luts = [np.asarray(t, dtype=np.float64) for t in luts]
         self.patch = patch
         self.ignore = ignore_index
         self.seed = int(seed)
@@ -130,10 +133,6 @@ class PatchSampler:
 
     def _camera_drift(self, x: np.ndarray, y: np.ndarray, P: int, lut: np.ndarray, rng: np.random.Generator):
         """Render a raw (uint8-valued) crop as another camera would, resize it to P, normalize it."""
-        from io import BytesIO
-
-        from PIL import Image
-
         a = self.aug
         v = np.clip(x / 255.0, 0, 1) ** 2.2  # to linear light
         gain = np.exp(rng.uniform(-np.log1p(a.exposure), np.log1p(a.exposure)))

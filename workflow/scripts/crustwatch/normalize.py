@@ -98,6 +98,16 @@ def pooled_histogram(
     return np.asarray(hists[image_id]), 1, True
 
 
+def reference_target(img: np.ndarray, box: tuple[int, int, int, int]) -> tuple[np.ndarray, float]:
+    """Mean per channel of a (3, H, W) uint8 photo inside ``box`` (x0, y0, x1, y1), and the
+    fraction of its pixels saturated in some channel. Raises ValueError for an empty box."""
+    x0, y0, x1, y1 = box
+    px = img[:, y0:y1, x0:x1].reshape(img.shape[0], -1).astype(np.float64)
+    if px.shape[1] == 0:
+        raise ValueError(f"reference box {box} holds no pixel of the photo")
+    return px.mean(axis=1), float((px >= 254).any(axis=0).mean())
+
+
 def _moments_lut(hist: np.ndarray) -> np.ndarray:
     v = np.arange(256, dtype=np.float64)
     lut = []

@@ -94,12 +94,12 @@ def ingest_photo(src: str, image_id: str, mm_per_px: float | None, target_mm_per
     img, geo = io.read_photo(src, image_id=image_id)
     ref = None
     if reference:
-        x0, y0, x1, y1 = parse_box(reference)
-        box = img[:, y0:y1, x0:x1].reshape(3, -1).astype(np.float64)
-        if box.shape[1] == 0:
-            raise InputError(f"reference box {reference} is outside the photo", src, image_id=image_id)
-        ref = {"box": [x0, y0, x1, y1], "mean_rgb": box.mean(axis=1).round(4).tolist(),
-               "saturated_fraction": float((box >= 254).any(axis=0).mean())}
+        box = parse_box(reference)
+        try:
+            mean, saturated = norm.reference_target(img, box)
+        except ValueError:
+            raise InputError(f"reference box {reference} is outside the photo", src, image_id=image_id) from None
+        ref = {"box": list(box), "mean_rgb": mean.round(4).tolist(), "saturated_fraction": saturated}
         if ref["saturated_fraction"] > 0.05 or min(ref["mean_rgb"]) < 5:
             log.warning("reference target of %s is %s: over- or under-exposed targets correct badly",
                         image_id, ref)
@@ -278,9 +278,12 @@ def train_seed(
         model_cfg["arch"], model_cfg["encoder"], n_classes, model_cfg["encoder_depth"],
         model_cfg.get("decoder_channels"), model_cfg.get("encoder_weights"),
     )
+    nrecs, norm_paths = {}, {}
+    for path in norm_records:
+        r = io.read_json(path)
+        nrecs[r["image_id"]], norm_paths[r["image_id"]] = r, path
     data = _training_data_record(train_ids, val_ids, train_photos, train_masks, val_photos, val_masks,
-                                 photo_records, mask_records, norm_records)
-    nrecs = {r["image_id"]: r for r in map(io.read_json, norm_records)}
+                                 photo_records, mask_records, norm_paths)
     shaping = {
         "seed": seed, "model": model_cfg, "train": train_cfg, "classes": classes, "ignore_index": ignore_index,
         "inputs": {i: (d["normalized_photo_sha256"], d["ingested_mask_sha256"]) for i, d in data.items()},
@@ -363,11 +366,10 @@ def train_seed(
 
 
 def _training_data_record(train_ids, val_ids, train_photos, train_masks, val_photos, val_masks,
-                          photo_records, mask_records, norm_records) -> dict:
+                          photo_records, mask_records, norm_paths: dict[str, str]) -> dict:
     """Per training/validation photo: its source files and the derived files training read, with sha256."""
     precs = {r["image_id"]: r for r in map(io.read_json, photo_records)}
     mrecs = {r["image_id"]: r for r in map(io.read_json, mask_records)}
-    nrecs = dict(zip([io.read_json(r)["image_id"] for r in norm_records], norm_records))
     out = {}
     for split, ids, photos, masks in (("train", train_ids, train_photos, train_masks),
                                       ("val", val_ids, val_photos, val_masks)):
@@ -380,7 +382,7 @@ def _training_data_record(train_ids, val_ids, train_photos, train_masks, val_pho
                 "mask_sha256": mrecs[i]["sha256"],
                 "normalized_photo": str(ph),
                 "normalized_photo_sha256": io.sha256_file(ph),
-                "normalization_record": nrecs.get(i),
+                "normalization_record": norm_paths.get(i),
                 "ingested_mask": str(m),
                 "ingested_mask_sha256": io.sha256_file(m),
             }
@@ -516,7 +518,7 @@ def predict_image(
     import torch
     from tqdm import tqdm
 
-    from . import infer, metrics, models
+    from . import infer, metrics
 
     torch.set_num_threads(max(1, threads))
     ens = io.read_json(ensemble_json)

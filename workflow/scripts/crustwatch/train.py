@@ -192,11 +192,8 @@ def load_checkpoint(path: str | Path, model: torch.nn.Module, opt: torch.optim.O
         if k.startswith("optim/"):
             _, pid, name = k.split("/", 2)
             state.setdefault(int(pid), {})[name] = v
+    # moves the moments to the parameters' device (and keeps `step` where torch wants it)
     opt.load_state_dict({"state": state, "param_groups": info["param_groups"]})
-    for st in opt.state.values():  # load_state_dict moves moments to the params' device; keep `step` on CPU
-        for k, v in st.items():
-            if k != "step" and torch.is_tensor(v):
-                st[k] = v.to(device)
     torch.set_rng_state(tensors["rng/torch"])
     if "rng/cuda" in tensors and device.type == "cuda":
         torch.cuda.set_rng_state(tensors["rng/cuda"])
