@@ -11,8 +11,9 @@ balance, exposure, gamma, blur, JPEG, resolution drift). Date 5 is shot with
 camera A again, but moss cover rises by about 30 percentage points: the
 composition-shift case, which exposes methods that read the cover they measure.
 
-For each method one model (seed 0, or ``--seed``) is trained with the workflow's own code and
-every photo is predicted; per group of photos (held-out camera A, cameras B, C,
+For each method one model per seed (``--seeds``, default 0) is trained with the
+workflow's own code and every photo is predicted by the seeds' ensemble (mean
+probabilities, as the workflow does); per group of photos (held-out camera A, cameras B, C,
 D, the shift date) it reports per class the cover bias (mean signed error, pp)
 and mean absolute cover error (pp), and overall accuracy and mIoU. Writes
 ``bench/results/drift.tsv`` (long: method group class metric value),
@@ -49,17 +50,18 @@ SPEC = demo.DemoSpec(
     extra={"shift": {"date_index": 4, "moss": 30.0}},
 )
 TARGET_MM = 1.0
-# method name -> (normalize.method, drift augmentation, AdaBN at prediction)
+# method name -> (normalize.method, drift augmentation, AdaBN at prediction, normalize.camera_pool)
 METHODS = {
-    "none": ("none", False, False),
-    "per_image": ("per_image", False, False),
-    "camera_moments": ("camera_moments", False, False),
-    "camera_quantile": ("camera_quantile", False, False),
-    "reference": ("reference", False, False),
-    "camera_moments+drift_aug": ("camera_moments", True, False),
-    "camera_moments+drift_aug+adabn": ("camera_moments", True, True),
-    "camera_quantile+drift_aug": ("camera_quantile", True, False),
-    "none+drift_aug": ("none", True, False),
+    "none": ("none", False, False, "first_date"),
+    "per_image": ("per_image", False, False, "first_date"),
+    "camera_moments": ("camera_moments", False, False, "first_date"),
+    "camera_moments/all_dates": ("camera_moments", False, False, "all"),
+    "camera_quantile": ("camera_quantile", False, False, "first_date"),
+    "reference": ("reference", False, False, "first_date"),
+    "camera_moments+drift_aug": ("camera_moments", True, False, "first_date"),
+    "camera_moments+drift_aug+adabn": ("camera_moments", True, True, "first_date"),
+    "camera_quantile+drift_aug": ("camera_quantile", True, False, "first_date"),
+    "none+drift_aug": ("none", True, False, "first_date"),
 }
 
 
@@ -83,14 +85,14 @@ def ingest(sheet: pd.DataFrame) -> dict:
         ref, _ = norm.reference_target(img, parse_box(r["reference"]))
         scaled = norm.resample_photo(img, shape)
         out[iid] = {"raw": scaled, "mask": norm.resample_mask(mask, shape), "full_mask": mask,
-                    "hist": norm.histogram(scaled), "ref": ref, "camera": r["camera"], "group": group_of(r)}
+                    "hist": norm.histogram(scaled), "ref": ref, "camera": r["camera"], "date": r["date"],
+                    "group": group_of(r)}
     return out
 
 
-def luts_for(method: str, data: dict) -> dict:
-    by_cam: dict[str, dict] = {}
-    for iid, d in data.items():
-        by_cam.setdefault(d["camera"], {})[iid] = d["hist"]
+def luts_for(method: str, data: dict, pool: str = "first_date") -> dict:
+    cal = norm.calibration_ids({iid: (d["camera"], d["date"]) for iid, d in data.items()}, pool)
+    by_cam = {cam: {i: data[i]["hist"] for i in ids} for cam, ids in cal.items()}
     out = {}
     for iid, d in data.items():
         pooled, _, _ = norm.pooled_histogram(by_cam[d["camera"]], iid)
@@ -98,33 +100,40 @@ def luts_for(method: str, data: dict) -> dict:
     return out
 
 
-def run_method(name: str, data: dict, classes: list[dict], steps: int, log, seed: int = 0) -> list[dict]:
-    method, drift, adabn = METHODS[name]
-    luts = luts_for(method, data)
-    normed = {iid: norm.apply_lut(d["raw"], luts[iid]) for iid, d in data.items()}
+def train_one(data: dict, normed: dict, luts: dict, drift: bool, steps: int, seed: int, n_classes: int, log):
     train_ids = [i for i, d in data.items() if d["group"] == "train"]
-    n_classes = len(classes)
-    cfg = TrainConfig(steps=steps, cpu_threads=2, log_every=max(1, steps // 4),
-                      augment=Augment(drift=drift))
+    cfg = TrainConfig(steps=steps, cpu_threads=2, log_every=max(1, steps // 4), augment=Augment(drift=drift))
     configure_determinism(seed, cfg.cpu_threads, torch.device("cpu"))
     model = models.create_model("Unet", "resnet18", n_classes, 3, [64, 32, 16])
     sampler = PatchSampler([normed[i] for i in train_ids], [data[i]["mask"] for i in train_ids], cfg.patch_size,
                            demo.IGNORE, seed, cfg.augment, raw=[data[i]["raw"] for i in train_ids],
                            luts=[luts[i] for i in train_ids])
-    t0 = time.time()
     train_model(model, sampler, cfg, n_classes, demo.IGNORE, torch.device("cpu"), progress=False, log=log)
+    return model, cfg.patch_size
+
+
+def run_method(name: str, data: dict, classes: list[dict], steps: int, log, seeds: list[int]) -> list[dict]:
+    method, drift, adabn, pool = METHODS[name]
+    luts = luts_for(method, data, pool)
+    normed = {iid: norm.apply_lut(d["raw"], luts[iid]) for iid, d in data.items()}
+    n_classes = len(classes)
+    t0 = time.time()
+    members = []
+    for seed in seeds:
+        model, patch = train_one(data, normed, luts, drift, steps, seed, n_classes, log)
+        members.append(model)
     train_s = time.time() - t0
     nets = {}
     if adabn:
         for cam in sorted({d["camera"] for d in data.values()}):
             imgs = [normed[i] for i, d in data.items() if d["camera"] == cam]
-            nets[cam] = infer.adapt_batchnorm(model, imgs, cfg.patch_size)
+            nets[cam] = [infer.adapt_batchnorm(m, imgs, patch) for m in members]
     rows = []
     for iid, d in data.items():
         if d["group"] == "train":
             continue
-        net = nets.get(d["camera"], model)
-        p = infer.sliding_window_probs([net], normed[iid], n_classes, cfg.patch_size, batch_size=32)[0]
+        p = infer.sliding_window_probs(nets.get(d["camera"], members), normed[iid], n_classes, patch,
+                                       batch_size=32).mean(axis=0)
         pred = norm.resample_mask(p.argmax(0).astype(np.uint8), d["full_mask"].shape)
         truth = d["full_mask"]
         valid = truth != demo.IGNORE
@@ -135,7 +144,7 @@ def run_method(name: str, data: dict, classes: list[dict], steps: int, log, seed
                          "pred_pct": 100 * float((pred[valid] == k).mean()),
                          "true_pct": 100 * float((truth[valid] == k).mean())})
         rows[-1]["cm"] = cm
-    log(f"{name}: trained {steps} steps in {train_s:.0f} s")
+    log(f"{name}: trained {len(seeds)} x {steps} steps in {train_s:.0f} s")
     return rows
 
 
@@ -212,7 +221,7 @@ def figure(long: pd.DataFrame, summ: pd.DataFrame, path: Path) -> None:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--steps", type=int, default=200, help="training steps per method (default 200, as the demo)")
-    ap.add_argument("--seed", type=int, default=0, help="model seed (default 0)")
+    ap.add_argument("--seeds", default="0", help="comma-separated model seeds; several: their ensemble (default 0)")
     ap.add_argument("--methods", default=",".join(METHODS), help="comma-separated subset of: " + ", ".join(METHODS))
     ap.add_argument("--data", default=str(ROOT / "bench" / "data" / "drift"))
     ap.add_argument("--out", default=str(ROOT / "bench" / "results"))
@@ -231,7 +240,8 @@ def main() -> int:
           + ", ".join(f"{g} {v:.1f}" for g, v in truth.items()), flush=True)
     rows = []
     for name in args.methods.split(","):
-        rows += run_method(name, data, classes, args.steps, lambda s: print(s, flush=True), args.seed)
+        rows += run_method(name, data, classes, args.steps, lambda s: print(s, flush=True),
+                           [int(x) for x in args.seeds.split(",")])
     long, summ = summarise(rows, classes)
     io.write_tsv(long, out / "drift.tsv")
     io.write_tsv(summ, out / "drift_summary.tsv")

@@ -33,6 +33,36 @@ def test_parameters_independent_of_the_photos_own_content(method):
     assert not np.array_equal(other, N.lookup_table(method, N.pooled_histogram({k: v for k, v in hists.items() if k != "p0"}, "p1")[0]))
 
 
+def test_calibration_photos_are_the_cameras_first_date():
+    photos = {"a1": ("A", "2019-05-14"), "a2": ("A", "2019-05-14"), "b1": ("B", "2020-05-12"),
+              "a3": ("A", "2021-05-18"), "b2": ("B", "2020-05-12")}
+    assert N.calibration_ids(photos, "first_date") == {"A": ["a1", "a2"], "B": ["b1", "b2"]}
+    assert N.calibration_ids(photos, "all") == {"A": ["a1", "a2", "a3"], "B": ["b1", "b2"]}
+    # a new monitoring date never changes which photos calibrate a camera...
+    later = {**photos, "a4": ("A", "2023-05-16"), "c1": ("C", "2023-05-16")}
+    cal = N.calibration_ids(later, "first_date")
+    assert cal["A"] == ["a1", "a2"] and cal["B"] == ["b1", "b2"] and cal["C"] == ["c1"]
+    # ...but an earlier one becomes the calibration date (the older photos then change, as they should)
+    assert N.calibration_ids({**photos, "a0": ("A", "2018-05-01")}, "first_date")["A"] == ["a0"]
+    with pytest.raises(ValueError, match="camera_pool"):
+        N.calibration_ids(photos, "latest")
+
+
+@pytest.mark.parametrize("method", ["camera_moments", "camera_quantile"])
+def test_later_change_of_cover_is_not_read_as_a_camera_change(method):
+    """first_date: a later photo of the camera gets the calibration pool, whatever it shows."""
+    cal = {f"p{i}": N.histogram(_photo(i)) for i in range(4)}
+    later = [_photo(50, moss_fraction=0.1), _photo(51, moss_fraction=0.9)]
+    luts = [N.lookup_table(method, N.pooled_histogram(cal, f"later{k}")[0]) for k in range(2)]
+    np.testing.assert_array_equal(luts[0], luts[1])
+    pooled, n, self_included = N.pooled_histogram(cal, "later0")
+    assert n == 4 and not self_included
+    np.testing.assert_array_equal(pooled, np.sum(list(cal.values()), axis=0))
+    # a moss-rich scene stays moss-rich after correction: the same pixel values map identically
+    out = [N.apply_lut(p, luts[0]) for p in later]
+    assert out[1][1].mean() < out[0][1].mean() - 0.5  # less bright green-channel soil, more moss
+
+
 def test_single_photo_camera_is_flagged():
     h = {"only": N.histogram(_photo(0))}
     pooled, n, self_included = N.pooled_histogram(h, "only")

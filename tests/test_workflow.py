@@ -456,3 +456,62 @@ def test_reference_method_needs_a_box_on_every_row(tiny_project):
     res = snakemake(tiny_project, "-n", check=False)
     out = res.stdout + res.stderr
     assert res.returncode != 0 and "sheet line(s) 5" in out and "no `reference` box" in out
+
+
+def add_timestep(project: Path, tmp: Path, camera: str) -> list[str]:
+    """Append a third monitoring date (every plot, with masks, split test) shot with
+    ``camera`` to the tiny project's sheet; returns the new image_ids."""
+    cams = {c.name: c for c in demo.DEFAULT_CAMERAS}
+    spec = demo.tiny_spec()
+    spec = demo.DemoSpec(**{**spec.__dict__, "dates": demo.DEFAULT_DATES[:3],
+                            "cameras": (*spec.cameras[:2], cams[camera])})
+    src = tmp / "new_date"
+    rows = demo.generate(src, spec, src / "images.tsv")
+    new = rows[rows["date"] == demo.DEFAULT_DATES[2]].copy()
+    for col in ("image", "mask"):
+        for rel in new[col]:
+            dst = project / "data" / Path(rel).parent.name / Path(rel).name
+            shutil.copyfile(src / rel, dst)
+        new[col] = [f"data/{Path(r).parent.name}/{Path(r).name}" for r in new[col]]
+    sheet = pd.read_csv(project / "images.tsv", sep="\t", dtype=str, keep_default_na=False)
+    pd.concat([sheet, new.astype(str)]).to_csv(project / "images.tsv", sep="\t", index=False)
+    return list(new["image_id"])
+
+
+@pytest.mark.parametrize("camera", ["cam-B", "cam-C"])
+def test_new_timestep_runs_only_new_work(finished_copy, tmp_path, camera):
+    """A season's new photos, from the last date's camera (cam-B) or a new one (cam-C):
+    nothing is retrained, no old photo is redone, and old cover rows stay byte for byte."""
+    p = finished_copy
+    cov = p / "results" / "coverage"
+    old_tables = {n: (cov / f"{n}.tsv").read_text().splitlines() for n in
+                  ("by_image", "by_plot_date", "by_site_date", "by_image_seed")}
+    old_files = {f: f.stat().st_mtime_ns for d in ("ingest", "normalized", "predictions", "models")
+                 for f in (p / "results" / d).rglob("*") if f.is_file()}
+    new_ids = add_timestep(p, tmp_path, camera)
+    assert len(new_ids) == 4
+    jobs = planned_jobs(snakemake(p, "-n", "--cores", "1"))
+    per_photo = {"ingest_photo", "ingest_mask", "normalize_photo", "predict", "cover_image"}
+    assert {r: jobs[r] for r in per_photo} == {r: 4 for r in per_photo}
+    assert "train" not in jobs and "ensemble_card" not in jobs
+    # a new camera gets its own statistics; an old camera's are left as they were
+    assert jobs.get("camera_stats", 0) == (1 if camera == "cam-C" else 0)
+    assert set(jobs) - per_photo <= {"camera_stats", "check_inputs", "split", "aggregate_cover", "plot_cover",
+                                     "evaluate", "seed_sensitivity", "all"}
+    snakemake(p, "--cores", "2")
+    # no old file was rewritten: models, normalized photos and predictions stay as they were
+    changed = [str(f) for f, t in old_files.items() if f.stat().st_mtime_ns != t]
+    assert not changed, changed[:5]
+    for name, old in old_tables.items():
+        new = (cov / f"{name}.tsv").read_text().splitlines()
+        assert new[0] == old[0], name
+        kept = [line for line in new[1:] if not any(i in line for i in new_ids)
+                and demo.DEFAULT_DATES[2] not in line]
+        assert kept == old[1:], name  # every old row unchanged, byte for byte
+        assert len(new) > len(old), name
+    by_image = pd.read_csv(cov / "by_image.tsv", sep="\t", dtype=str)
+    assert set(new_ids) <= set(by_image["image_id"]) and demo.DEFAULT_DATES[2] in set(by_image["date"])
+    rec = json.loads((p / f"results/normalized/{new_ids[0]}/photo.json").read_text())
+    assert rec["camera"] == camera and rec["camera_pool"] == "first_date"
+    assert rec["calibration_photo"] is (camera == "cam-C")
+    assert rec["calibration_date"] == (demo.DEFAULT_DATES[2] if camera == "cam-C" else demo.DEFAULT_DATES[1])

@@ -78,6 +78,12 @@ def train_threads():
     return config["train"]["cpu_threads"] + config["train"]["workers"]
 
 
+def grow(base):
+    """A resource that grows with each retry of a failed job: base x attempt
+    (a job killed for memory or time on a cluster asks for more next time)."""
+    return lambda wildcards, attempt: base * attempt
+
+
 def split_seed():
     """The split seed when the automatic split is used, else None (the sheet decides)."""
     return config["split"]["seed"] if (SPLITS["source"] == "auto").all() else None
@@ -111,8 +117,21 @@ def camera_ids(camera_key):
     return SHEET.index[SHEET["camera"].isin(cams)]
 
 
+def calibration_date(wildcards):
+    """The first date the camera was used (``camera_pool: first_date``), else None."""
+    if config["normalize"]["camera_pool"] != "first_date":
+        return None
+    return str(SHEET.loc[camera_ids(wildcards.camera), "date"].min())
+
+
 def get_camera_records(wildcards):
-    return [f"results/ingest/{i}/photo.json" for i in camera_ids(wildcards.camera)]
+    """Ingest records of the camera's calibration photos: with ``camera_pool:
+    first_date`` only those of its first date, so a later date never reruns it."""
+    ids = camera_ids(wildcards.camera)
+    day = calibration_date(wildcards)
+    if day is not None:
+        ids = [i for i in ids if SHEET.loc[i, "date"] == day]
+    return [f"results/ingest/{i}/photo.json" for i in ids]
 
 
 def get_camera_photos(wildcards):

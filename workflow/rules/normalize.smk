@@ -1,5 +1,5 @@
 # Normalize: scale to the target mm/px and correct colour per camera, with
-# parameters pooled from the camera's other photos (DESIGN §4).
+# parameters pooled from the camera's other calibration photos (DESIGN §4).
 
 
 rule camera_stats:
@@ -11,6 +11,9 @@ rule camera_stats:
         "logs/normalize/camera_{camera}.log",
     conda:
         "../../envs/io.yaml"
+    params:
+        pool=config["normalize"]["camera_pool"],
+        calibration_date=calibration_date,
     script:
         "../scripts/camera_stats.py"
 

@@ -1,4 +1,4 @@
-"""Rule camera_stats: pool the histograms of one camera's photos."""
+"""Rule camera_stats: collect the histograms of one camera's calibration photos."""
 
 import os
 import sys
@@ -13,6 +13,10 @@ from crustwatch.smk import run  # noqa: E402
 run(
     snakemake,
     lambda: pipeline.camera_stats(
-        snakemake.wildcards.camera, list(snakemake.input), snakemake.output[0]
+        snakemake.wildcards.camera,
+        list(snakemake.input),
+        snakemake.output[0],
+        snakemake.params.pool,
+        snakemake.params.calibration_date,
     ),
 )

@@ -1,9 +1,11 @@
 """Normalization against domain drift: scale to a target mm/px, colour per camera.
 
 The photometric correction's parameters belong to the camera, not to the scene:
-they are pooled over the *other* photos taken with the same camera (leave-one-out),
+they are pooled over the camera's calibration photos (by default those of the first
+date it was used; :func:`calibration_ids`), leaving out the photo being corrected,
 so a photo's own content never sets the correction applied to it, and a real
-change of cover in that photo cannot be normalised away (DESIGN §4).
+change of cover in that photo, or at a later date, cannot be normalised away
+(DESIGN §4).
 
 Every method is a per-channel lookup table on 0..255, derived from per-photo
 256-bin channel histograms (which makes pooling exact and cheap) or from a
@@ -87,15 +89,51 @@ def pooled_histogram(
 ) -> tuple[np.ndarray, int, bool]:
     """Leave-one-out pool of a camera's histograms for ``image_id``.
 
+    ``hists`` are the histograms of the camera's calibration photos (see
+    :func:`calibration_ids`). A photo outside them gets the pool of all of them.
+
     Returns:
         (histogram, number of photos pooled, self_included). ``self_included`` is
         True only when the camera has no other photo: then the photo's own
         histogram is used and the record says so.
     """
+    if not hists:
+        raise ValueError(f"no calibration photo to pool for photo '{image_id}'")
     others = [h for k, h in hists.items() if k != image_id]
     if others:
         return np.sum(others, axis=0), len(others), False
     return np.asarray(hists[image_id]), 1, True
+
+
+#: how a camera's calibration photos are chosen
+CAMERA_POOLS = ("first_date", "all")
+
+
+def calibration_ids(photos: dict[str, tuple[str, str]], pool: str = "first_date") -> dict[str, list[str]]:
+    """Per camera, the photos whose pooled statistics set its colour correction.
+
+    Args:
+        photos: image_id -> (camera, date as YYYY-MM-DD).
+        pool: ``first_date``: the photos of the first date the camera was used
+            (its calibration date). Photos of later dates are corrected with those
+            parameters and never change them, so a later change of cover under
+            the same camera is not read, and adding a monitoring date leaves every
+            earlier photo's correction as it was. ``all``: every photo of the
+            camera (leave-one-out), across dates.
+
+    Returns:
+        camera -> image_ids in the order given.
+    """
+    if pool not in CAMERA_POOLS:
+        raise ValueError(f"unknown normalize.camera_pool '{pool}'; choose one of {CAMERA_POOLS}")
+    first: dict[str, str] = {}
+    for cam, date in photos.values():
+        first[cam] = min(first.get(cam, date), date)
+    out: dict[str, list[str]] = {}
+    for iid, (cam, date) in photos.items():
+        if pool == "all" or date == first[cam]:
+            out.setdefault(cam, []).append(iid)
+    return out
 
 
 def reference_target(img: np.ndarray, box: tuple[int, int, int, int]) -> tuple[np.ndarray, float]:

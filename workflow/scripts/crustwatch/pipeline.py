@@ -153,14 +153,25 @@ def ingest_mask(src: str, image_id: str, photo_record: str, class_ids: list[int]
 # ---------------------------------------------------------------- normalize
 
 
-def camera_stats(camera: str, records: list[str], out_json: str) -> None:
-    """Collect the scaled-photo histograms of every photo of one camera."""
+def camera_stats(camera: str, records: list[str], out_json: str, pool: str = "first_date",
+                 calibration_date: str | None = None) -> None:
+    """Collect the scaled-photo histograms of one camera's calibration photos.
+
+    ``records`` are the ingest records of the photos chosen by
+    :func:`crustwatch.normalize.calibration_ids` (``pool``); ``calibration_date``
+    is their date under ``first_date``.
+    """
+    if pool not in norm.CAMERA_POOLS:
+        raise CrustWatchError(f"unknown normalize.camera_pool '{pool}'; choose one of {norm.CAMERA_POOLS}")
     hists = {}
     for r in records:
         rec = io.read_json(r)
         hists[rec["image_id"]] = rec["histogram"]
+    if not hists:
+        raise CrustWatchError(f"camera '{camera}' has no calibration photo")
     total = np.sum([np.asarray(h) for h in hists.values()], axis=0)
-    io.write_json(out_json, {"camera": camera, "n_photos": len(hists), "histograms": hists, "total": total.tolist()})
+    io.write_json(out_json, {"camera": camera, "pool": pool, "calibration_date": calibration_date,
+                             "n_photos": len(hists), "histograms": hists, "total": total.tolist()})
 
 
 def normalize_photo(
@@ -168,8 +179,9 @@ def normalize_photo(
 ) -> None:
     """Scale a photo to the target ground resolution and apply its camera's colour correction.
 
-    The correction's parameters are pooled from the camera's other photos (see
-    :mod:`crustwatch.normalize`); the record stores the lookup table and how it was made.
+    The correction's parameters are pooled from the camera's calibration photos,
+    leaving this photo out (see :mod:`crustwatch.normalize`); the record stores the
+    lookup table and how it was made.
     """
     rec = io.read_json(record)
     cam = io.read_json(camera_json)
@@ -177,15 +189,16 @@ def normalize_photo(
     img, meta = io.read_raster(photo)
     scaled = norm.resample_photo(img, (rec["scaled_height"], rec["scaled_width"]))
     hists = {k: np.asarray(v) for k, v in cam["histograms"].items()}
-    if iid not in hists:
+    pool = cam.get("pool", "all")
+    if iid not in hists and pool == "all":
         raise CrustWatchError(f"camera statistics '{camera_json}' lack photo '{iid}'; rerun the workflow")
     pooled, n, self_included = norm.pooled_histogram(hists, iid)
     if method not in norm.CAMERA_METHODS:
         n, self_included = 0, False
     elif self_included:
         log.warning(
-            "camera '%s' has only photo '%s': its colour correction had to use the photo itself; "
-            "give each camera several photos", cam["camera"], iid
+            "camera '%s' has only photo '%s' on its calibration date: its colour correction had to use "
+            "the photo itself; give each camera several photos on its first date", cam["camera"], iid
         )
     ref = rec.get("reference")
     if method == "reference" and not ref:
@@ -205,6 +218,9 @@ def normalize_photo(
             "width": rec["scaled_width"],
             "photos_pooled": n,
             "self_included": self_included,
+            "camera_pool": pool if method in norm.CAMERA_METHODS else None,
+            "calibration_date": cam.get("calibration_date") if method in norm.CAMERA_METHODS else None,
+            "calibration_photo": iid in hists if method in norm.CAMERA_METHODS else None,
             "reference": ref if method == "reference" else None,
             "lut": np.round(lut, 5).tolist(),
         },
@@ -346,8 +362,10 @@ def train_seed(
         "normalization": {
             "method": next(iter(nrecs.values()))["method"] if nrecs else None,
             "target_mm_per_px": next(iter(nrecs.values()))["target_mm_per_px"] if nrecs else None,
+            "camera_pool": next(iter(nrecs.values())).get("camera_pool") if nrecs else None,
             "per_photo": {i: {"camera": r["camera"], "photos_pooled": r["photos_pooled"],
                               "self_included": r["self_included"], "scale_factor": r["scale_factor"],
+                              "calibration_date": r.get("calibration_date"),
                               "lut_sha256": provenance.digest(r["lut"]),
                               "lut_range": [[r["lut"][c][0], r["lut"][c][-1]] for c in range(len(r["lut"]))]}
                           for i, r in nrecs.items()},
@@ -393,6 +411,10 @@ def _nan_none(x):
     return None if x is None or not np.isfinite(x) else float(x)
 
 
+#: normalization settings a model's photos and the photos it predicts must share
+NORM_KEYS = ("method", "target_mm_per_px", "camera_pool")
+
+
 def ensemble_card(cards: list[str], out_json: str) -> None:
     """The ensemble's card: its members' cards by sha256, and what they must share.
 
@@ -409,7 +431,7 @@ def ensemble_card(cards: list[str], out_json: str) -> None:
         })
         same = {k: card[k] for k in ("model", "classes", "ignore_index", "train", "split_seed")}
         same["data"] = {i: (d["normalized_photo_sha256"], d["ingested_mask_sha256"]) for i, d in card.get("data", {}).items()}
-        same["normalization"] = {k: card["normalization"][k] for k in ("method", "target_mm_per_px")}
+        same["normalization"] = {k: card["normalization"].get(k) for k in NORM_KEYS}
         if shared is None:
             shared, first = same, card
         elif same != shared:
@@ -431,7 +453,7 @@ def ensemble_card(cards: list[str], out_json: str) -> None:
             "train": first["train"],
             "train_images": first["train_images"],
             "val_images": first["val_images"],
-            "normalization": {k: first["normalization"][k] for k in ("method", "target_mm_per_px")},
+            "normalization": {k: first["normalization"].get(k) for k in NORM_KEYS},
             "patch_size": first["train"]["patch_size"],
         },
     )
@@ -525,12 +547,12 @@ def predict_image(
     nrec = io.read_json(norm_record)
     irec = io.read_json(ingest_record)
     want = ens["normalization"]
-    if nrec["method"] != want["method"] or nrec["target_mm_per_px"] != want["target_mm_per_px"]:
+    got = {k: nrec.get(k) for k in NORM_KEYS}
+    if got != {k: want.get(k) for k in NORM_KEYS}:
+        show = lambda d: ", ".join(f"{k}={d.get(k)}" for k in NORM_KEYS)  # noqa: E731
         raise CrustWatchError(
-            f"photo '{nrec['image_id']}' was normalized with method={nrec['method']}, "
-            f"target_mm_per_px={nrec['target_mm_per_px']} but the models were trained with "
-            f"method={want['method']}, target_mm_per_px={want['target_mm_per_px']}; "
-            "rerun normalization and training with one setting"
+            f"photo '{nrec['image_id']}' was normalized with {show(got)} but the models were trained with "
+            f"{show(want)}; rerun normalization and training with one setting"
         )
     from .train import pick_device
 
