@@ -22,7 +22,9 @@ rule predict:
         "../../envs/torch.yaml"
     threads: 1
     resources:
-        mem_mb=2000,
+        mem_mb=grow(2000),
+        runtime=grow(30),
+        cpus_per_task=1,
     params:
         predict=config["predict"],
     script:
@@ -48,7 +50,9 @@ rule adabn:
         "../../envs/torch.yaml"
     threads: 2
     resources:
-        mem_mb=4000,
+        mem_mb=grow(4000),
+        runtime=grow(30),
+        cpus_per_task=2,
     params:
         predict=config["predict"],
     script:

@@ -25,10 +25,12 @@ rule train:
         "../../envs/torch.yaml"
     # torch uses train.cpu_threads whatever --cores says: a rebuild is bit-identical
     threads: train_threads()
+    # a GPU when the cluster has one; memory and time grow with each retry (--retries)
     resources:
         gpu=1,
-        mem_mb=8000,
-        runtime=120,
+        mem_mb=grow(8000),
+        runtime=grow(120),
+        cpus_per_task=train_threads(),
     # only what shapes the weights: changing prediction, cover or plot settings
     # (class colours included), or train.log_every/checkpoint_every/workers, never retrains
     params:
