@@ -64,10 +64,23 @@ class TrainConfig:
 
 
 def pick_device(requested: str = "auto") -> torch.device:
-    """``auto``: CUDA when present, else CPU."""
+    """``auto``: CUDA when present, else CPU; ``cuda`` without an index likewise picks a GPU.
+
+    With several visible GPUs, each job claims a free one (:mod:`crustwatch.devices`),
+    so jobs that share a machine each run on their own device.
+    """
     if requested == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(requested)
+        requested = "cuda" if torch.cuda.is_available() else "cpu"
+    device = torch.device(requested)
+    if device.type == "cuda" and device.index is None:
+        from .devices import claim_gpu
+
+        n = torch.cuda.device_count()
+        k, _ = claim_gpu(n) if n > 1 else (0, True)
+        device = torch.device("cuda", k)
+    if device.type == "cuda":
+        torch.cuda.set_device(device)
+    return device
 
 
 def configure_determinism(seed: int, threads: int, device: torch.device) -> dict:
