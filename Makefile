@@ -1,12 +1,13 @@
 # make demo   set up .venv (if missing) and run the bundled demo end to end
 # make test   set up .venv (if missing) and run the test suite
 # make bench-drift   compare normalization methods on generated camera drift
+# make bench-dag     time the planning of 10,000- and 100,000-photo projects
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 CORES ?= all
 
-.PHONY: demo test venv lint fmt clean-demo bench-drift
+.PHONY: demo test venv lint fmt clean-demo bench-drift bench-dag
 
 $(BIN)/crustwatch: requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -24,10 +25,15 @@ demo: venv
 test: venv
 	PATH=$(abspath $(BIN)):$$PATH $(BIN)/python -m pytest
 
-# drift benchmark of the normalization methods (about 20 min on 2 CPU cores):
+# drift benchmark of the normalization methods, 3-seed ensembles (about 80 min on 2 CPU cores):
 # bench/results/drift.tsv, drift_summary.tsv, drift.png
 bench-drift: venv
-	$(BIN)/python bench/drift.py
+	$(BIN)/python bench/drift.py --seeds 0,1,2
+
+# how long `snakemake -n` takes on 10,000 and 100,000 generated photos:
+# bench/results/dag_scale.tsv
+bench-dag: venv
+	PATH=$(abspath $(BIN)):$$PATH $(BIN)/python bench/dag_scale.py
 
 lint: venv
 	PATH=$(abspath $(BIN)):$$PATH $(BIN)/snakemake --lint

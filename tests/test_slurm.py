@@ -96,7 +96,7 @@ def test_tiny_workflow_runs_through_slurm(slurm_cluster, tiny_project, tmp_path)
     train = [j for j in jobs if "train" in j[5]]
     assert len(train) == 2, comments  # one job per seed
     assert all(j[3] == "2" and j[4] == "8000M" for j in train), train  # cpus_per_task, mem_mb x attempt 1
-    other = [j for j in jobs if "rule_ingest_photo" in j[5]]
+    other = [j for j in jobs if "rule_ingest_" in j[5]]
     assert other and all(j[3] == "1" and j[4] == "1000M" for j in other), other
     assert ids or jobs  # the log names the SLURM jobs, or squeue lists them
     print(f"{len(jobs)} SLURM jobs", file=sys.stderr)

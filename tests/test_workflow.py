@@ -281,7 +281,7 @@ def test_prediction_and_display_settings_never_retrain(finished):
         cfg["train"].update({"log_every": 2, "checkpoint_every": 1, "workers": 1})
         write()
         jobs = planned_jobs(snakemake(finished, "-n", "--cores", "1"))
-        assert jobs.get("predict") == 8  # prediction settings do rerun prediction...
+        assert jobs.get("predict") == 4  # prediction settings do rerun prediction (4 site x date shards)...
         assert "train" not in jobs and "ensemble_card" not in jobs  # ...but never training
 
 
@@ -417,13 +417,14 @@ def test_adabn_per_camera_at_prediction(finished_copy):
     with changed_config(p) as (cfg, write):
         cfg["predict"] = {**cfg.get("predict", {}), "adabn": True}
         write()
-        target = "results/predictions/mesa_P1_2020-05-12.tif"
+        # one shard: the photos of site mesa on 2020-05-12 (both cam-B)
+        target = "results/predictions/shards/mesa_2020-05-12.json"
         jobs = planned_jobs(snakemake(p, "-n", "--cores", "1", target))
         assert jobs.get("adabn") == 1 and jobs.get("predict") == 1 and "train" not in jobs
         snakemake(p, "--cores", "2", target)
         rec = yaml.safe_load((p / "results/models/tiny/adabn/cam-B.json").read_text())
         assert rec["seeds"] == [0, 1] and len(rec["photos"]) == 4
-        with rasterio.open(p / target) as ds:
+        with rasterio.open(p / "results/predictions/mesa_P1_2020-05-12.tif") as ds:
             tags = ds.tags()
         assert tags["adabn_sha256"] == rec["sha256"] and '"adabn": true' in tags["predict_settings"]
 
@@ -491,8 +492,9 @@ def test_new_timestep_runs_only_new_work(finished_copy, tmp_path, camera):
     new_ids = add_timestep(p, tmp_path, camera)
     assert len(new_ids) == 4
     jobs = planned_jobs(snakemake(p, "-n", "--cores", "1"))
-    per_photo = {"ingest_photo", "ingest_mask", "normalize_photo", "predict", "cover_image"}
-    assert {r: jobs[r] for r in per_photo} == {r: 4 for r in per_photo}
+    # one job per stage for each new shard (site x date): 2 sites on the new date
+    per_photo = {"ingest", "normalize", "predict", "cover"}
+    assert {r: jobs[r] for r in per_photo} == {r: 2 for r in per_photo}
     assert "train" not in jobs and "ensemble_card" not in jobs
     # a new camera gets its own statistics; an old camera's are left as they were
     assert jobs.get("camera_stats", 0) == (1 if camera == "cam-C" else 0)

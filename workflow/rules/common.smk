@@ -12,6 +12,7 @@ sys.path.insert(0, str(Path(workflow.basedir) / "workflow" / "scripts"))
 from crustwatch import sheet as cw_sheet  # noqa: E402
 from crustwatch.errors import CrustWatchError  # noqa: E402
 from crustwatch.settings import resolve_seeds, train_settings  # noqa: E402
+from crustwatch.shards import manifest_path, photo_paths, shard_of  # noqa: E402
 
 validate(config, schema="../schemas/config.schema.yaml")
 
@@ -56,6 +57,7 @@ wildcard_constraints:
     # only the configured model: another name would train with this config's settings
     model=re.escape(MODEL),
     camera=r"[A-Za-z0-9._-]+",
+    shard=r"[A-Za-z0-9._-]+",
 
 
 def ids_in(*splits):
@@ -93,17 +95,9 @@ def labelled_ids():
     return [i for i in SHEET.index if SHEET.loc[i, "mask_path"]]
 
 
-def get_photo(wildcards):
-    return SHEET.loc[wildcards.image_id, "image_path"]
-
-
-def get_mask(wildcards):
-    return SHEET.loc[wildcards.image_id, "mask_path"]
-
-
-def photo_meta(wildcards):
+def _meta(i):
     """The sheet values that change how a photo is ingested (a params rerun trigger)."""
-    r = SHEET.loc[wildcards.image_id]
+    r = SHEET.loc[i]
     gsd = r["mm_per_px"]
     return {
         "mm_per_px": None if gsd != gsd else float(gsd),
@@ -111,10 +105,57 @@ def photo_meta(wildcards):
     }
 
 
+# ------------------------------------------------------------------ shards
+# Per-photo stages run one job per shard: the photos of one site on one date
+# (crustwatch.shards). Outputs stay per photo; each job writes a manifest.
+SHARD_OF = {
+    i: shard_of(site, date)
+    for i, site, date in zip(SHEET.index, SHEET["site"], SHEET["date"])
+}
+SHARDS = {}
+for _i, _s in SHARD_OF.items():
+    SHARDS.setdefault(_s, []).append(_i)
+
+
+def path_of(i, kind):
+    """A per-photo output (crustwatch.shards.photo_paths)."""
+    return photo_paths(i)[kind]
+
+
+def manifests(stage, ids):
+    """The manifests of ``stage`` for the shards holding ``ids`` (sorted, unique)."""
+    return sorted({manifest_path(stage, SHARD_OF[i]) for i in ids})
+
+
+def shard_photos(wildcards):
+    return [SHEET.loc[i, "image_path"] for i in SHARDS[wildcards.shard]]
+
+
+def shard_masks(wildcards):
+    return [
+        SHEET.loc[i, "mask_path"]
+        for i in SHARDS[wildcards.shard]
+        if SHEET.loc[i, "mask_path"]
+    ]
+
+
+def ingest_items(wildcards):
+    """Per photo of the shard: what ingest reads (a params rerun trigger)."""
+    return [
+        {
+            "image_id": i,
+            "photo": SHEET.loc[i, "image_path"],
+            "mask": SHEET.loc[i, "mask_path"],
+            **_meta(i),
+        }
+        for i in SHARDS[wildcards.shard]
+    ]
+
+
 def camera_ids(camera_key):
     """image_ids of the photos whose camera has this path-safe key."""
     cams = [c for c, k in CAMERA_KEY.items() if k == camera_key]
-    return SHEET.index[SHEET["camera"].isin(cams)]
+    return list(SHEET.index[SHEET["camera"].isin(cams)])
 
 
 def calibration_date(wildcards):
@@ -124,32 +165,69 @@ def calibration_date(wildcards):
     return str(SHEET.loc[camera_ids(wildcards.camera), "date"].min())
 
 
-def get_camera_records(wildcards):
-    """Ingest records of the camera's calibration photos: with ``camera_pool:
-    first_date`` only those of its first date, so a later date never reruns it."""
+def calibration_ids(wildcards):
+    """The camera's calibration photos: with ``camera_pool: first_date`` only
+    those of its first date, so a later date never reruns its statistics."""
     ids = camera_ids(wildcards.camera)
     day = calibration_date(wildcards)
     if day is not None:
         ids = [i for i in ids if SHEET.loc[i, "date"] == day]
-    return [f"results/ingest/{i}/photo.json" for i in ids]
+    return ids
 
 
-def get_camera_photos(wildcards):
-    """The normalized photos of one camera (AdaBN re-estimates statistics on them)."""
-    return [f"results/normalized/{i}/photo.tif" for i in camera_ids(wildcards.camera)]
+def get_calibration_shards(wildcards):
+    return manifests("ingest", calibration_ids(wildcards))
 
 
-def get_adabn(wildcards):
-    """The camera's AdaBN statistics when predict.adabn is on, else nothing."""
+def calibration_records(wildcards):
+    return [path_of(i, "ingest_record") for i in calibration_ids(wildcards)]
+
+
+def camera_stats_of(i):
+    return f"results/normalized/cameras/{CAMERA_KEY[SHEET.loc[i, 'camera']]}.json"
+
+
+def get_shard_camera_stats(wildcards):
+    return sorted({camera_stats_of(i) for i in SHARDS[wildcards.shard]})
+
+
+def normalize_items(wildcards):
+    return [
+        {"image_id": i, "camera_json": camera_stats_of(i)}
+        for i in SHARDS[wildcards.shard]
+    ]
+
+
+def get_camera_shards(wildcards):
+    """The normalized shards holding one camera's photos (AdaBN reads them)."""
+    return manifests("normalized", camera_ids(wildcards.camera))
+
+
+def camera_photos(wildcards):
+    return [path_of(i, "norm_photo") for i in camera_ids(wildcards.camera)]
+
+
+def adabn_of(i):
     if not config["predict"]["adabn"]:
-        return {}
-    cam = CAMERA_KEY[SHEET.loc[wildcards.image_id, "camera"]]
-    return {"adabn": f"results/models/{MODEL}/adabn/{cam}.safetensors"}
+        return None
+    cam = CAMERA_KEY[SHEET.loc[i, "camera"]]
+    return f"results/models/{MODEL}/adabn/{cam}.safetensors"
 
 
-def get_camera_stats(wildcards):
-    cam = CAMERA_KEY[SHEET.loc[wildcards.image_id, "camera"]]
-    return f"results/normalized/cameras/{cam}.json"
+def get_shard_adabn(wildcards):
+    """The AdaBN statistics of the shard's cameras when predict.adabn is on, else nothing."""
+    return sorted({adabn_of(i) for i in SHARDS[wildcards.shard]} - {None})
+
+
+def predict_items(wildcards):
+    return [{"image_id": i, "adabn": adabn_of(i)} for i in SHARDS[wildcards.shard]]
+
+
+def cover_items(wildcards):
+    return [
+        {"image_id": i, "has_mask": bool(SHEET.loc[i, "mask_path"])}
+        for i in SHARDS[wildcards.shard]
+    ]
 
 
 def sheet_rows():
@@ -159,40 +237,19 @@ def sheet_rows():
     )
 
 
-def training_inputs(kind, splits):
-    ids = ids_in(*splits)
-    match kind:
-        case "photo":
-            return [f"results/normalized/{i}/photo.tif" for i in ids]
-        case "norm_record":
-            return [f"results/normalized/{i}/photo.json" for i in ids]
-        case "mask":
-            return [f"results/ingest/{i}/mask.tif" for i in ids]
-        case "ingest_photo":
-            return [f"results/ingest/{i}/photo.tif" for i in ids]
-        case "photo_record":
-            return [f"results/ingest/{i}/photo.json" for i in ids]
-        case "mask_record":
-            return [f"results/ingest/{i}/mask.json" for i in ids]
+def training_paths(kind, splits):
+    """Per-photo files of the train/val photos (read by train; the rule depends on their shards)."""
+    return [path_of(i, kind) for i in ids_in(*splits)]
+
+
+def training_shards():
+    ids = ids_in("train", "val")
+    return manifests("ingest", ids) + manifests("normalized", ids)
 
 
 def model_files(kind):
     name = "model.safetensors" if kind == "weights" else "model_card.json"
     return expand(f"results/models/{MODEL}/seed{{seed}}/{name}", seed=SEEDS)
-
-
-def get_cover_inputs(wildcards):
-    out = {
-        "classes": f"results/predictions/{wildcards.image_id}.tif",
-        "seeds": f"results/predictions/{wildcards.image_id}_seeds.tif",
-    }
-    if SHEET.loc[wildcards.image_id, "mask_path"]:
-        out["mask"] = f"results/ingest/{wildcards.image_id}/mask.tif"
-    return out
-
-
-def has_mask(wildcards):
-    return bool(SHEET.loc[wildcards.image_id, "mask_path"])
 
 
 def evaluated_ids():

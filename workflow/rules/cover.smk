@@ -2,26 +2,27 @@
 # per site and date, with intervals from the seed spread.
 
 
-rule cover_image:
+rule cover:
     input:
-        unpack(get_cover_inputs),
+        predictions="results/predictions/shards/{shard}.json",
+        ingest="results/ingest/shards/{shard}.json",
     output:
-        cover="results/coverage/images/{image_id}.tsv",
-        confusion="results/eval/confusion/{image_id}.tsv",
+        "results/coverage/shards/{shard}.json",
     log:
-        "logs/cover/{image_id}.log",
+        "logs/cover/{shard}.log",
     conda:
         "../../envs/io.yaml"
     params:
+        photos=cover_items,
         classes=config["classes"],
         ignore_index=config["ignore_index"],
     script:
-        "../scripts/cover_image.py"
+        "../scripts/cover.py"
 
 
 rule aggregate_cover:
     input:
-        covers=expand("results/coverage/images/{image_id}.tsv", image_id=SHEET.index),
+        shards=manifests("coverage", SHEET.index),
         splits="results/splits.tsv",
     output:
         by_image=report(
@@ -46,6 +47,7 @@ rule aggregate_cover:
         "../../envs/io.yaml"
     params:
         level=config["cover"]["interval_level"],
+        covers=[path_of(i, "cover") for i in SHEET.index],
     script:
         "../scripts/aggregate_cover.py"
 

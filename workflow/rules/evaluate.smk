@@ -4,12 +4,7 @@
 
 rule evaluate:
     input:
-        confusion=expand(
-            "results/eval/confusion/{image_id}.tsv", image_id=evaluated_ids()
-        ),
-        covers=expand(
-            "results/coverage/images/{image_id}.tsv", image_id=evaluated_ids()
-        ),
+        shards=manifests("coverage", evaluated_ids()),
         splits="results/splits.tsv",
     output:
         metrics=report(
@@ -28,6 +23,8 @@ rule evaluate:
         "../../envs/io.yaml"
     params:
         classes=config["classes"],
+        confusion=[path_of(i, "confusion") for i in evaluated_ids()],
+        covers=[path_of(i, "cover") for i in evaluated_ids()],
     script:
         "../scripts/evaluate.py"
 

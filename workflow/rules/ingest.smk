@@ -20,40 +20,25 @@ rule check_inputs:
         "../scripts/check_inputs.py"
 
 
-rule ingest_photo:
+# One job per shard (the photos of one site on one date); outputs per photo
+# (results/ingest/{image_id}/photo.tif, mask.tif and their records).
+rule ingest:
     input:
-        photo=get_photo,
+        photos=shard_photos,
+        masks=shard_masks,
         # every photo and mask is checked before any work; ancient(): a re-run
-        # check (new rows in the sheet) does not re-run finished photos
+        # check (new rows in the sheet) does not re-run finished shards
         checked=ancient("results/checks/inputs.tsv"),
     output:
-        photo="results/ingest/{image_id}/photo.tif",
-        record="results/ingest/{image_id}/photo.json",
+        "results/ingest/shards/{shard}.json",
     log:
-        "logs/ingest/{image_id}.photo.log",
+        "logs/ingest/{shard}.log",
     conda:
         "../../envs/io.yaml"
     params:
-        meta=photo_meta,
+        photos=ingest_items,
         target_mm_per_px=config["normalize"]["target_mm_per_px"],
-    script:
-        "../scripts/ingest_photo.py"
-
-
-rule ingest_mask:
-    input:
-        mask=get_mask,
-        checked=ancient("results/checks/inputs.tsv"),
-        record="results/ingest/{image_id}/photo.json",
-    output:
-        mask="results/ingest/{image_id}/mask.tif",
-        record="results/ingest/{image_id}/mask.json",
-    log:
-        "logs/ingest/{image_id}.mask.log",
-    conda:
-        "../../envs/io.yaml"
-    params:
         class_ids=CLASS_IDS,
         ignore_index=config["ignore_index"],
     script:
-        "../scripts/ingest_mask.py"
+        "../scripts/ingest.py"

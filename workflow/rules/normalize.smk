@@ -4,7 +4,7 @@
 
 rule camera_stats:
     input:
-        get_camera_records,
+        get_calibration_shards,
     output:
         "results/normalized/cameras/{camera}.json",
     log:
@@ -14,23 +14,23 @@ rule camera_stats:
     params:
         pool=config["normalize"]["camera_pool"],
         calibration_date=calibration_date,
+        records=calibration_records,
     script:
         "../scripts/camera_stats.py"
 
 
-rule normalize_photo:
+rule normalize:
     input:
-        photo="results/ingest/{image_id}/photo.tif",
-        record="results/ingest/{image_id}/photo.json",
-        camera=get_camera_stats,
+        ingest="results/ingest/shards/{shard}.json",
+        cameras=get_shard_camera_stats,
     output:
-        photo="results/normalized/{image_id}/photo.tif",
-        record="results/normalized/{image_id}/photo.json",
+        "results/normalized/shards/{shard}.json",
     log:
-        "logs/normalize/{image_id}.log",
+        "logs/normalize/{shard}.log",
     conda:
         "../../envs/io.yaml"
     params:
         method=config["normalize"]["method"],
+        photos=normalize_items,
     script:
-        "../scripts/normalize_photo.py"
+        "../scripts/normalize.py"

@@ -4,20 +4,18 @@
 
 rule predict:
     input:
-        unpack(get_adabn),
-        photo="results/normalized/{image_id}/photo.tif",
-        norm_record="results/normalized/{image_id}/photo.json",
-        ingest_record="results/ingest/{image_id}/photo.json",
+        adabn=get_shard_adabn,
+        normalized="results/normalized/shards/{shard}.json",
+        ingest="results/ingest/shards/{shard}.json",
         ensemble=f"results/models/{MODEL}/ensemble.json",
         weights=model_files("weights"),
         cards=model_files("card"),
     output:
-        classes="results/predictions/{image_id}.tif",
-        seeds="results/predictions/{image_id}_seeds.tif",
+        "results/predictions/shards/{shard}.json",
     log:
-        "logs/predict/{image_id}.log",
+        "logs/predict/{shard}.log",
     benchmark:
-        "benchmarks/predict/{image_id}.tsv"
+        "benchmarks/predict/{shard}.tsv"
     conda:
         "../../envs/torch.yaml"
     threads: 1
@@ -27,6 +25,7 @@ rule predict:
         cpus_per_task=1,
     params:
         predict=config["predict"],
+        photos=predict_items,
     script:
         "../scripts/predict.py"
 
@@ -35,7 +34,7 @@ rule predict:
 # re-estimated on that camera's (unlabelled) photos.
 rule adabn:
     input:
-        photos=get_camera_photos,
+        shards=get_camera_shards,
         ensemble=f"results/models/{MODEL}/ensemble.json",
         weights=model_files("weights"),
         cards=model_files("card"),
@@ -55,5 +54,6 @@ rule adabn:
         cpus_per_task=2,
     params:
         predict=config["predict"],
+        photos=camera_photos,
     script:
         "../scripts/adabn.py"

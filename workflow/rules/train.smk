@@ -5,15 +5,8 @@
 
 rule train:
     input:
-        photos=training_inputs("photo", ["train"]),
-        # read only with train.augment.drift (drift simulated before normalization)
-        raw_photos=training_inputs("ingest_photo", ["train"]),
-        masks=training_inputs("mask", ["train"]),
-        val_photos=training_inputs("photo", ["val"]),
-        val_masks=training_inputs("mask", ["val"]),
-        photo_records=training_inputs("photo_record", ["train", "val"]),
-        mask_records=training_inputs("mask_record", ["train", "val"]),
-        norm_records=training_inputs("norm_record", ["train", "val"]),
+        # the shards holding the train and val photos; their files are in params
+        shards=training_shards(),
     output:
         weights="results/models/{model}/seed{seed}/model.safetensors",
         card="results/models/{model}/seed{seed}/model_card.json",
@@ -41,6 +34,15 @@ rule train:
         model=config["model"],
         train=train_params(),
         split_seed=split_seed(),
+        photos=training_paths("norm_photo", ["train"]),
+        # read only with train.augment.drift (drift simulated before normalization)
+        raw_photos=training_paths("ingest_photo", ["train"]),
+        masks=training_paths("mask", ["train"]),
+        val_photos=training_paths("norm_photo", ["val"]),
+        val_masks=training_paths("mask", ["val"]),
+        photo_records=training_paths("ingest_record", ["train", "val"]),
+        mask_records=training_paths("mask_record", ["train", "val"]),
+        norm_records=training_paths("norm_record", ["train", "val"]),
     script:
         "../scripts/train.py"
 

@@ -15,7 +15,7 @@ run(
     snakemake,
     lambda: pipeline.adapt_camera(
         snakemake.wildcards.camera,
-        list(i.photos),
+        list(snakemake.params.photos),
         i.ensemble,
         list(i.weights),
         list(i.cards),

@@ -14,7 +14,7 @@ o = snakemake.output
 run(
     snakemake,
     lambda: pipeline.aggregate_cover(
-        list(snakemake.input.covers),
+        list(snakemake.params.covers),
         snakemake.input.splits,
         snakemake.params.level,
         {k: o[k] for k in ("by_image", "by_plot_date", "by_site_date", "by_image_seed")},

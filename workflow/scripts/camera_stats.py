@@ -14,7 +14,7 @@ run(
     snakemake,
     lambda: pipeline.camera_stats(
         snakemake.wildcards.camera,
-        list(snakemake.input),
+        list(snakemake.params.records),
         snakemake.output[0],
         snakemake.params.pool,
         snakemake.params.calibration_date,

@@ -14,8 +14,8 @@ i, o = snakemake.input, snakemake.output
 run(
     snakemake,
     lambda: pipeline.evaluate(
-        list(i.confusion),
-        list(i.covers),
+        list(snakemake.params.confusion),
+        list(snakemake.params.covers),
         i.splits,
         snakemake.params.classes,
         o.metrics,

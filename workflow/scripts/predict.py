@@ -1,4 +1,4 @@
-"""Rule predict: sliding-window ensemble prediction of one photo."""
+"""Rule predict: sliding-window ensemble prediction of every photo of one shard."""
 
 import os
 import sys
@@ -13,17 +13,14 @@ from crustwatch.smk import run  # noqa: E402
 i = snakemake.input
 run(
     snakemake,
-    lambda: pipeline.predict_image(
-        i.photo,
-        i.norm_record,
-        i.ingest_record,
+    lambda: pipeline.predict_shard(
+        snakemake.wildcards.shard,
+        snakemake.params.photos,
         i.ensemble,
         list(i.weights),
         list(i.cards),
         snakemake.params.predict,
         snakemake.threads,
-        snakemake.output.classes,
-        snakemake.output.seeds,
-        adabn=i.get("adabn"),
+        snakemake.output[0],
     ),
 )

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import io
+from . import io, shards
 from . import normalize as norm
 from .errors import CrustWatchError, InputError, InputErrors
 from .sheet import parse_box
@@ -723,3 +723,50 @@ def seed_sensitivity(metrics_tsv: str, by_image_seed_tsv: str, splits_tsv: str, 
     io.write_tsv(table, out_table)
     io.write_tsv(spread, out_spread)
     seeds_figure(table, spread, classes, out_plot)
+
+
+# ---------------------------------------------------------------- shards (one site, one date)
+
+
+def ingest_shard(shard: str, items: list[dict], target_mm_per_px: float | None, class_ids: list[int],
+                 ignore_index: int, out_manifest: str) -> None:
+    """Ingest every photo (and mask) of a shard; ``items``: image_id, photo, mask, mm_per_px, reference."""
+    def step(iid, paths):
+        it = by_id[iid]
+        ingest_photo(it["photo"], iid, it["mm_per_px"], target_mm_per_px, paths["ingest_photo"],
+                     paths["ingest_record"], reference=it["reference"])
+        if it["mask"]:
+            ingest_mask(it["mask"], iid, paths["ingest_record"], class_ids, ignore_index, paths["mask"],
+                        paths["mask_record"])
+
+    by_id = {it["image_id"]: it for it in items}
+    shards.run_shard(shard, list(by_id), ["ingest_photo", "ingest_record", "mask", "mask_record"], step,
+                     out_manifest)
+
+
+def normalize_shard(shard: str, items: list[dict], method: str, out_manifest: str) -> None:
+    """Normalize every photo of a shard; ``items``: image_id, camera_json (its camera's statistics)."""
+    cams = {it["image_id"]: it["camera_json"] for it in items}
+    shards.run_shard(shard, list(cams), ["norm_photo", "norm_record"],
+                     lambda iid, p: normalize_photo(p["ingest_photo"], p["ingest_record"], cams[iid], method,
+                                                    p["norm_photo"], p["norm_record"]), out_manifest)
+
+
+def predict_shard(shard: str, items: list[dict], ensemble_json: str, weights: list[str], cards: list[str],
+                  predict_cfg: dict, threads: int, out_manifest: str, progress: bool = True) -> None:
+    """Ensemble prediction of every photo of a shard; ``items``: image_id, adabn (the camera's file or None)."""
+    adabn = {it["image_id"]: it.get("adabn") for it in items}
+    shards.run_shard(shard, list(adabn), ["prediction", "seeds"],
+                     lambda iid, p: predict_image(p["norm_photo"], p["norm_record"], p["ingest_record"],
+                                                  ensemble_json, weights, cards, predict_cfg, threads,
+                                                  p["prediction"], p["seeds"], progress=progress,
+                                                  adabn=adabn[iid]), out_manifest)
+
+
+def cover_shard(shard: str, items: list[dict], classes: list[dict], ignore_index: int, out_manifest: str) -> None:
+    """Cover (and, for labelled photos, the confusion matrix) of every photo of a shard;
+    ``items``: image_id, has_mask."""
+    masked = {it["image_id"]: it["has_mask"] for it in items}
+    shards.run_shard(shard, list(masked), ["cover", "confusion"],
+                     lambda iid, p: cover_image(iid, p["prediction"], p["seeds"], p["mask"] if masked[iid] else None,
+                                                classes, ignore_index, p["cover"], p["confusion"]), out_manifest)

@@ -1,4 +1,4 @@
-"""Rule normalize_photo: scale and colour-correct one photo with its camera's parameters."""
+"""Rule normalize: scale and colour-correct every photo of one shard with its camera's parameters."""
 
 import os
 import sys
@@ -12,12 +12,10 @@ from crustwatch.smk import run  # noqa: E402
 
 run(
     snakemake,
-    lambda: pipeline.normalize_photo(
-        snakemake.input.photo,
-        snakemake.input.record,
-        snakemake.input.camera,
+    lambda: pipeline.normalize_shard(
+        snakemake.wildcards.shard,
+        snakemake.params.photos,
         snakemake.params.method,
-        snakemake.output.photo,
-        snakemake.output.record,
+        snakemake.output[0],
     ),
 )

@@ -1,4 +1,4 @@
-"""Rule cover_image: per-image cover and, when labelled, confusion matrices."""
+"""Rule cover: per-photo cover (ensemble and seeds) and confusion matrices of one shard."""
 
 import os
 import sys
@@ -10,17 +10,13 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from crustwatch import pipeline  # noqa: E402
 from crustwatch.smk import run  # noqa: E402
 
-i = snakemake.input
 run(
     snakemake,
-    lambda: pipeline.cover_image(
-        snakemake.wildcards.image_id,
-        i.classes,
-        i.seeds,
-        i.get("mask"),
+    lambda: pipeline.cover_shard(
+        snakemake.wildcards.shard,
+        snakemake.params.photos,
         snakemake.params.classes,
         snakemake.params.ignore_index,
-        snakemake.output.cover,
-        snakemake.output.confusion,
+        snakemake.output[0],
     ),
 )

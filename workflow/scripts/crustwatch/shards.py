@@ -1,0 +1,85 @@
+"""Per-photo work in shards of one site and one monitoring date.
+
+A project of 10,000 photos would be some 40,000 Snakemake jobs if every photo had
+its own ingest, normalize, predict and cover job, and Snakemake needs minutes just
+to plan that many. So each of those stages runs one job per *shard*: the photos of
+one site on one date. The outputs stay per photo, at the paths of
+:func:`photo_paths` (the data contract); each shard job also writes a manifest
+(``results/<stage>/shards/<shard>.json``) naming every per-photo file it wrote with
+its sha256, and the next stage depends on the manifest.
+
+A new monitoring date is a new shard at every site, so it adds jobs and never
+reruns an old one. Each per-photo file is written to a temporary name and renamed
+into place; the manifest comes last, so a shard killed half way has no manifest and
+Snakemake reruns all of it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+from typing import Callable
+
+from . import io
+
+log = logging.getLogger("crustwatch")
+
+_SAFE = re.compile(r"^[A-Za-z0-9._-]+$")
+
+
+def site_key(site: str) -> str:
+    """A path-safe key for a site name (the name itself when it is safe)."""
+    if _SAFE.match(site):
+        return site
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "_", site).strip("_") or "site"
+    return f"{slug}-{hashlib.sha256(site.encode()).hexdigest()[:8]}"
+
+
+def shard_of(site: str, date: str) -> str:
+    """The shard of a photo: ``<site key>_<YYYY-MM-DD>``."""
+    return f"{site_key(site)}_{date}"
+
+
+def photo_paths(image_id: str) -> dict[str, str]:
+    """Every per-photo output of the workflow, relative to its working directory."""
+    return {
+        "ingest_photo": f"results/ingest/{image_id}/photo.tif",
+        "ingest_record": f"results/ingest/{image_id}/photo.json",
+        "mask": f"results/ingest/{image_id}/mask.tif",
+        "mask_record": f"results/ingest/{image_id}/mask.json",
+        "norm_photo": f"results/normalized/{image_id}/photo.tif",
+        "norm_record": f"results/normalized/{image_id}/photo.json",
+        "prediction": f"results/predictions/{image_id}.tif",
+        "seeds": f"results/predictions/{image_id}_seeds.tif",
+        "cover": f"results/coverage/images/{image_id}.tsv",
+        "confusion": f"results/eval/confusion/{image_id}.tsv",
+    }
+
+
+def manifest_path(stage: str, shard: str) -> str:
+    """The manifest of one stage's job for one shard (``stage``: ingest, normalized, predictions, coverage)."""
+    return f"results/{stage}/shards/{shard}.json"
+
+
+def run_shard(shard: str, image_ids: list[str], outputs: list[str], step: Callable[[str, dict], None],
+              out_manifest: str) -> None:
+    """Run ``step(image_id, paths)`` for each photo of a shard, then write the manifest.
+
+    ``outputs`` are the keys of :func:`photo_paths` the step writes (a key whose file
+    the step did not make, such as ``mask`` for an unlabelled photo, is left out).
+    """
+    photos = {}
+    for k, iid in enumerate(image_ids, 1):
+        paths = photo_paths(iid)
+        step(iid, paths)
+        photos[iid] = {name: {"path": paths[name], "sha256": io.sha256_file(paths[name])}
+                       for name in outputs if _exists(paths[name])}
+        log.info("shard %s: %d/%d photos done (%s)", shard, k, len(image_ids), iid)
+    io.write_json(out_manifest, {"shard": shard, "photos": photos})
+
+
+def _exists(path: str) -> bool:
+    from pathlib import Path
+
+    return Path(path).is_file()
