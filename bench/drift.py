@@ -62,7 +62,12 @@ METHODS = {
     "camera_moments+drift_aug+adabn": ("camera_moments", True, True, "first_date"),
     "camera_quantile+drift_aug": ("camera_quantile", True, False, "first_date"),
     "none+drift_aug": ("none", True, False, "first_date"),
+    # drift augmentation without the colour part (that is the normalization's job):
+    # resolution (scale), JPEG and blur only
+    "camera_moments+optics_aug": ("camera_moments", "optics", False, "first_date"),
 }
+#: drift augmentation settings by name (True: the defaults)
+DRIFT_AUG = {False: None, True: {}, "optics": {"wb": 0.0, "exposure": 0.0, "gamma": 0.0}}
 
 
 def group_of(row) -> str:
@@ -102,7 +107,9 @@ def luts_for(method: str, data: dict, pool: str = "first_date") -> dict:
 
 def train_one(data: dict, normed: dict, luts: dict, drift: bool, steps: int, seed: int, n_classes: int, log):
     train_ids = [i for i, d in data.items() if d["group"] == "train"]
-    cfg = TrainConfig(steps=steps, cpu_threads=2, log_every=max(1, steps // 4), augment=Augment(drift=drift))
+    aug = DRIFT_AUG[drift]
+    cfg = TrainConfig(steps=steps, cpu_threads=2, log_every=max(1, steps // 4),
+                      augment=Augment(drift=aug is not None, **(aug or {})))
     configure_determinism(seed, cfg.cpu_threads, torch.device("cpu"))
     model = models.create_model("Unet", "resnet18", n_classes, 3, [64, 32, 16])
     sampler = PatchSampler([normed[i] for i in train_ids], [data[i]["mask"] for i in train_ids], cfg.patch_size,
