@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 
 import pytest
 
@@ -13,7 +14,7 @@ from crustwatch import io, shards
 def test_shard_keys_are_path_safe_and_distinct():
     assert shards.shard_of("mesa", "2020-05-12") == "mesa_2020-05-12"
     a, b = shards.site_key("Mesa Verde / Nord"), shards.site_key("Mesa Verde / Süd")
-    assert a != b and all(shards._SAFE.match(k) for k in (a, b))
+    assert a != b and all(re.match(r"^[A-Za-z0-9._-]+$", k) for k in (a, b))
     assert shards.site_key("x; touch pwned.txt").startswith("x_touch_pwned.txt-")
 
 

@@ -16,24 +16,18 @@ Snakemake reruns all of it.
 
 from __future__ import annotations
 
-import hashlib
 import logging
-import re
+from pathlib import Path
 from typing import Callable
 
 from . import io
+from .sheet import path_key
 
 log = logging.getLogger("crustwatch")
 
-_SAFE = re.compile(r"^[A-Za-z0-9._-]+$")
-
-
 def site_key(site: str) -> str:
     """A path-safe key for a site name (the name itself when it is safe)."""
-    if _SAFE.match(site):
-        return site
-    slug = re.sub(r"[^A-Za-z0-9._-]+", "_", site).strip("_") or "site"
-    return f"{slug}-{hashlib.sha256(site.encode()).hexdigest()[:8]}"
+    return path_key(site, "site")
 
 
 def shard_of(site: str, date: str) -> str:
@@ -74,12 +68,6 @@ def run_shard(shard: str, image_ids: list[str], outputs: list[str], step: Callab
         paths = photo_paths(iid)
         step(iid, paths)
         photos[iid] = {name: {"path": paths[name], "sha256": io.sha256_file(paths[name])}
-                       for name in outputs if _exists(paths[name])}
+                       for name in outputs if Path(paths[name]).is_file()}
         log.info("shard %s: %d/%d photos done (%s)", shard, k, len(image_ids), iid)
     io.write_json(out_manifest, {"shard": shard, "photos": photos})
-
-
-def _exists(path: str) -> bool:
-    from pathlib import Path
-
-    return Path(path).is_file()

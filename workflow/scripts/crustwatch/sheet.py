@@ -216,9 +216,15 @@ def assign_splits(
     return out.reset_index(drop=True)
 
 
+def path_key(name: str, fallback: str = "key") -> str:
+    """A path-safe key for a free-text name (the name itself when it is safe; else a
+    slug and a hash of the name, so distinct names never share a key)."""
+    if ID_PATTERN.match(name):
+        return name
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("_") or fallback
+    return f"{slug}-{hashlib.sha256(name.encode()).hexdigest()[:8]}"
+
+
 def camera_key(camera: str) -> str:
-    """A path-safe key for a camera name (the name itself when it is safe)."""
-    if ID_PATTERN.match(camera):
-        return camera
-    slug = re.sub(r"[^A-Za-z0-9._-]+", "_", camera).strip("_") or "camera"
-    return f"{slug}-{hashlib.sha256(camera.encode()).hexdigest()[:8]}"
+    """A path-safe key for a camera name."""
+    return path_key(camera, "camera")
