@@ -517,3 +517,22 @@ def test_new_timestep_runs_only_new_work(finished_copy, tmp_path, camera):
     assert rec["camera"] == camera and rec["camera_pool"] == "first_date"
     assert rec["calibration_photo"] is (camera == "cam-C")
     assert rec["calibration_date"] == (demo.DEFAULT_DATES[2] if camera == "cam-C" else demo.DEFAULT_DATES[1])
+
+
+def test_sheet_values_never_reach_a_shell(tiny_project):
+    """Sheet values that would run commands if pasted into a shell: nothing is executed."""
+    p = tiny_project
+    sheet = pd.read_csv(p / "images.tsv", sep="\t", dtype=str, keep_default_na=False)
+    hostile = p / "data" / "photos" / "x; touch pwned_path.txt $(touch pwned_sub.txt).jpg"
+    shutil.move(p / sheet.loc[1, "image"], hostile)
+    sheet.loc[1, "image"] = str(hostile.relative_to(p))
+    sheet.loc[sheet["site"] == "mesa", "site"] = "mesa; touch pwned_site.txt"
+    sheet.loc[sheet["camera"] == "cam-B", "camera"] = "`touch pwned_cam.txt` $(touch pwned_cam2.txt)"
+    sheet.to_csv(p / "images.tsv", sep="\t", index=False)
+    tiny_config(p, seeds=[0])
+    snakemake(p, "--cores", "2")
+    pwned = [f for f in list(p.rglob("pwned*")) + list(Path.cwd().glob("pwned*")) + list(REPO.glob("pwned*"))]
+    assert not pwned, pwned
+    by_image = pd.read_csv(p / "results/coverage/by_image.tsv", sep="\t", dtype=str)
+    assert "mesa; touch pwned_site.txt" in set(by_image["site"])  # the values are kept, as data
+    assert "`touch pwned_cam.txt` $(touch pwned_cam2.txt)" in set(by_image["camera"])
