@@ -65,11 +65,7 @@ METHODS = {
     # drift augmentation without the colour part (that is the normalization's job):
     # resolution (scale), JPEG and blur only
     "camera_moments+optics_aug": ("camera_moments", "optics", False, "first_date"),
-    # half the patches placed around a pixel of a uniformly drawn class (train.class_balance: 0.5)
-    "camera_moments+class_balance": ("camera_moments", False, False, "first_date"),
 }
-#: training settings other than the defaults, by method
-TRAIN_EXTRA = {"camera_moments+class_balance": {"class_balance": 0.5}}
 #: drift augmentation settings by name (True: the defaults)
 DRIFT_AUG = {False: None, True: {}, "optics": {"wb": 0.0, "exposure": 0.0, "gamma": 0.0}}
 
@@ -109,17 +105,16 @@ def luts_for(method: str, data: dict, pool: str = "first_date") -> dict:
     return out
 
 
-def train_one(data: dict, normed: dict, luts: dict, drift: bool, steps: int, seed: int, n_classes: int, log,
-              extra: dict | None = None):
+def train_one(data: dict, normed: dict, luts: dict, drift: bool, steps: int, seed: int, n_classes: int, log):
     train_ids = [i for i, d in data.items() if d["group"] == "train"]
     aug = DRIFT_AUG[drift]
     cfg = TrainConfig(steps=steps, cpu_threads=2, log_every=max(1, steps // 4),
-                      augment=Augment(drift=aug is not None, **(aug or {})), **(extra or {}))
+                      augment=Augment(drift=aug is not None, **(aug or {})))
     configure_determinism(seed, cfg.cpu_threads, torch.device("cpu"))
     model = models.create_model("Unet", "resnet18", n_classes, 3, [64, 32, 16])
     sampler = PatchSampler([normed[i] for i in train_ids], [data[i]["mask"] for i in train_ids], cfg.patch_size,
                            demo.IGNORE, seed, cfg.augment, raw=[data[i]["raw"] for i in train_ids],
-                           luts=[luts[i] for i in train_ids], class_balance=cfg.class_balance)
+                           luts=[luts[i] for i in train_ids])
     train_model(model, sampler, cfg, n_classes, demo.IGNORE, torch.device("cpu"), progress=False, log=log)
     return model, cfg.patch_size
 
@@ -132,7 +127,7 @@ def run_method(name: str, data: dict, classes: list[dict], steps: int, log, seed
     t0 = time.time()
     members = []
     for seed in seeds:
-        model, patch = train_one(data, normed, luts, drift, steps, seed, n_classes, log, TRAIN_EXTRA.get(name))
+        model, patch = train_one(data, normed, luts, drift, steps, seed, n_classes, log)
         members.append(model)
     train_s = time.time() - t0
     nets = {}

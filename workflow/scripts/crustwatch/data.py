@@ -67,14 +67,9 @@ class PatchSampler:
         augment: Augment | None = None,
         raw: list[np.ndarray] | None = None,
         luts: list[np.ndarray] | None = None,
-        class_balance: float = 0.0,
     ) -> None:
         """``images`` are normalized float photos; with ``augment.drift``, ``raw`` (the same
-        photos as uint8, before normalization) and their ``luts`` (3, 256) are used instead.
-
-        ``class_balance``: the fraction of patches placed around a pixel of a class drawn
-        uniformly from the classes in the masks (0: every patch at a uniform place, so
-        the model sees the training photos' class balance)."""
+        photos as uint8, before normalization) and their ``luts`` (3, 256) are used instead."""
         if not images:
             raise ValueError("no training photos: give at least one labelled 'train' row")
         self.drift = bool(augment and augment.drift)
@@ -101,14 +96,6 @@ class PatchSampler:
         if valid.sum() == 0:
             raise ValueError("training masks hold no labelled pixel (all ignore_index)")
         self.p = valid / valid.sum()
-        self.class_balance = float(class_balance)
-        self._by_class: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
-        if self.class_balance > 0:
-            for c in sorted({int(v) for m in self.masks for v in np.unique(m)} - {ignore_index}):
-                per = [np.flatnonzero(m.ravel() == c).astype(np.int64) for m in self.masks]
-                counts = np.array([len(x) for x in per], dtype=np.float64)
-                self._by_class[c] = (counts / counts.sum(), np.concatenate([[0], np.cumsum(counts)]).astype(np.int64),
-                                     np.concatenate(per))
 
     def rng_for(self, step: int) -> np.random.Generator:
         return np.random.default_rng([self.seed, int(step)])
@@ -126,13 +113,8 @@ class PatchSampler:
             if self.drift and self.aug.scale > 0:
                 f = float(np.exp(rng.uniform(-np.log1p(self.aug.scale), np.log1p(self.aug.scale))))
                 S = int(min(h, w, max(8, round(P * f))))
-            if self.class_balance > 0 and rng.random() < self.class_balance:
-                y0, x0, i = self._around_class(rng, S)
-                img, m = self.images[i], self.masks[i]
-                _, h, w = img.shape
-            else:
-                y0 = int(rng.integers(0, h - S + 1))
-                x0 = int(rng.integers(0, w - S + 1))
+            y0 = int(rng.integers(0, h - S + 1))
+            x0 = int(rng.integers(0, w - S + 1))
             x = img[:, y0 : y0 + S, x0 : x0 + S]
             y = m[y0 : y0 + S, x0 : x0 + S]
             if self.drift:
@@ -148,20 +130,6 @@ class PatchSampler:
             xs.append(x)
             ys.append(np.array(y, dtype=np.int64))
         return torch.from_numpy(np.stack(xs)), torch.from_numpy(np.stack(ys))
-
-    def _around_class(self, rng: np.random.Generator, S: int) -> tuple[int, int, int]:
-        """A patch corner (y0, x0) and photo index such that the patch holds a pixel of a
-        class drawn uniformly from the classes present."""
-        classes = list(self._by_class)
-        probs, starts, flat = self._by_class[classes[int(rng.integers(0, len(classes)))]]
-        i = int(rng.choice(len(probs), p=probs))
-        k = flat[starts[i] + int(rng.integers(0, starts[i + 1] - starts[i]))]
-        _, h, w = self.images[i].shape
-        py, px = divmod(int(k), w)
-        S = min(S, h, w)
-        y0 = int(np.clip(py - rng.integers(0, S), 0, h - S))
-        x0 = int(np.clip(px - rng.integers(0, S), 0, w - S))
-        return y0, x0, i
 
     def _camera_drift(self, x: np.ndarray, y: np.ndarray, P: int, lut: np.ndarray, rng: np.random.Generator):
         """Render a raw (uint8-valued) crop as another camera would, resize it to P, normalize it."""

@@ -316,8 +316,7 @@ def train_seed(
             photo, _ = io.read_raster(path)
             raw.append(norm.resample_photo(photo, img.shape[1:]))
             luts.append(np.asarray(r["lut"], dtype=np.float32))
-    sampler = PatchSampler(imgs, masks, cfg.patch_size, ignore_index, seed, cfg.augment, raw=raw, luts=luts,
-                           class_balance=cfg.class_balance)
+    sampler = PatchSampler(imgs, masks, cfg.patch_size, ignore_index, seed, cfg.augment, raw=raw, luts=luts)
     log.info("seed %d: %d training photos, device %s, %d steps, %d torch threads", seed, len(imgs), device,
              cfg.steps, flags["torch_threads"])
     checkpoint = Path(out_weights).with_name("checkpoint.safetensors")

@@ -38,8 +38,6 @@ class TrainConfig:
         log_every: steps between loss lines in the log (default 25).
         checkpoint_every: steps between checkpoints a killed job resumes from (default 50; 0: none).
         workers: loader processes making batches (default 0: the training process itself).
-        class_balance: fraction of patches placed around a pixel of a class drawn
-            uniformly from the classes present (default 0: uniform placement).
 
     ``log_every``, ``checkpoint_every`` and ``workers`` do not change the weights
     (:data:`TRAIN_RUNTIME_KEYS`); everything else does.
@@ -56,7 +54,6 @@ class TrainConfig:
     log_every: int = 25
     checkpoint_every: int = 50
     workers: int = 0
-    class_balance: float = 0.0
 
     @classmethod
     def from_dict(cls, d: dict) -> "TrainConfig":
