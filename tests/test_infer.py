@@ -76,3 +76,20 @@ def test_ensemble_averages_probabilities_not_labels():
     p[1, :, 0, 0] = [0.10, 0.90]
     ens, per_seed, mean = ensemble(p)
     assert ens[0, 0] == 1 and per_seed[:, 0, 0].tolist() == [0, 1]
+
+
+def test_uncertainty_entropy_and_seed_disagreement():
+    from crustwatch.infer import uncertainty
+
+    C = 4
+    sure = np.zeros((2, C, 1, 3), np.float32)
+    sure[:, 1] = 1  # both seeds certain of class 1
+    uniform = np.full((2, C, 1, 3), 1 / C, np.float32)
+    split = np.zeros((2, C, 1, 3), np.float32)
+    split[0, 0], split[1, 2] = 1, 1  # each seed certain, of a different class
+    u = [uncertainty(p) for p in (sure, uniform, split)]
+    assert u[0].shape == (2, 1, 3) and u[0].dtype == np.float32
+    np.testing.assert_allclose(u[0], 0, atol=1e-6)
+    np.testing.assert_allclose(u[1][0], np.log(C), rtol=1e-5)  # all uncertainty, none from the seeds
+    np.testing.assert_allclose(u[1][1], 0, atol=1e-6)
+    np.testing.assert_allclose(u[2], np.log(2), rtol=1e-5)  # all of it from the seeds disagreeing

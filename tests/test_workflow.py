@@ -135,6 +135,11 @@ def test_predictions_in_photo_geometry(finished):
             assert ds.read(1).max() < 7
         with rasterio.open(finished / "results" / "predictions" / f"{r['image_id']}_seeds.tif") as ds:
             assert ds.count == 2 and ds.descriptions == ("seed0", "seed1")
+        with rasterio.open(finished / "results" / "predictions" / f"{r['image_id']}_uncertainty.tif") as ds:
+            assert (ds.height, ds.width) == shape and ds.dtypes == ("float32", "float32")
+            assert ds.descriptions == ("predictive_entropy", "mutual_information")
+            ent, mi = ds.read()
+            assert ent.min() >= 0 and ent.max() <= np.log(7) + 1e-4 and (mi <= ent + 1e-4).all() and mi.min() >= 0
 
 
 def test_cover_tables(finished):

@@ -113,6 +113,21 @@ def ensemble(probs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return mean.argmax(0).astype(np.uint8), probs.argmax(1).astype(np.uint8), mean
 
 
+def uncertainty(probs: np.ndarray) -> np.ndarray:
+    """Per-pixel uncertainty of a seed ensemble from per-model probabilities (S, C, H, W).
+
+    Returns float32 (2, H, W), in nats:
+        0. predictive entropy H[mean_s p_s]: total uncertainty (0 .. ln C);
+        1. mutual information H[mean_s p_s] - mean_s H[p_s]: the part due to the seeds
+           disagreeing (0 with one seed or when all seeds agree).
+    """
+    eps = np.float32(1e-12)
+    mean = probs.mean(axis=0)
+    total = -(mean * np.log(mean + eps)).sum(axis=0)
+    each = -(probs * np.log(probs + eps)).sum(axis=1).mean(axis=0)
+    return np.stack([total, np.maximum(total - each, 0)]).astype(np.float32)
+
+
 @torch.no_grad()
 def adapt_batchnorm(
     model: torch.nn.Module,

@@ -77,6 +77,15 @@ def resample_mask(mask: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     return np.asarray(Image.fromarray(mask).resize((w, h), Image.Resampling.NEAREST))
 
 
+def resample_float(arr: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """Resample a (bands, H, W) float array bilinearly (for continuous maps such as uncertainty)."""
+    h, w = shape
+    if (h, w) == arr.shape[1:]:
+        return arr.astype(np.float32)
+    return np.stack([np.asarray(Image.fromarray(b.astype(np.float32), mode="F").resize((w, h), Image.Resampling.BILINEAR))
+                     for b in arr]).astype(np.float32)
+
+
 def histogram(img: np.ndarray) -> np.ndarray:
     """Per-channel 256-bin histogram of a (3, H, W) uint8 photo, shape (3, 256), int64."""
     return np.stack([np.bincount(img[c].ravel(), minlength=256) for c in range(img.shape[0])]).astype(

@@ -527,6 +527,7 @@ def predict_image(
     out_seeds: str,
     progress: bool = True,
     adabn: str | None = None,
+    out_uncertainty: str | None = None,
 ) -> None:
     """Ensemble prediction of one photo, written in the photo's own geometry.
 
@@ -535,7 +536,8 @@ def predict_image(
 
     Writes the ensemble class map (uint8, tags naming the ensemble card) and a
     per-seed class-map stack (one band per seed), both at the photo's own width
-    and height.
+    and height, and with ``out_uncertainty`` a float32 raster of predictive entropy
+    and mutual information between seeds (:func:`crustwatch.infer.uncertainty`).
     """
     import torch
     from tqdm import tqdm
@@ -576,6 +578,8 @@ def predict_image(
                                            predict_cfg.get("batch_size", 16), device, progress=bar.update,
                                            tta=bool(predict_cfg.get("tta", False)))
     ens_map, seed_maps, _ = infer.ensemble(probs)
+    unc = infer.uncertainty(probs) if out_uncertainty else None
+    del probs
     shape = (irec["height"], irec["width"])
     ens_map = norm.resample_mask(ens_map, shape)
     seed_maps = np.stack([norm.resample_mask(s, shape) for s in seed_maps])
@@ -594,6 +598,10 @@ def predict_image(
     }
     io.write_raster(out_classes, ens_map, irec["geo"], tags=tags)
     io.write_raster(out_seeds, seed_maps, irec["geo"], tags=tags, band_descriptions=[f"seed{s}" for s in seeds])
+    if out_uncertainty:
+        io.write_raster(out_uncertainty, norm.resample_float(unc, shape), irec["geo"],
+                        tags={**tags, "units": "nats", "max_entropy": f"{np.log(n_classes):.6f}"},
+                        band_descriptions=["predictive_entropy", "mutual_information"])
     log.info("predicted %s with seeds %s", nrec["image_id"], seeds)
 
 
@@ -756,11 +764,12 @@ def predict_shard(shard: str, items: list[dict], ensemble_json: str, weights: li
                   predict_cfg: dict, threads: int, out_manifest: str, progress: bool = True) -> None:
     """Ensemble prediction of every photo of a shard; ``items``: image_id, adabn (the camera's file or None)."""
     adabn = {it["image_id"]: it.get("adabn") for it in items}
-    shards.run_shard(shard, list(adabn), ["prediction", "seeds"],
+    shards.run_shard(shard, list(adabn), ["prediction", "seeds", "uncertainty"],
                      lambda iid, p: predict_image(p["norm_photo"], p["norm_record"], p["ingest_record"],
                                                   ensemble_json, weights, cards, predict_cfg, threads,
                                                   p["prediction"], p["seeds"], progress=progress,
-                                                  adabn=adabn[iid]), out_manifest)
+                                                  adabn=adabn[iid], out_uncertainty=p["uncertainty"]),
+                     out_manifest)
 
 
 def cover_shard(shard: str, items: list[dict], classes: list[dict], ignore_index: int, out_manifest: str) -> None:

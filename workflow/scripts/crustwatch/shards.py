@@ -46,6 +46,7 @@ def photo_paths(image_id: str) -> dict[str, str]:
         "norm_record": f"results/normalized/{image_id}/photo.json",
         "prediction": f"results/predictions/{image_id}.tif",
         "seeds": f"results/predictions/{image_id}_seeds.tif",
+        "uncertainty": f"results/predictions/{image_id}_uncertainty.tif",
         "cover": f"results/coverage/images/{image_id}.tsv",
         "confusion": f"results/eval/confusion/{image_id}.tsv",
     }
