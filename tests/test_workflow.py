@@ -133,6 +133,12 @@ def test_predictions_in_photo_geometry(finished):
             cards = [finished / f"results/models/tiny/seed{s}/model_card.json" for s in (0, 1)]
             assert tags["member_cards"] == f"0={sha256_file(cards[0])},1={sha256_file(cards[1])}"
             assert ds.read(1).max() < 7
+            # a cloud-optimized GeoTIFF with the classes' colours (QGIS shows them as given in the config)
+            assert ds.tags(ns="IMAGE_STRUCTURE").get("LAYOUT") == "COG"
+            cmap = ds.colormap(1)
+            for c in demo.demo_classes():
+                h = c["color"].lstrip("#")
+                assert cmap[c["id"]][:3] == tuple(int(h[k:k + 2], 16) for k in (0, 2, 4))
         with rasterio.open(finished / "results" / "predictions" / f"{r['image_id']}_seeds.tif") as ds:
             assert ds.count == 2 and ds.descriptions == ("seed0", "seed1")
         with rasterio.open(finished / "results" / "predictions" / f"{r['image_id']}_uncertainty.tif") as ds:

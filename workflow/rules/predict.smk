@@ -25,6 +25,8 @@ rule predict:
         cpus_per_task=1,
     params:
         predict=config["predict"],
+        # the class map's colour table (a colour change rewrites the maps, never retrains)
+        colors=[{"id": c["id"], "color": c.get("color")} for c in config["classes"]],
         photos=predict_items,
     script:
         "../scripts/predict.py"

@@ -19,7 +19,7 @@ run(
         i.ensemble,
         list(i.weights),
         list(i.cards),
-        snakemake.params.predict,
+        {**snakemake.params.predict, "colors": snakemake.params.colors},
         snakemake.threads,
         snakemake.output[0],
     ),

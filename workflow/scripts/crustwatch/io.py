@@ -135,8 +135,16 @@ def write_raster(
     tags: dict | None = None,
     nodata: float | None = None,
     band_descriptions: list[str] | None = None,
+    cog: str | None = None,
+    colormap: dict[int, tuple[int, int, int]] | None = None,
 ) -> None:
-    """Write a (bands, H, W) or (H, W) array as a compressed, tiled GeoTIFF, atomically."""
+    """Write a (bands, H, W) or (H, W) array as a compressed, tiled GeoTIFF, atomically.
+
+    ``cog``: write a cloud-optimized GeoTIFF instead, with overviews made by this
+    resampling (``nearest`` for class maps, ``average`` for continuous bands), so
+    GIS software opens large photos' maps at once. ``colormap``: a colour table
+    (value -> RGB) for a single uint8 band, shown by QGIS as the class colours.
+    """
     if arr.ndim == 2:
         arr = arr[None]
     count, height, width = arr.shape
@@ -158,13 +166,25 @@ def write_raster(
     if nodata is not None:
         profile["nodata"] = nodata
     with atomic_path(path) as tmp:
-        with rasterio.open(tmp, "w", **profile) as ds:
-            ds.write(arr)
-            if tags:
-                ds.update_tags(**{k: str(v) for k, v in tags.items()})
-            if band_descriptions:
-                for i, d in enumerate(band_descriptions, start=1):
-                    ds.set_band_description(i, d)
+        plain = Path(str(tmp) + ".gtiff.tmp") if cog else tmp
+        try:
+            with rasterio.open(plain, "w", **profile) as ds:
+                ds.write(arr)
+                if tags:
+                    ds.update_tags(**{k: str(v) for k, v in tags.items()})
+                if band_descriptions:
+                    for i, d in enumerate(band_descriptions, start=1):
+                        ds.set_band_description(i, d)
+                if colormap:
+                    ds.write_colormap(1, {int(k): tuple(v) + (255,) for k, v in colormap.items()})
+            if cog:
+                from rasterio import shutil as rio_shutil
+
+                rio_shutil.copy(plain, tmp, driver="COG", COMPRESS="DEFLATE", BLOCKSIZE=256,
+                                     OVERVIEW_RESAMPLING=cog.upper(), OVERVIEWS="AUTO")
+        finally:
+            if cog:
+                plain.unlink(missing_ok=True)
 
 
 def read_raster(path: str | Path) -> tuple[np.ndarray, dict]:

@@ -411,6 +411,12 @@ def _nan_none(x):
     return None if x is None or not np.isfinite(x) else float(x)
 
 
+def _rgb(color: str) -> tuple[int, int, int]:
+    """``#rrggbb`` -> (r, g, b)."""
+    h = color.lstrip("#")
+    return int(h[0:2], 16), int(h[2:4], 16), int(h[4:6], 16)
+
+
 #: normalization settings a model's photos and the photos it predicts must share
 NORM_KEYS = ("method", "target_mm_per_px", "camera_pool")
 
@@ -596,12 +602,14 @@ def predict_image(
         "classes": ",".join(f"{c['id']}={c['name']}" for c in ens["classes"]),
         "source_sha256": irec["sha256"],
     }
-    io.write_raster(out_classes, ens_map, irec["geo"], tags=tags)
+    colors = {int(c["id"]): _rgb(c["color"]) for c in predict_cfg.get("colors", []) if c.get("color")}
+    io.write_raster(out_classes, ens_map, irec["geo"], tags=tags, cog="nearest", colormap=colors or None,
+                    band_descriptions=["class"])
     io.write_raster(out_seeds, seed_maps, irec["geo"], tags=tags, band_descriptions=[f"seed{s}" for s in seeds])
     if out_uncertainty:
         io.write_raster(out_uncertainty, norm.resample_float(unc, shape), irec["geo"],
                         tags={**tags, "units": "nats", "max_entropy": f"{np.log(n_classes):.6f}"},
-                        band_descriptions=["predictive_entropy", "mutual_information"])
+                        band_descriptions=["predictive_entropy", "mutual_information"], cog="average")
     log.info("predicted %s with seeds %s", nrec["image_id"], seeds)
 
 
