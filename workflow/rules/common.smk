@@ -11,6 +11,7 @@ sys.path.insert(0, str(Path(workflow.basedir) / "workflow" / "scripts"))
 
 from crustwatch import sheet as cw_sheet  # noqa: E402
 from crustwatch.errors import CrustWatchError  # noqa: E402
+from crustwatch.normalize import calibration_ids as calibration_photos  # noqa: E402
 from crustwatch.settings import resolve_seeds, train_settings  # noqa: E402
 from crustwatch.shards import manifest_path, photo_paths, shard_of  # noqa: E402
 
@@ -158,21 +159,27 @@ def camera_ids(camera_key):
     return list(SHEET.index[SHEET["camera"].isin(cams)])
 
 
+# Per camera key, the photos that calibrate its colour correction: with
+# `camera_pool: first_date` those of its first date, so a later date never
+# reruns its statistics (crustwatch.normalize.calibration_ids).
+CALIBRATION = calibration_photos(
+    {
+        i: (CAMERA_KEY[cam], date)
+        for i, cam, date in zip(SHEET.index, SHEET["camera"], SHEET["date"])
+    },
+    config["normalize"]["camera_pool"],
+)
+
+
 def calibration_date(wildcards):
     """The first date the camera was used (``camera_pool: first_date``), else None."""
     if config["normalize"]["camera_pool"] != "first_date":
         return None
-    return str(SHEET.loc[camera_ids(wildcards.camera), "date"].min())
+    return str(SHEET.loc[CALIBRATION[wildcards.camera][0], "date"])
 
 
 def calibration_ids(wildcards):
-    """The camera's calibration photos: with ``camera_pool: first_date`` only
-    those of its first date, so a later date never reruns its statistics."""
-    ids = camera_ids(wildcards.camera)
-    day = calibration_date(wildcards)
-    if day is not None:
-        ids = [i for i in ids if SHEET.loc[i, "date"] == day]
-    return ids
+    return CALIBRATION[wildcards.camera]
 
 
 def get_calibration_shards(wildcards):

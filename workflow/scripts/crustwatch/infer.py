@@ -17,6 +17,10 @@ import torch
 FLIPS = ((), (3,), (2,), (2, 3))
 
 
+def _flip(t: torch.Tensor, dims: tuple[int, ...]) -> torch.Tensor:
+    return t.flip(dims) if dims else t
+
+
 def gaussian_weight(patch: int, sigma_scale: float = 1 / 8) -> np.ndarray:
     """(patch, patch) float32 Gaussian importance map, strictly positive."""
     c = (np.arange(patch) - (patch - 1) / 2) / (patch * sigma_scale)
@@ -75,6 +79,7 @@ def sliding_window_probs(
     Returns:
         float32 array (n_models, n_classes, H, W).
     """
+    views = FLIPS if tta else ((),)
     _, h, w = img.shape
     ph, pw = max(h, patch), max(w, patch)
     if (ph, pw) != (h, w):
@@ -92,12 +97,9 @@ def sliding_window_probs(
         batch = torch.stack([tensor[:, y : y + patch, x : x + patch] for y, x in chunk]).to(device)
         batch = batch.contiguous(memory_format=torch.channels_last)
         for m, model in enumerate(models):
-            if tta:  # flip, predict, flip back; mean of the four probability maps
-                prob = sum(torch.softmax(model(batch.flip(d) if d else batch).float(), dim=1).flip(d) if d
-                           else torch.softmax(model(batch).float(), dim=1) for d in FLIPS) / len(FLIPS)
-                prob = prob * wt
-            else:
-                prob = torch.softmax(model(batch).float(), dim=1) * wt
+            # with TTA: flip, predict, flip back; the mean of the four probability maps
+            prob = sum(_flip(torch.softmax(model(_flip(batch, d)).float(), dim=1), d) for d in views) / len(views)
+            prob = prob * wt
             prob = prob.cpu().numpy()
             for k, (y, x) in enumerate(chunk):
                 acc[m, :, y : y + patch, x : x + patch] += prob[k]

@@ -520,6 +520,25 @@ def adapt_camera(camera: str, photos: list[str], ensemble_json: str, weights: li
     log.info("AdaBN statistics of camera %s from %d photos for seeds %s", camera, len(photos), seeds)
 
 
+def load_ensemble(ensemble_json: str, weights: list[str], cards: list[str], predict_cfg: dict) -> dict:
+    """The ensemble ready to predict: its card, the device, the members (weights checked
+    against their cards) and the provenance tags every prediction carries.
+    Loaded once per job, however many photos it predicts."""
+    from .train import pick_device
+
+    ens = io.read_json(ensemble_json)
+    device = pick_device(predict_cfg.get("device", "auto"))
+    nets, seeds = _load_members(ens, weights, cards, device)
+    return {
+        "ens": ens, "device": device, "nets": nets, "seeds": seeds,
+        "tags": {
+            "ensemble_card": ensemble_json,
+            "ensemble_card_sha256": io.sha256_file(ensemble_json),
+            "member_cards": ",".join(f"{s}={io.sha256_file(c)}" for s, c in zip(seeds, cards)),
+        },
+    }
+
+
 def predict_image(
     photo: str,
     norm_record: str,
@@ -534,6 +553,7 @@ def predict_image(
     progress: bool = True,
     adabn: str | None = None,
     out_uncertainty: str | None = None,
+    loaded: dict | None = None,
 ) -> None:
     """Ensemble prediction of one photo, written in the photo's own geometry.
 
@@ -544,6 +564,8 @@ def predict_image(
     per-seed class-map stack (one band per seed), both at the photo's own width
     and height, and with ``out_uncertainty`` a float32 raster of predictive entropy
     and mutual information between seeds (:func:`crustwatch.infer.uncertainty`).
+    ``loaded`` is the ensemble from :func:`load_ensemble` when the caller predicts
+    several photos (otherwise it is loaded here).
     """
     import torch
     from tqdm import tqdm
@@ -551,7 +573,7 @@ def predict_image(
     from . import infer, metrics
 
     torch.set_num_threads(max(1, threads))
-    ens = io.read_json(ensemble_json)
+    ens = loaded["ens"] if loaded else io.read_json(ensemble_json)
     nrec = io.read_json(norm_record)
     irec = io.read_json(ingest_record)
     want = ens["normalization"]
@@ -562,11 +584,9 @@ def predict_image(
             f"photo '{nrec['image_id']}' was normalized with {show(got)} but the models were trained with "
             f"{show(want)}; rerun normalization and training with one setting"
         )
-    from .train import pick_device
-
-    device = pick_device(predict_cfg.get("device", "auto"))
+    loaded = loaded or load_ensemble(ensemble_json, weights, cards, predict_cfg)
+    device, nets, seeds = loaded["device"], loaded["nets"], loaded["seeds"]
     n_classes = metrics.n_classes(ens["classes"])
-    nets, seeds = _load_members(ens, weights, cards, device)
     if adabn:
         from safetensors.torch import load_file
 
@@ -591,9 +611,7 @@ def predict_image(
     seed_maps = np.stack([norm.resample_mask(s, shape) for s in seed_maps])
     tags = {
         "image_id": nrec["image_id"],
-        "ensemble_card": ensemble_json,
-        "ensemble_card_sha256": io.sha256_file(ensemble_json),
-        "member_cards": ",".join(f"{s}={io.sha256_file(c)}" for s, c in zip(seeds, cards)),
+        **loaded["tags"],
         "predict_settings": json.dumps({"step_fraction": predict_cfg.get("step_fraction", 0.5),
                                         "tta": bool(predict_cfg.get("tta", False)), "adabn": bool(adabn)},
                                        sort_keys=True),
@@ -772,12 +790,13 @@ def predict_shard(shard: str, items: list[dict], ensemble_json: str, weights: li
                   predict_cfg: dict, threads: int, out_manifest: str, progress: bool = True) -> None:
     """Ensemble prediction of every photo of a shard; ``items``: image_id, adabn (the camera's file or None)."""
     adabn = {it["image_id"]: it.get("adabn") for it in items}
+    loaded = load_ensemble(ensemble_json, weights, cards, predict_cfg)
     shards.run_shard(shard, list(adabn), ["prediction", "seeds", "uncertainty"],
                      lambda iid, p: predict_image(p["norm_photo"], p["norm_record"], p["ingest_record"],
                                                   ensemble_json, weights, cards, predict_cfg, threads,
                                                   p["prediction"], p["seeds"], progress=progress,
-                                                  adabn=adabn[iid], out_uncertainty=p["uncertainty"]),
-                     out_manifest)
+                                                  adabn=adabn[iid], out_uncertainty=p["uncertainty"],
+                                                  loaded=loaded), out_manifest)
 
 
 def cover_shard(shard: str, items: list[dict], classes: list[dict], ignore_index: int, out_manifest: str) -> None:
