@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from crustwatch.cover import aggregate, image_cover, seed_interval, t_quantile
+from crustwatch.cover import aggregate, calibrate, image_cover, seed_interval, t_quantile
 
 CLASSES = [{"id": 0, "name": "soil"}, {"id": 1, "name": "moss"}, {"id": 2, "name": "lichen"}]
 
@@ -86,3 +86,55 @@ def test_failed_write_leaves_nothing(tmp_path):
             tmp.write_text("half")
             raise RuntimeError("crash")
     assert list(tmp_path.iterdir()) == []
+
+
+def _by_image(errors, sds, split="val"):
+    n = len(errors)
+    return pd.DataFrame({"image_id": [f"p{i // 2}" for i in range(n)], "class": ["moss", "soil"] * (n // 2),
+                         "cover_pct": 50.0 + np.asarray(errors, float), "true_cover_pct": 50.0,
+                         "seed_sd": np.asarray(sds, float), "split": split})
+
+
+def test_calibrated_interval_scale_is_the_conformal_quantile_of_validation_scores():
+    # scores |error| / (sd + floor) on 38 validation pairs are 1..38 (floor 0)
+    errors = np.arange(1, 39) * 0.5
+    cal = calibrate(_by_image(errors, np.full(38, 0.5)), level=0.95, floor_pp=0.0)
+    # ceil(39 * 0.95) = 38th smallest of 38 scores
+    assert cal["method"] == "calibrated" and cal["q"] == 38.0 and cal["rank"] == 38 and cal["finite_sample_guarantee"]
+    cal90 = calibrate(_by_image(errors, np.full(38, 0.5)), level=0.9, floor_pp=0.0)
+    assert cal90["q"] == 36.0  # ceil(39 * 0.9) = 36
+    # test and train photos never calibrate; too few pairs use the largest score and say so
+    mixed = pd.concat([_by_image([1.0, 1.0], [1.0, 1.0]), _by_image([90.0, 90.0], [1.0, 1.0], "test")])
+    few = calibrate(mixed, 0.95, 0.0)
+    assert few["q"] == 1.0 and few["n_pairs"] == 2 and not few["finite_sample_guarantee"]
+    none = calibrate(_by_image([1.0, 1.0], [1.0, 1.0], "test"), 0.95, 0.0)
+    assert none["method"] == "seed_t" and none["q"] is None
+
+
+def test_calibrated_interval_widens_with_seed_spread_and_holds_on_exchangeable_data():
+    rng = np.random.default_rng(0)
+    # error proportional to the seed spread (as on a new camera), 400 validation and 4000 test pairs
+    sd_val, sd_test = rng.uniform(0.05, 0.3, 400), rng.uniform(0.05, 1.0, 4000)
+    val = _by_image(rng.normal(0, 3, 400) * sd_val, sd_val)
+    cal = calibrate(val, 0.95, 0.01)
+    err_test = np.abs(rng.normal(0, 3, 4000) * sd_test)
+    inside = err_test <= cal["q"] * (sd_test + 0.01)
+    assert 0.93 <= inside.mean() <= 0.97
+    # the plain seed t-interval of 3 seeds (t * sd / sqrt(3)) would cover far less
+    assert (err_test <= 4.3027 * sd_test / np.sqrt(3)).mean() < 0.8
+
+
+def test_aggregate_applies_the_calibration_to_every_level():
+    a = image_cover("a", np.ones((4, 4), np.uint8), {0: np.ones((4, 4), np.uint8), 1: np.zeros((4, 4), np.uint8)}, CLASSES)
+    meta = pd.DataFrame({"image_id": ["a"], "site": ["s"], "plot": ["1"], "date": ["d"], "camera": ["c"], "split": ["test"]})
+    cal = {"method": "calibrated", "q": 2.0, "floor_pp": 0.5, "level": 0.9}
+    for keys in (["image_id"], ["site", "plot", "date"]):
+        t = aggregate(a, meta, keys, 0.9, cal).set_index("class")
+        sd = np.std([100, 0], ddof=1)
+        assert t.loc["moss", "seed_sd"] == pytest.approx(sd)
+        assert t.loc["moss", "ci_low"] == pytest.approx(max(0, 100 - 2 * (sd + 0.5)))
+        assert t.loc["moss", "ci_high"] == 100  # clipped
+        # all seeds agree on lichen (0%): the floor still gives an interval
+        assert t.loc["lichen", "ci_high"] == pytest.approx(2 * 0.5) and t.loc["lichen", "ci_low"] == 0
+        assert (t["interval"] == "calibrated90").all()
+    assert (aggregate(a, meta, ["image_id"], 0.95)["interval"] == "seed_t95").all()

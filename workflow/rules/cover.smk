@@ -1,5 +1,6 @@
 # Cover: per image (ensemble and each seed), then means per plot and date and
-# per site and date, with intervals from the seed spread.
+# per site and date, with intervals from the seed spread scaled by the error on
+# the labelled validation photos.
 
 
 rule cover:
@@ -41,12 +42,15 @@ rule aggregate_cover:
             category="Cover",
         ),
         by_image_seed="results/coverage/by_image_seed.tsv",
+        calibration="results/coverage/interval_calibration.json",
     log:
         "logs/cover/aggregate.log",
     conda:
         "../../envs/io.yaml"
     params:
         level=config["cover"]["interval_level"],
+        interval=config["cover"]["interval"],
+        floor_pp=config["cover"]["interval_floor_pp"],
         covers=[path_of(i, "cover") for i in SHEET.index],
     script:
         "../scripts/aggregate_cover.py"

@@ -6,6 +6,7 @@ rule evaluate:
     input:
         shards=manifests("coverage", evaluated_ids()),
         splits="results/splits.tsv",
+        by_image="results/coverage/by_image.tsv",
     output:
         metrics=report(
             "results/eval/metrics.tsv",

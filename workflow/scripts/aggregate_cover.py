@@ -17,6 +17,8 @@ run(
         list(snakemake.params.covers),
         snakemake.input.splits,
         snakemake.params.level,
-        {k: o[k] for k in ("by_image", "by_plot_date", "by_site_date", "by_image_seed")},
+        {k: o[k] for k in ("by_image", "by_plot_date", "by_site_date", "by_image_seed", "calibration")},
+        snakemake.params.interval,
+        snakemake.params.floor_pp,
     ),
 )

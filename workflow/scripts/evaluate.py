@@ -20,5 +20,6 @@ run(
         snakemake.params.classes,
         o.metrics,
         o.plot,
+        i.by_image,
     ),
 )

@@ -5,11 +5,25 @@ Per-image cover of a class = its pixels / valid pixels, where valid pixels exclu
 otherwise. Aggregates (plot x date, site x date) are means of per-image covers;
 summed pixel counts are written beside them so pooled cover can be recomputed.
 
-Interval (``interval = seed_t``): the ensemble's cover plus/minus
-``t(level, S-1) * sd / sqrt(S)``, where ``sd`` is the standard deviation of the
-same cover computed from each seed's own class map and ``S`` the number of
-seeds. It expresses model instability (how much the estimate moves with the
-training seed), not calibration against ground truth.
+Intervals (column ``interval``):
+
+``calibrated95`` (the default, ``cover.interval: calibrated``): seed spread
+scaled by the error measured on labelled validation photos, a normalized split
+conformal interval. ``sd`` is the standard deviation over seeds of the same
+cover, each seed computed from its own class map. On every validation
+(photo, class) pair the score ``|cover - true cover| / (sd + floor)`` is taken;
+``q`` is its ``ceil((n + 1) * level)``-th smallest of ``n`` (the largest when
+``n`` is too small for that), and every cover gets ``cover +- q * (sd + floor)``.
+Seeds disagree more where the model is unsure (a new camera, a rare class), so
+the interval widens there; the validation photos set how many seed spreads the
+real error is. ``floor`` (0.01 pp) only keeps a class on which all seeds agree
+exactly from getting a zero-width interval; with one seed the interval is the
+validation error's quantile everywhere.
+
+``seed_t95`` (``cover.interval: seed``, and the fallback when no validation photo
+has a mask): the ensemble's cover plus/minus ``t(level, S-1) * sd / sqrt(S)``,
+with ``S`` the number of seeds. It expresses model instability (how much the
+estimate moves with the training seed), not error against ground truth.
 """
 
 from __future__ import annotations
@@ -123,11 +137,40 @@ def seed_interval(center: np.ndarray, seed_values: np.ndarray, level: float = 0.
     return np.clip(center - half, 0, 100), np.clip(center + half, 0, 100), sd
 
 
+def calibrate(by_image: pd.DataFrame, level: float = 0.95, floor_pp: float = 0.01) -> dict:
+    """Scale of the calibrated interval from the validation photos (see the module's docstring).
+
+    Args:
+        by_image: ensemble cover per photo and class with ``seed_sd``, ``true_cover_pct``
+            and ``split`` (the per-image table of :func:`aggregate`, merged with the splits).
+        level: nominal coverage.
+        floor_pp: added to every seed sd.
+
+    Returns:
+        A record: ``method`` (``calibrated`` or, without labelled validation photos,
+        ``seed_t``), ``level``, ``floor_pp``, ``q``, ``n_pairs``, ``rank`` (the order
+        statistic used), ``finite_sample_guarantee`` (false when ``n_pairs`` is too
+        small for ``level`` and the largest score was used) and the photos used.
+    """
+    cal = by_image[(by_image["split"] == "val") & by_image["true_cover_pct"].notna()]
+    rec = {"level": level, "floor_pp": floor_pp, "n_pairs": int(len(cal)),
+           "photos": sorted(cal["image_id"].unique().tolist())}
+    if cal.empty:
+        return {"method": "seed_t", **rec, "q": None, "rank": None, "finite_sample_guarantee": False,
+                "reason": "no validation photo has a mask"}
+    scores = np.sort(((cal["cover_pct"] - cal["true_cover_pct"]).abs() / (cal["seed_sd"] + floor_pp)).to_numpy())
+    n = len(scores)
+    rank = math.ceil((n + 1) * level)
+    return {"method": "calibrated", **rec, "q": float(scores[min(rank, n) - 1]), "rank": min(rank, n),
+            "finite_sample_guarantee": rank <= n}
+
+
 def aggregate(
     per_image: pd.DataFrame,
     meta: pd.DataFrame,
     keys: list[str],
     level: float = 0.95,
+    calibration: dict | None = None,
 ) -> pd.DataFrame:
     """Aggregate per-image cover to ``keys`` (e.g. ``[]`` per image, ``site plot date``).
 
@@ -136,6 +179,7 @@ def aggregate(
         meta: one row per image: ``image_id site plot date camera split``.
         keys: grouping columns from ``meta``; ``["image_id"]`` gives the per-image table.
         level: interval level (default 0.95).
+        calibration: from :func:`calibrate`; ``None`` or method ``seed_t`` gives seed intervals.
     """
     df = per_image.merge(meta, on="image_id", how="left")
     gkeys = keys + ["class_id", "class"]
@@ -156,11 +200,17 @@ def aggregate(
     wide = wide.reindex(pd.MultiIndex.from_frame(ens[gkeys]))
     n_seeds = wide.shape[1]
     low, high, sd = seed_interval(ens["cover_pct"].to_numpy(), wide.to_numpy() if n_seeds else np.zeros((len(ens), 0)), level)
+    method = INTERVAL_METHOD
+    if calibration is not None and calibration["method"] == "calibrated":
+        center = ens["cover_pct"].to_numpy()
+        half = calibration["q"] * (sd + calibration["floor_pp"])
+        low, high = np.clip(center - half, 0, 100), np.clip(center + half, 0, 100)
+        method, level = "calibrated", calibration["level"]
     ens["ci_low"] = low
     ens["ci_high"] = high
     ens["seed_sd"] = sd
     ens["n_seeds"] = n_seeds
-    ens["interval"] = f"{INTERVAL_METHOD}{int(round(level * 100))}"
+    ens["interval"] = f"{method}{int(round(level * 100))}"
     cols = keys + ["class", "cover_pct", "ci_low", "ci_high", "seed_sd", "n_seeds", "n_images", "valid_px", "class_px", "true_cover_pct", "interval", "class_id"]
     out = ens[cols]
     return out.sort_values(keys + ["class_id"], kind="stable").drop(columns="class_id").reset_index(drop=True)
