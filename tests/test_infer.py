@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from crustwatch.infer import ensemble, gaussian_weight, sliding_window_probs, tile_starts
+from crustwatch.infer import (ensemble, gaussian_weight, predict_maps, probability_bands, sliding_window_probs,
+                              tile_coords, tile_starts, uncertainty)
 
 
 class PerPixel(torch.nn.Module):
@@ -93,3 +94,73 @@ def test_uncertainty_entropy_and_seed_disagreement():
     np.testing.assert_allclose(u[1][0], np.log(C), rtol=1e-5)  # all uncertainty, none from the seeds
     np.testing.assert_allclose(u[1][1], 0, atol=1e-6)
     np.testing.assert_allclose(u[2], np.log(2), rtol=1e-5)  # all of it from the seeds disagreeing
+
+
+class Neighbourhood(PerPixel):
+    """A 3x3 convolution: tiles' borders matter, so blending must be done right."""
+
+    def __init__(self, seed: int) -> None:
+        super().__init__(seed)
+        g = torch.Generator().manual_seed(seed + 100)
+        self.conv = torch.nn.Conv2d(3, 4, 3, padding=1)
+        with torch.no_grad():
+            self.conv.weight.copy_(torch.randn(self.conv.weight.shape, generator=g))
+
+
+def whole_photo_reference(models, img, n_classes, patch, step_fraction):
+    """The textbook algorithm: every tile's weighted softmax summed into full-size arrays, then divided."""
+    _, h, w = img.shape
+    weight = gaussian_weight(patch)
+    acc = np.zeros((len(models), n_classes, h, w), np.float32)
+    norm = np.zeros((h, w), np.float32)
+    with torch.no_grad():
+        for y, x in tile_coords(h, w, patch, step_fraction):
+            tile = torch.from_numpy(img[None, :, y : y + patch, x : x + patch])
+            for m, model in enumerate(models):
+                acc[m, :, y : y + patch, x : x + patch] += torch.softmax(model(tile), 1)[0].numpy() * weight
+            norm[y : y + patch, x : x + patch] += weight
+    return acc / norm
+
+
+@pytest.mark.parametrize("shape,step_fraction", [((200, 150), 0.5), ((97, 301), 0.3), ((64, 64), 1.0)])
+def test_bands_match_the_whole_photo_algorithm(shape, step_fraction):
+    img = np.random.default_rng(2).normal(size=(3, *shape)).astype(np.float32)
+    models = [Neighbourhood(1).eval(), Neighbourhood(2).eval()]
+    ref = whole_photo_reference(models, img, 4, 32, step_fraction)
+    got = sliding_window_probs(models, img, 4, patch=32, step_fraction=step_fraction, batch_size=3)
+    np.testing.assert_allclose(got, ref, rtol=1e-5, atol=1e-6)
+    # bands are disjoint, in order, and tile the height; each is at most about two patches high
+    from crustwatch.infer import ArrayRows
+
+    bands = [(y0, y1) for y0, y1, _ in probability_bands(models, ArrayRows(img), 4, 32, step_fraction)]
+    assert bands[0][0] == 0 and bands[-1][1] == shape[0]
+    assert all(a[1] == b[0] for a, b in zip(bands, bands[1:]))
+    assert max(y1 - y0 for y0, y1 in bands) <= 32
+
+
+def test_predict_maps_from_a_file_equal_whole_photo_maps(tmp_path):
+    from crustwatch.io import RasterRows, write_raster
+
+    img = np.random.default_rng(3).normal(size=(3, 150, 190)).astype(np.float32)
+    write_raster(tmp_path / "n.tif", img)
+    models = [Neighbourhood(1).eval(), Neighbourhood(2).eval(), Neighbourhood(3).eval()]
+    probs = sliding_window_probs(models, img, 4, patch=32)
+    ens_ref, each_ref, _ = ensemble(probs)
+    with RasterRows(tmp_path / "n.tif") as rows:
+        out = predict_maps(models, rows, 4, patch=32, with_probabilities=True)
+    np.testing.assert_array_equal(out["classes"], ens_ref)
+    np.testing.assert_array_equal(out["seeds"], each_ref)
+    np.testing.assert_allclose(out["uncertainty"], uncertainty(probs), rtol=1e-5, atol=1e-6)
+    assert np.abs(out["probabilities"].astype(int) - np.rint(probs.mean(0) * 255)).max() <= 1
+
+
+def test_bf16_autocast_keeps_float32_accumulation_and_nearly_all_labels():
+    img = np.random.default_rng(4).normal(size=(3, 90, 120)).astype(np.float32)
+    models = [Neighbourhood(1).eval(), Neighbourhood(2).eval()]
+    from crustwatch.infer import ArrayRows
+
+    fp32 = predict_maps(models, ArrayRows(img), 4, patch=32)
+    bf16 = predict_maps(models, ArrayRows(img), 4, patch=32, bf16=True)
+    assert bf16["uncertainty"].dtype == np.float32
+    assert (bf16["classes"] == fp32["classes"]).mean() > 0.97
+    assert np.abs(bf16["uncertainty"] - fp32["uncertainty"]).max() < 0.1

@@ -130,6 +130,30 @@ def test_training_reduces_loss_on_a_learnable_task():
     assert h["loss_last"] < 0.5 * h["loss_first"]
 
 
+def test_bf16_autocast_learns_and_is_repeatable():
+    # precision bf16 (meant for GPUs; CPU autocast runs the same code path): still learns, still deterministic
+    rng = np.random.default_rng(1)
+    m = np.kron(rng.integers(0, 2, size=(8, 8)), np.ones((8, 8))).astype(np.uint8)
+    img = np.stack([np.where(m == 1, 1.0, -1.0)] * 3).astype(np.float32) + rng.normal(0, 0.1, (3, 64, 64)).astype(np.float32)
+
+    def run():
+        cfg = TrainConfig(patch_size=32, batch_size=8, steps=40, lr=0.01, cpu_threads=1, log_every=40, precision="bf16")
+        configure_determinism(0, 1, torch.device("cpu"))
+        model = models.create_model("Unet", "resnet18", 2, encoder_depth=3, decoder_channels=[16, 8, 4])
+        sampler = PatchSampler([img], [m], 32, 255, 0, Augment(gain=0, offset=0, contrast=0, noise=0, blur_prob=0))
+        h = train_model(model, sampler, cfg, 2, 255, torch.device("cpu"), progress=False, log=lambda s: None)
+        return h, model.state_dict()
+
+    (h, a), (_, b) = run(), run()
+    assert h["loss_last"] < 0.5 * h["loss_first"]
+    assert all(v.dtype != torch.bfloat16 for v in a.values())  # weights stay float32
+    assert _same(a, b)
+    with pytest.raises(ValueError, match="precision"):
+        train_model(models.create_model("Unet", "resnet18", 2, encoder_depth=3, decoder_channels=[16, 8, 4]),
+                    PatchSampler([img], [m], 32, 255, 0), TrainConfig(steps=1, precision="fp16"), 2, 255,
+                    torch.device("cpu"), progress=False, log=lambda s: None)
+
+
 def test_patch_sampler_is_seeded_and_pads_small_photos():
     imgs, masks = _data()
     small = [np.zeros((3, 10, 12), np.float32)]

@@ -146,6 +146,32 @@ def test_predictions_in_photo_geometry(finished):
             assert ds.descriptions == ("predictive_entropy", "mutual_information")
             ent, mi = ds.read()
             assert ent.min() >= 0 and ent.max() <= np.log(7) + 1e-4 and (mi <= ent + 1e-4).all() and mi.min() >= 0
+        # a preview to look at (photo | classes | uncertainty); the probability stack only when asked for
+        with rasterio.open(finished / "results" / "predictions" / f"{r['image_id']}_preview.png") as ds:
+            assert ds.count >= 3 and ds.width > 500
+        assert not (finished / "results" / "predictions" / f"{r['image_id']}_probs.tif").exists()
+
+
+def test_probability_stack_on_request(finished_copy):
+    p = finished_copy
+    with changed_config(p) as (cfg, write):
+        cfg["predict"] = {**cfg.get("predict", {}), "probabilities": True}
+        write()
+        snakemake(p, "--cores", "2", "results/predictions/shards/mesa_2020-05-12.json")
+    manifest = json.loads((p / "results/predictions/shards/mesa_2020-05-12.json").read_text())
+    for iid, files in manifest["photos"].items():
+        assert set(files) == {"prediction", "seeds", "uncertainty", "probabilities", "preview"}
+        with rasterio.open(p / files["probabilities"]["path"]) as ds:
+            probs = ds.read().astype(int)
+            assert ds.descriptions == tuple(c["name"] for c in demo.demo_classes())
+            assert ds.tags()["scale"] == "1/255"
+        with rasterio.open(p / files["prediction"]["path"]) as ds:
+            classes = ds.read(1)
+        assert probs.shape[1:] == classes.shape
+        assert np.abs(probs.sum(0) - 255).max() <= 4  # rounding of 7 bands
+        # the class map is the most probable class (up to ties within the rounding)
+        top = np.take_along_axis(probs, classes[None].astype(np.int64), 0)[0]
+        assert (top >= probs.max(0) - 1).all()
 
 
 def test_cover_tables(finished):
@@ -195,6 +221,18 @@ def test_metrics_and_splits(finished):
     assert ((oa >= 0) & (oa <= 1)).all()
     assert (finished / "results" / "plots" / "cover_over_time.png").stat().st_size > 10000
     assert (finished / "results" / "plots" / "confusion.png").stat().st_size > 5000
+    # cover intervals calibrated on the validation photos, their coverage measured on test photos
+    cal = json.loads((finished / "results" / "coverage" / "interval_calibration.json").read_text())
+    val_ids = set(splits[splits["split"] == "val"]["image_id"])
+    assert cal["method"] == "calibrated" and set(cal["photos"]) == val_ids and cal["q"] > 0
+    by_image = pd.read_csv(finished / "results" / "coverage" / "by_image.tsv", sep="\t")
+    assert (by_image["interval"] == "calibrated95").all()
+    cov = m[(m["metric"] == "cover_interval_coverage") & (m["class"] == "all")].set_index("split")["value"]
+    t = by_image[by_image["split"] == "test"]
+    inside = ((t["true_cover_pct"] >= t["ci_low"]) & (t["true_cover_pct"] <= t["ci_high"])).mean()
+    assert cov["test"] == pytest.approx(inside)
+    if not cal["finite_sample_guarantee"]:  # too few validation pairs for the 95% rank: the largest score is used
+        assert cov["val"] == 1.0
 
 
 def test_logs_and_benchmarks(finished):

@@ -9,12 +9,26 @@ over seeds.
 
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 import torch
 
 
 #: test-time augmentation: no flip, left-right, up-down, both (dims of an NCHW batch)
 FLIPS = ((), (3,), (2,), (2, 3))
+
+
+def native_bf16(device: str | torch.device) -> bool:
+    """Whether ``device`` computes bfloat16 natively (fast): a CUDA GPU that supports it, or a CPU
+    with AVX512-BF16 or AMX (recent Xeon and EPYC). Elsewhere bf16 would be emulated and slow."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+    if device.type == "cpu":
+        checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
+        return any(bool(getattr(torch.cpu, name, lambda: False)()) for name in checks)
+    return False
 
 
 def _flip(t: torch.Tensor, dims: tuple[int, ...]) -> torch.Tensor:
@@ -50,7 +64,112 @@ def tile_coords(height: int, width: int, patch: int, step_fraction: float = 0.5)
     ]
 
 
+class ArrayRows:
+    """Row bands of an in-memory (bands, H, W) photo, the interface of :class:`crustwatch.io.RasterRows`."""
+
+    def __init__(self, img: np.ndarray):
+        self.img = img
+        self.count, self.height, self.width = img.shape
+
+    def read(self, y0: int, y1: int) -> np.ndarray:
+        return self.img[:, y0:y1]
+
+
+def _padded(rows, patch: int):
+    """``rows`` as a reader of a photo at least one patch high and wide (reflect padding)."""
+    h, w = rows.height, rows.width
+    if h >= patch and w >= patch:
+        return rows
+    img = np.asarray(rows.read(0, h), dtype=np.float32)
+    ph, pw = max(h, patch), max(w, patch)
+    return ArrayRows(np.pad(img, ((0, 0), (0, ph - h), (0, pw - w)), mode="reflect" if min(h, w) > 1 else "edge"))
+
+
 @torch.inference_mode()
+def probability_bands(
+    models: list[torch.nn.Module],
+    rows,
+    n_classes: int,
+    patch: int,
+    step_fraction: float = 0.5,
+    batch_size: int = 8,
+    device: str | torch.device = "cpu",
+    progress=None,
+    tta: bool = False,
+    bf16: bool = False,
+):
+    """Per-model softmax probabilities of a photo, a band of finished rows at a time.
+
+    Tiles are processed one row of tiles at a time; once a row of tiles is done, the
+    rows above the next row's top are final and are yielded, so memory holds the
+    probabilities of about two patches' height, never of the whole photo. Every
+    pixel sums its tiles in the same order as a whole-photo pass would.
+
+    Args:
+        models: models in eval mode (one per seed).
+        rows: reader of the normalized photo (:class:`ArrayRows` or
+            :class:`crustwatch.io.RasterRows`): ``height``, ``width``, ``read(y0, y1)``
+            giving float32 (bands, y1 - y0, W).
+        n_classes, patch, step_fraction, batch_size, device, progress, tta: as in
+            :func:`sliding_window_probs`.
+        bf16: run the models under bfloat16 autocast (GPUs: about twice the speed; the
+            probabilities are accumulated in float32 all the same).
+
+    Yields:
+        ``(y0, y1, probs)``: probs float32 (n_models, n_classes, y1 - y0, W) for photo
+        rows ``y0:y1``, cropped to the photo's own width; bands tile the photo's height.
+    """
+    views = FLIPS if tta else ((),)
+    device = torch.device(device)
+    cuda = device.type == "cuda"
+    amp = (lambda: torch.autocast(device.type, dtype=torch.bfloat16)) if bf16 else contextlib.nullcontext
+    h, w = rows.height, rows.width
+    rows = _padded(rows, patch)
+    ph, pw = rows.height, rows.width
+    step = max(1, int(round(patch * step_fraction)))
+    ys, xs = tile_starts(ph, patch, step), tile_starts(pw, patch, step)
+    weight = gaussian_weight(patch)
+    wt = torch.from_numpy(weight).to(device)
+    # rolling accumulator for photo rows base .. base + patch (each tile row starts at base)
+    depth = patch
+    acc = np.zeros((len(models), n_classes, depth, pw), dtype=np.float32)
+    norm = np.zeros((depth, pw), dtype=np.float32)
+    base = 0
+    for i, y in enumerate(ys):
+        band = torch.from_numpy(np.ascontiguousarray(rows.read(y, y + patch), dtype=np.float32))
+        r = y - base
+        chunks = [xs[b : b + batch_size] for b in range(0, len(xs), batch_size)]
+        # on a GPU the row's batches go out from pinned memory at once, copies overlapping the compute
+        batches = [torch.stack([band[:, :, x : x + patch] for x in c]) for c in chunks]
+        if cuda:
+            batches = [t.pin_memory().to(device, non_blocking=True) for t in batches]
+        for chunk, batch in zip(chunks, batches):
+            batch = batch.to(device).contiguous(memory_format=torch.channels_last)
+            for m, model in enumerate(models):
+                # with TTA: flip, predict, flip back; the mean of the four probability maps
+                with amp():
+                    logits = [model(_flip(batch, d)) for d in views]
+                prob = sum(_flip(torch.softmax(z.float(), dim=1), d) for z, d in zip(logits, views)) / len(views)
+                prob = (prob * wt).cpu().numpy()
+                for k, x in enumerate(chunk):
+                    acc[m, :, r : r + patch, x : x + patch] += prob[k]
+            for x in chunk:
+                norm[r : r + patch, x : x + patch] += weight
+            if progress is not None:
+                progress(len(chunk))
+        done = ys[i + 1] if i + 1 < len(ys) else ph  # rows above the next tile row are final
+        k = done - base
+        if k > 0:
+            top = min(done, h)
+            if top > base:
+                yield base, top, acc[:, :, : top - base, :w] / norm[None, None, : top - base, :w]
+            acc[:, :, : depth - k] = acc[:, :, k:]
+            acc[:, :, depth - k :] = 0
+            norm[: depth - k] = norm[k:]
+            norm[depth - k :] = 0
+            base = done
+
+
 def sliding_window_probs(
     models: list[torch.nn.Module],
     img: np.ndarray,
@@ -62,7 +181,7 @@ def sliding_window_probs(
     progress=None,
     tta: bool = False,
 ) -> np.ndarray:
-    """Per-model softmax probabilities of a whole photo.
+    """Per-model softmax probabilities of a whole photo held in memory.
 
     Args:
         models: models in eval mode (one per seed).
@@ -79,34 +198,55 @@ def sliding_window_probs(
     Returns:
         float32 array (n_models, n_classes, H, W).
     """
-    views = FLIPS if tta else ((),)
     _, h, w = img.shape
-    ph, pw = max(h, patch), max(w, patch)
-    if (ph, pw) != (h, w):
-        img = np.pad(img, ((0, 0), (0, ph - h), (0, pw - w)), mode="reflect" if min(h, w) > 1 else "edge")
-    weight = gaussian_weight(patch)
-    coords = tile_coords(h, w, patch, step_fraction)
-    acc = np.zeros((len(models), n_classes, ph, pw), dtype=np.float32)
-    norm = np.zeros((ph, pw), dtype=np.float32)
-    for y, x in coords:
-        norm[y : y + patch, x : x + patch] += weight
-    tensor = torch.from_numpy(np.ascontiguousarray(img))
-    wt = torch.from_numpy(weight).to(device)
-    for b in range(0, len(coords), batch_size):
-        chunk = coords[b : b + batch_size]
-        batch = torch.stack([tensor[:, y : y + patch, x : x + patch] for y, x in chunk]).to(device)
-        batch = batch.contiguous(memory_format=torch.channels_last)
-        for m, model in enumerate(models):
-            # with TTA: flip, predict, flip back; the mean of the four probability maps
-            prob = sum(_flip(torch.softmax(model(_flip(batch, d)).float(), dim=1), d) for d in views) / len(views)
-            prob = prob * wt
-            prob = prob.cpu().numpy()
-            for k, (y, x) in enumerate(chunk):
-                acc[m, :, y : y + patch, x : x + patch] += prob[k]
-        if progress is not None:
-            progress(len(chunk))
-    acc /= norm[None, None]
-    return acc[:, :, :h, :w]
+    out = np.zeros((len(models), n_classes, h, w), dtype=np.float32)
+    for y0, y1, p in probability_bands(models, ArrayRows(img), n_classes, patch, step_fraction, batch_size,
+                                       device, progress, tta):
+        out[:, :, y0:y1] = p
+    return out
+
+
+def predict_maps(
+    models: list[torch.nn.Module],
+    rows,
+    n_classes: int,
+    patch: int,
+    step_fraction: float = 0.5,
+    batch_size: int = 8,
+    device: str | torch.device = "cpu",
+    progress=None,
+    tta: bool = False,
+    with_uncertainty: bool = True,
+    with_probabilities: bool = False,
+    bf16: bool = False,
+) -> dict[str, np.ndarray]:
+    """Ensemble class map, per-model class maps, uncertainty and probabilities of a photo, in bounded memory.
+
+    The same numbers as :func:`ensemble` and :func:`uncertainty` of
+    :func:`sliding_window_probs`, computed band by band from
+    :func:`probability_bands`: peak memory is the outputs (1 + n_models bytes per
+    pixel, 8 more with uncertainty, n_classes more with probabilities) plus a
+    one-patch band of probabilities.
+
+    Returns:
+        ``classes`` uint8 (H, W); ``seeds`` uint8 (n_models, H, W); with uncertainty
+        ``uncertainty`` float32 (2, H, W); with probabilities ``probabilities`` uint8
+        (n_classes, H, W), the ensemble's mean probability times 255, rounded.
+    """
+    h, w = rows.height, rows.width
+    out = {"classes": np.zeros((h, w), dtype=np.uint8), "seeds": np.zeros((len(models), h, w), dtype=np.uint8)}
+    if with_uncertainty:
+        out["uncertainty"] = np.zeros((2, h, w), dtype=np.float32)
+    if with_probabilities:
+        out["probabilities"] = np.zeros((n_classes, h, w), dtype=np.uint8)
+    for y0, y1, p in probability_bands(models, rows, n_classes, patch, step_fraction, batch_size, device,
+                                       progress, tta, bf16):
+        out["classes"][y0:y1], out["seeds"][:, y0:y1], mean = ensemble(p)
+        if with_uncertainty:
+            out["uncertainty"][:, y0:y1] = uncertainty(p)
+        if with_probabilities:
+            out["probabilities"][:, y0:y1] = np.rint(mean * 255)
+    return out
 
 
 def ensemble(probs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

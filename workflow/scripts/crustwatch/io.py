@@ -128,6 +128,10 @@ def check_mask_values(
         )
 
 
+#: GDAL block cache (MB) while writing rasters
+GDAL_CACHE_MB = 256
+
+
 def write_raster(
     path: str | Path,
     arr: np.ndarray,
@@ -165,7 +169,8 @@ def write_raster(
             profile["transform"] = rasterio.Affine(*geo["transform"])
     if nodata is not None:
         profile["nodata"] = nodata
-    with atomic_path(path) as tmp:
+    # GDAL's block cache defaults to 5% of RAM; a bounded one keeps large photos' writes small
+    with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB), atomic_path(path) as tmp:
         plain = Path(str(tmp) + ".gtiff.tmp") if cog else tmp
         try:
             with rasterio.open(plain, "w", **profile) as ds:
@@ -197,6 +202,35 @@ def read_raster(path: str | Path) -> tuple[np.ndarray, dict]:
             "tags": ds.tags(),
         }
     return arr, meta
+
+
+class RasterRows:
+    """Row bands of a raster file read on demand (windowed), for photos too large to hold whole.
+
+    ``read(y0, y1)`` gives float32 (bands, y1 - y0, W). Use as a context manager.
+    """
+
+    def __init__(self, path: str | Path):
+        self.path = str(path)
+        self.env = rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB)
+        self.env.__enter__()
+        self.ds = rasterio.open(self.path)
+        self.count, self.height, self.width = self.ds.count, self.ds.height, self.ds.width
+
+    def read(self, y0: int, y1: int) -> np.ndarray:
+        from rasterio.windows import Window
+
+        return self.ds.read(window=Window(0, y0, self.width, y1 - y0), out_dtype="float32")
+
+    def close(self) -> None:
+        self.ds.close()
+        self.env.__exit__(None, None, None)
+
+    def __enter__(self) -> "RasterRows":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
 
 def read_raster_tags(path: str | Path) -> dict[str, str]:

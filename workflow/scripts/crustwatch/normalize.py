@@ -81,7 +81,7 @@ def resample_float(arr: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     """Resample a (bands, H, W) float array bilinearly (for continuous maps such as uncertainty)."""
     h, w = shape
     if (h, w) == arr.shape[1:]:
-        return arr.astype(np.float32)
+        return arr.astype(np.float32, copy=False)
     return np.stack([np.asarray(Image.fromarray(b.astype(np.float32), mode="F").resize((w, h), Image.Resampling.BILINEAR))
                      for b in arr]).astype(np.float32)
 

@@ -529,8 +529,13 @@ def load_ensemble(ensemble_json: str, weights: list[str], cards: list[str], pred
     ens = io.read_json(ensemble_json)
     device = pick_device(predict_cfg.get("device", "auto"))
     nets, seeds = _load_members(ens, weights, cards, device)
+    from .infer import native_bf16
+
+    precision = predict_cfg.get("precision", "auto")
     return {
         "ens": ens, "device": device, "nets": nets, "seeds": seeds,
+        # bfloat16 autocast where the hardware computes it natively (about twice the speed)
+        "bf16": precision == "bf16" or (precision == "auto" and native_bf16(device)),
         "tags": {
             "ensemble_card": ensemble_json,
             "ensemble_card_sha256": io.sha256_file(ensemble_json),
@@ -554,6 +559,9 @@ def predict_image(
     adabn: str | None = None,
     out_uncertainty: str | None = None,
     loaded: dict | None = None,
+    out_probs: str | None = None,
+    out_preview: str | None = None,
+    preview_photo: str | None = None,
 ) -> None:
     """Ensemble prediction of one photo, written in the photo's own geometry.
 
@@ -563,7 +571,10 @@ def predict_image(
     Writes the ensemble class map (uint8, tags naming the ensemble card) and a
     per-seed class-map stack (one band per seed), both at the photo's own width
     and height, and with ``out_uncertainty`` a float32 raster of predictive entropy
-    and mutual information between seeds (:func:`crustwatch.infer.uncertainty`).
+    and mutual information between seeds (:func:`crustwatch.infer.uncertainty`);
+    with ``out_probs`` the ensemble's class probabilities (uint8, probability x 255,
+    one band per class) and with ``out_preview`` a small PNG: photo | classes | uncertainty
+    (the photo shown is ``preview_photo``, the ingested photo, when given).
     ``loaded`` is the ensemble from :func:`load_ensemble` when the caller predicts
     several photos (otherwise it is loaded here).
     """
@@ -596,24 +607,27 @@ def predict_image(
             if not mine:
                 raise CrustWatchError(f"AdaBN file '{adabn}' has no statistics for seed {seed}; rerun the workflow")
             net.load_state_dict(mine, strict=False)
-    img, _ = io.read_raster(photo)
     patch = ens["patch_size"]
-    n_tiles = len(infer.tile_coords(img.shape[1], img.shape[2], patch, predict_cfg.get("step_fraction", 0.5)))
-    with tqdm(total=n_tiles, desc=f"predict {nrec['image_id']}", ascii=True, disable=not progress, mininterval=2.0) as bar:
-        probs = infer.sliding_window_probs(nets, img, n_classes, patch, predict_cfg.get("step_fraction", 0.5),
-                                           predict_cfg.get("batch_size", 16), device, progress=bar.update,
-                                           tta=bool(predict_cfg.get("tta", False)))
-    ens_map, seed_maps, _ = infer.ensemble(probs)
-    unc = infer.uncertainty(probs) if out_uncertainty else None
-    del probs
+    step_fraction = predict_cfg.get("step_fraction", 0.5)
+    # the normalized photo is read a band of rows at a time: memory holds the outputs, not the photo's
+    # per-seed probabilities (a 24 MP photo stays under 2 GB, `bench/predict_memory.py`)
+    with io.RasterRows(photo) as rows:
+        n_tiles = len(infer.tile_coords(rows.height, rows.width, patch, step_fraction))
+        with tqdm(total=n_tiles, desc=f"predict {nrec['image_id']}", ascii=True, disable=not progress,
+                  mininterval=2.0) as bar:
+            maps = infer.predict_maps(nets, rows, n_classes, patch, step_fraction, predict_cfg.get("batch_size", 16),
+                                      device, progress=bar.update, tta=bool(predict_cfg.get("tta", False)),
+                                      with_uncertainty=bool(out_uncertainty), with_probabilities=bool(out_probs),
+                                      bf16=loaded["bf16"])
     shape = (irec["height"], irec["width"])
-    ens_map = norm.resample_mask(ens_map, shape)
-    seed_maps = np.stack([norm.resample_mask(s, shape) for s in seed_maps])
+    ens_map = norm.resample_mask(maps.pop("classes"), shape)
+    seed_maps = np.stack([norm.resample_mask(s, shape) for s in maps.pop("seeds")])
     tags = {
         "image_id": nrec["image_id"],
         **loaded["tags"],
         "predict_settings": json.dumps({"step_fraction": predict_cfg.get("step_fraction", 0.5),
-                                        "tta": bool(predict_cfg.get("tta", False)), "adabn": bool(adabn)},
+                                        "tta": bool(predict_cfg.get("tta", False)), "adabn": bool(adabn),
+                                        "precision": "bf16" if loaded["bf16"] else "fp32", "device": str(device)},
                                        sort_keys=True),
         "adabn_sha256": io.sha256_file(adabn) if adabn else "",
         "seeds": ",".join(map(str, seeds)),
@@ -624,10 +638,25 @@ def predict_image(
     io.write_raster(out_classes, ens_map, irec["geo"], tags=tags, cog="nearest", colormap=colors or None,
                     band_descriptions=["class"])
     io.write_raster(out_seeds, seed_maps, irec["geo"], tags=tags, band_descriptions=[f"seed{s}" for s in seeds])
+    unc = None
     if out_uncertainty:
-        io.write_raster(out_uncertainty, norm.resample_float(unc, shape), irec["geo"],
+        unc = norm.resample_float(maps.pop("uncertainty"), shape)
+        io.write_raster(out_uncertainty, unc, irec["geo"],
                         tags={**tags, "units": "nats", "max_entropy": f"{np.log(n_classes):.6f}"},
                         band_descriptions=["predictive_entropy", "mutual_information"], cog="average")
+    if out_probs:
+        probs = np.stack([norm.resample_mask(p, shape) for p in maps.pop("probabilities")])
+        io.write_raster(out_probs, probs, irec["geo"], tags={**tags, "scale": "1/255", "units": "probability"},
+                        band_descriptions=[c["name"] for c in sorted(ens["classes"], key=lambda c: int(c["id"]))],
+                        cog="average")
+        del probs
+    if out_preview:
+        from .plots import prediction_preview
+
+        names = {int(c["id"]): c["name"] for c in ens["classes"]}
+        classes = [{"id": k, "name": names[k], "color": next((c.get("color") for c in predict_cfg.get("colors", [])
+                                                             if int(c["id"]) == k), None)} for k in sorted(names)]
+        prediction_preview(preview_photo or photo, ens_map, unc, classes, out_preview, title=nrec["image_id"])
     log.info("predicted %s with seeds %s", nrec["image_id"], seeds)
 
 
@@ -663,13 +692,17 @@ def cover_image(
     io.write_tsv(pd.DataFrame(rows, columns=["image_id", "model", "true", "pred", "pixels"]), out_confusion)
 
 
-def aggregate_cover(cover_tsvs: list[str], splits_tsv: str, level: float, out: dict[str, str]) -> None:
-    """Write ``by_image``, ``by_plot_date``, ``by_site_date`` and ``by_image_seed`` tables.
+def aggregate_cover(cover_tsvs: list[str], splits_tsv: str, level: float, out: dict[str, str],
+                    interval: str = "calibrated", floor_pp: float = 0.01) -> None:
+    """Write ``by_image``, ``by_plot_date``, ``by_site_date`` and ``by_image_seed`` tables,
+    and ``calibration`` (JSON: how the intervals were made, from which validation photos).
 
     Every row carries ``ensemble_card_sha256``, the ensemble card of the models
     that made it (``crustwatch audit`` follows it); seed rows carry their own card.
+    ``interval``: ``calibrated`` (seed spread scaled by the validation error) or
+    ``seed`` (seed spread alone); see :mod:`crustwatch.cover`.
     """
-    from .cover import aggregate
+    from .cover import aggregate, calibrate
 
     per_image = pd.concat([pd.read_csv(f, sep="\t") for f in cover_tsvs], ignore_index=True)
     meta = pd.read_csv(splits_tsv, sep="\t", dtype=str, keep_default_na=False)[["image_id", "site", "plot", "date", "camera", "split"]]
@@ -680,26 +713,43 @@ def aggregate_cover(cover_tsvs: list[str], splits_tsv: str, level: float, out: d
         sha = cards.groupby(keys, sort=False)["ensemble_card_sha256"].agg(lambda v: ";".join(sorted(set(v))))
         return df.merge(sha.reset_index(), on=keys, how="left")
 
-    by_image = aggregate(per_image, meta, ["image_id"], level)
+    calibration = None
+    if interval == "calibrated":
+        calibration = calibrate(aggregate(per_image, meta, ["image_id"], level).merge(meta, on="image_id"),
+                                level, floor_pp)
+        if calibration["method"] == "calibrated":
+            log.info("interval: %d validation (photo, class) pairs from %d photos give q = %.3f seed sds%s",
+                     calibration["n_pairs"], len(calibration["photos"]), calibration["q"],
+                     "" if calibration["finite_sample_guarantee"] else
+                     f" (too few pairs for a {level:.0%} guarantee: the largest score is used)")
+        else:
+            log.warning("interval: %s; cover intervals show the seed spread only (seed_t)", calibration["reason"])
+    io.write_json(out["calibration"], {"interval": interval, **(calibration or {"method": "seed_t", "level": level})})
+    by_image = aggregate(per_image, meta, ["image_id"], level, calibration)
     by_image = with_cards(by_image.merge(meta, on="image_id", how="left"), ["image_id"])
     first = ["image_id", "site", "plot", "date", "camera", "split", "class", "cover_pct", "ci_low", "ci_high"]
     by_image = by_image[first + [c for c in by_image.columns if c not in first]]
     by_image = by_image.sort_values(["site", "plot", "date", "image_id"], kind="stable")
     io.write_tsv(by_image, out["by_image"])
     for name, keys in (("by_plot_date", ["site", "plot", "date"]), ("by_site_date", ["site", "date"])):
-        io.write_tsv(with_cards(aggregate(per_image, meta, keys, level), keys), out[name])
+        io.write_tsv(with_cards(aggregate(per_image, meta, keys, level, calibration), keys), out[name])
     seeds = per_image[["image_id", "model", "class", "class_px", "valid_px", "cover_pct", "card_sha256"]]
     io.write_tsv(seeds, out["by_image_seed"])
 
 
 def evaluate(confusion_tsvs: list[str], cover_tsvs: list[str], splits_tsv: str, classes: list[dict],
-             out_metrics: str, out_plot: str | None = None) -> None:
+             out_metrics: str, out_plot: str | None = None, by_image_tsv: str | None = None) -> None:
     """Metrics per model (ensemble and each seed), split and class.
 
     ``metrics.tsv`` columns: ``model split class metric value``. Metrics:
     ``overall_accuracy`` and ``miou`` (class ``all``), ``iou`` and ``f1`` per class,
     ``cover_abs_error_pp`` (mean over photos of |predicted - true cover|) per class
     and ``all`` (mean over classes), ``cover_bias_pp`` (mean signed error) per class.
+    From ``by_image_tsv`` (ensemble only): ``cover_interval_coverage``, the fraction
+    of (photo, class) pairs whose true cover lies inside ``ci_low..ci_high``, and
+    ``cover_interval_width_pp``, the mean of ``ci_high - ci_low``, per class and ``all``.
+    Validation photos calibrate the intervals, so their coverage is in-sample; the
+    test photos' is the honest figure.
     """
     from . import metrics
     from .plots import confusion_heatmap
@@ -734,6 +784,9 @@ def evaluate(confusion_tsvs: list[str], cover_tsvs: list[str], splits_tsv: str, 
                 rows.append((model, split, name, "cover_abs_error_pp", per_class.get(name, np.nan)))
                 rows.append((model, split, name, "cover_bias_pp", bias.get(name, np.nan)))
             rows.append((model, split, "all", "cover_abs_error_pp", float(err.abs().mean()) if len(err) else np.nan))
+    if by_image_tsv:
+        rows += interval_coverage(pd.read_csv(by_image_tsv, sep="\t", keep_default_na=False, na_values=[""]),
+                                  list(names.values()))
     df = pd.DataFrame(rows, columns=["model", "split", "class", "metric", "value"])
     order = {"ensemble": -1}
     df["_o"] = df["model"].map(lambda m: order.get(m, int(m[4:]) if m.startswith("seed") else 10**6))
@@ -743,6 +796,22 @@ def evaluate(confusion_tsvs: list[str], cover_tsvs: list[str], splits_tsv: str, 
         key = ("ensemble", "test") if ("ensemble", "test") in cms else ("ensemble", "val")
         cm = cms.get(key, np.zeros((n, n), dtype=np.int64))
         confusion_heatmap(cm, [names.get(k, str(k)) for k in range(n)], out_plot, f"Ensemble confusion, {key[1]} photos")
+
+
+def interval_coverage(by_image: pd.DataFrame, class_names: list[str]) -> list[tuple]:
+    """``cover_interval_coverage`` and ``cover_interval_width_pp`` rows per split (val, test) and class."""
+    rows = []
+    t = by_image[by_image["true_cover_pct"].notna() & by_image["split"].isin(["val", "test"])]
+    for split, g in t.groupby("split", sort=True):
+        inside = (g["true_cover_pct"] >= g["ci_low"]) & (g["true_cover_pct"] <= g["ci_high"])
+        width = g["ci_high"] - g["ci_low"]
+        for name in class_names:
+            sel = g["class"] == name
+            rows.append(("ensemble", split, name, "cover_interval_coverage", float(inside[sel].mean()) if sel.any() else np.nan))
+            rows.append(("ensemble", split, name, "cover_interval_width_pp", float(width[sel].mean()) if sel.any() else np.nan))
+        rows.append(("ensemble", split, "all", "cover_interval_coverage", float(inside.mean())))
+        rows.append(("ensemble", split, "all", "cover_interval_width_pp", float(width.mean())))
+    return rows
 
 
 def seed_sensitivity(metrics_tsv: str, by_image_seed_tsv: str, splits_tsv: str, classes: list[dict], level: float,
@@ -791,12 +860,15 @@ def predict_shard(shard: str, items: list[dict], ensemble_json: str, weights: li
     """Ensemble prediction of every photo of a shard; ``items``: image_id, adabn (the camera's file or None)."""
     adabn = {it["image_id"]: it.get("adabn") for it in items}
     loaded = load_ensemble(ensemble_json, weights, cards, predict_cfg)
-    shards.run_shard(shard, list(adabn), ["prediction", "seeds", "uncertainty"],
+    probs = bool(predict_cfg.get("probabilities", False))
+    shards.run_shard(shard, list(adabn), ["prediction", "seeds", "uncertainty", "probabilities", "preview"],
                      lambda iid, p: predict_image(p["norm_photo"], p["norm_record"], p["ingest_record"],
                                                   ensemble_json, weights, cards, predict_cfg, threads,
                                                   p["prediction"], p["seeds"], progress=progress,
                                                   adabn=adabn[iid], out_uncertainty=p["uncertainty"],
-                                                  loaded=loaded), out_manifest)
+                                                  loaded=loaded, out_probs=p["probabilities"] if probs else None,
+                                                  out_preview=p["preview"], preview_photo=p["ingest_photo"]),
+                     out_manifest)
 
 
 def cover_shard(shard: str, items: list[dict], classes: list[dict], ignore_index: int, out_manifest: str) -> None:

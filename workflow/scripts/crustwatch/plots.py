@@ -31,7 +31,7 @@ def cover_over_time(by_site_date: pd.DataFrame, classes: list[dict], path: str |
     """Small multiples: one row per site, one column per class; cover (%) against date.
 
     The solid line is the ensemble's cover (mean of per-image covers), the band its
-    seed interval, and the dashed grey line the cover in the masks where every photo
+    cover interval, and the dashed grey line the cover in the masks where every photo
     of that site and date is labelled.
     """
     import matplotlib
@@ -73,7 +73,7 @@ def cover_over_time(by_site_date: pd.DataFrame, classes: list[dict], path: str |
             axes[i][j].set_ylim(0, top * 1.08)
     handles, labels = axes[0][0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="upper right", fontsize=8, frameon=False, ncol=2)
-    fig.suptitle(title or "Cover over time per site and class (band: seed interval)", fontsize=11, x=0.01, ha="left")
+    fig.suptitle(title or "Cover over time per site and class (band: cover interval)", fontsize=11, x=0.01, ha="left")
     fig.tight_layout(rect=(0, 0, 1, 0.95))
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=110, format="png")
@@ -103,4 +103,73 @@ def confusion_heatmap(cm: np.ndarray, names: list[str], path: str | Path, title:
     fig.tight_layout()
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=110, format="png")
+    plt.close(fig)
+
+
+def _thumbnail_index(size: int, n: int) -> np.ndarray:
+    """``n`` evenly spread indices into ``size`` (centres of ``n`` equal cells)."""
+    return np.minimum(((np.arange(n) + 0.5) * size / n).astype(np.int64), size - 1)
+
+
+def prediction_preview(photo: str | Path, classmap: np.ndarray, uncertainty: np.ndarray | None,
+                       classes: list[dict], path: str | Path, title: str = "", max_side: int = 480) -> None:
+    """A small PNG to look at one photo's result: photo | classes | uncertainty.
+
+    The photo is read decimated (GDAL average over blocks, never whole), the maps are
+    subsampled to the same thumbnail size; classes use the config's colours with a
+    legend below, uncertainty is the predictive entropy in nats (0 .. ln C).
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import rasterio
+    from matplotlib.colors import BoundaryNorm, ListedColormap
+    from matplotlib.patches import Patch
+    from rasterio.enums import Resampling
+
+    h, w = classmap.shape
+    f = max(h, w) / max_side if max(h, w) > max_side else 1.0
+    th, tw = max(1, int(round(h / f))), max(1, int(round(w / f)))
+    with rasterio.open(photo) as ds:
+        bands = [1, 2, 3] if ds.count >= 3 else [1]
+        rgb = ds.read(bands, out_shape=(len(bands), th, tw), resampling=Resampling.average)
+    rgb = np.moveaxis(rgb, 0, -1)
+    if rgb.shape[-1] == 1:
+        rgb = rgb[..., 0]
+    iy, ix = _thumbnail_index(h, th), _thumbnail_index(w, tw)
+    small = classmap[np.ix_(iy, ix)]
+    colors = class_colors(classes)
+    ids = [int(c["id"]) for c in classes]
+    lut = ListedColormap([colors[c["name"]] for c in classes])
+    cnorm = BoundaryNorm(np.arange(len(ids) + 1) - 0.5, len(ids))
+    index = np.zeros(256, dtype=np.int64)
+    index[ids] = np.arange(len(ids))
+    panels = 3 if uncertainty is not None else 2
+    aspect = th / tw
+    fig, axes = plt.subplots(1, panels, figsize=(3.2 * panels, 3.2 * aspect + 1.3), squeeze=False)
+    ax = axes[0]
+    ax[0].imshow(rgb, cmap="gray" if rgb.ndim == 2 else None)
+    ax[0].set_title("photo", fontsize=9)
+    ax[1].imshow(index[small], cmap=lut, norm=cnorm, interpolation="nearest")
+    ax[1].set_title("classes (ensemble)", fontsize=9)
+    if uncertainty is not None:
+        ent = uncertainty[0][np.ix_(iy, ix)]
+        im = ax[2].imshow(ent, cmap="magma", vmin=0, vmax=float(np.log(len(ids))))
+        ax[2].set_title("uncertainty (entropy)", fontsize=9)
+        cb = fig.colorbar(im, ax=ax[2], fraction=0.046, pad=0.02)
+        cb.set_label("nats (0: sure)", fontsize=7)
+        cb.ax.tick_params(labelsize=6)
+    for a in ax:
+        a.set_xticks([])
+        a.set_yticks([])
+    present = set(np.unique(small).tolist())
+    handles = [Patch(facecolor=colors[c["name"]], edgecolor="0.3", label=c["name"].replace("_", " "))
+               for c in classes if int(c["id"]) in present]
+    fig.legend(handles=handles, loc="lower center", ncol=min(len(handles), 5) or 1, fontsize=7, frameon=False)
+    if title:
+        fig.suptitle(title, fontsize=9, x=0.01, ha="left")
+    fig.tight_layout(rect=(0, 0.12, 1, 0.95))
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=100, format="png")
     plt.close(fig)

@@ -47,6 +47,8 @@ def photo_paths(image_id: str) -> dict[str, str]:
         "prediction": f"results/predictions/{image_id}.tif",
         "seeds": f"results/predictions/{image_id}_seeds.tif",
         "uncertainty": f"results/predictions/{image_id}_uncertainty.tif",
+        "probabilities": f"results/predictions/{image_id}_probs.tif",
+        "preview": f"results/predictions/{image_id}_preview.png",
         "cover": f"results/coverage/images/{image_id}.tsv",
         "confusion": f"results/eval/confusion/{image_id}.tsv",
     }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
@@ -38,6 +39,9 @@ class TrainConfig:
         log_every: steps between loss lines in the log (default 25).
         checkpoint_every: steps between checkpoints a killed job resumes from (default 50; 0: none).
         workers: loader processes making batches (default 0: the training process itself).
+        precision: ``fp32`` (default) or ``bf16``: forward and loss under bfloat16
+            autocast (weights and optimizer stay float32); about twice as fast on GPUs
+            with bf16 tensor cores, slower on most CPUs.
 
     ``log_every``, ``checkpoint_every`` and ``workers`` do not change the weights
     (:data:`TRAIN_RUNTIME_KEYS`); everything else does.
@@ -54,6 +58,7 @@ class TrainConfig:
     log_every: int = 25
     checkpoint_every: int = 50
     workers: int = 0
+    precision: str = "fp32"
 
     @classmethod
     def from_dict(cls, d: dict) -> "TrainConfig":
@@ -252,6 +257,10 @@ def train_model(
         return 0.5 * (1 + math.cos(math.pi * (step - warm) / max(1, cfg.steps - warm)))
 
     loss_fn = make_loss(n_classes, ignore_index, cfg.dice_weight)
+    if cfg.precision not in ("fp32", "bf16"):
+        raise ValueError(f"train.precision must be fp32 or bf16, not {cfg.precision!r}")
+    amp = ((lambda: torch.autocast(device.type, dtype=torch.bfloat16)) if cfg.precision == "bf16"
+           else contextlib.nullcontext)
     losses: list[float] = []
     start, seconds_before, resumed_from = 0, 0.0, None
     if checkpoint is not None:
@@ -273,8 +282,9 @@ def train_model(
             y = y.to(device, non_blocking=True)
             for g in opt.param_groups:
                 g["lr"] = cfg.lr * lr_at(step)
-            logits = model(x)
-            loss = loss_fn(logits, y)
+            with amp():
+                logits = model(x)
+                loss = loss_fn(logits.float(), y)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
