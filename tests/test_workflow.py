@@ -547,8 +547,10 @@ def test_new_timestep_runs_only_new_work(finished_copy, tmp_path, camera):
     assert "train" not in jobs and "ensemble_card" not in jobs
     # a new camera gets its own statistics; an old camera's are left as they were
     assert jobs.get("camera_stats", 0) == (1 if camera == "cam-C" else 0)
+    # re-aggregation: tables, figures and the report's views of them (never the provenance of the models)
     assert set(jobs) - per_photo <= {"camera_stats", "check_inputs", "split", "aggregate_cover", "plot_cover",
-                                     "evaluate", "seed_sensitivity", "all"}
+                                     "evaluate", "seed_sensitivity", "plot_cover_by_plot", "report_maps",
+                                     "camera_report", "all"}
     snakemake(p, "--cores", "2")
     # no old file was rewritten: models, normalized photos and predictions stay as they were
     changed = [str(f) for f, t in old_files.items() if f.stat().st_mtime_ns != t]
@@ -585,3 +587,58 @@ def test_sheet_values_never_reach_a_shell(tiny_project):
     by_image = pd.read_csv(p / "results/coverage/by_image.tsv", sep="\t", dtype=str)
     assert "mesa; touch pwned_site.txt" in set(by_image["site"])  # the values are kept, as data
     assert "`touch pwned_cam.txt` $(touch pwned_cam2.txt)" in set(by_image["camera"])
+
+
+def test_report_opens_in_a_browser_with_every_category(finished, tmp_path):
+    """`snakemake --report` on the tiny project, opened in Debian's headless Chromium."""
+    sys.path.insert(0, str(REPO / "tests"))
+    from report_browser import Report, info, missing, view
+
+    html = tmp_path / "report.html"
+    snakemake(finished, "--report", str(html))
+    assert html.stat().st_size > 100_000
+    why = missing()
+    if why:
+        if os.environ.get("CRUSTWATCH_REQUIRE_BROWSER") == "1":
+            pytest.fail(f"CRUSTWATCH_REQUIRE_BROWSER=1 but {why}")
+        pytest.skip(why)
+    r = Report(html, tmp_path / "chromium-profile")
+    try:
+        assert all(c in r.text() for c in ("Cover", "Maps", "Quality", "Drift", "Provenance"))
+        expected = {
+            "Cover": ["Per site", "Per plot", "Tables"],
+            "Quality": ["All metrics", "Ensemble and each seed", "Per class", "Test photos", "Validation photos"],
+            "Drift": ["per camera statistics", "camera drift and correction"],
+            "Provenance": ["models of the ensemble"],
+        }
+        for category, entries in expected.items():
+            r.home()
+            r.click(category, then=entries[0])
+            text = r.text()
+            assert all(e in text for e in entries), (category, text[:500])
+        # figures render (a decoded image, not a broken one) and carry their captions
+        figures = [("Cover", "Per site", "results/plots/cover_over_time.png", "y axis is cover in percent"),
+                   ("Quality", "Test photos", "results/plots/confusion.png", "true classes from the masks"),
+                   ("Drift", None, "camera drift and correction", "correction each camera's photos get")]
+        for category, sub, name, caption in figures:
+            r.home()
+            r.click(category)
+            if sub:
+                r.click(sub)
+            view(r, name)
+            assert any(w > 300 and h > 200 for w, h in r.images()), name
+            assert caption in info(r, name), name
+        r.home()
+        r.click("Cover")
+        r.click("Per plot", then="mesa")
+        view(r, "mesa")
+        assert any(w > 300 for w, _ in r.images())
+        ids = sorted(pd.read_csv(finished / "images.tsv", sep="\t")["image_id"])
+        r.home()
+        r.click("Maps", then=ids[0])
+        assert all(i in r.text() for i in ids)  # every photo of the tiny project has its map
+        view(r, ids[-1])
+        assert any(w > 500 for w, _ in r.images())
+        assert r.errors() == []
+    finally:
+        r.close()

@@ -13,7 +13,12 @@ from crustwatch import sheet as cw_sheet  # noqa: E402
 from crustwatch.errors import CrustWatchError  # noqa: E402
 from crustwatch.normalize import calibration_ids as calibration_photos  # noqa: E402
 from crustwatch.settings import resolve_seeds, train_settings  # noqa: E402
-from crustwatch.shards import manifest_path, photo_paths, shard_of  # noqa: E402
+from crustwatch.shards import (
+    manifest_path,
+    photo_paths,
+    shard_of,
+    site_key,
+)  # noqa: E402
 
 validate(config, schema="../schemas/config.schema.yaml")
 
@@ -263,6 +268,22 @@ def evaluated_ids():
     return [i for i in labelled_ids() if SPLIT_OF[i] in ("val", "test")]
 
 
+# ------------------------------------------------------------------ report
+SITE_OF_KEY = {site_key(s): s for s in SHEET["site"].unique()}
+
+
+def report_map_ids():
+    """The photos shown in the report's Maps: all, or ``report.max_maps`` spread evenly over the sheet."""
+    ids = sorted(
+        SHEET.index, key=lambda i: tuple(SHEET.loc[i, ["site", "plot", "date"]]) + (i,)
+    )
+    n = config["report"]["max_maps"]
+    if len(ids) <= n:
+        return ids
+    step = len(ids) / n
+    return [ids[int(k * step)] for k in range(n)]
+
+
 def get_final_output():
     return [
         "results/splits.tsv",
@@ -275,4 +296,11 @@ def get_final_output():
         "results/plots/seeds.png",
         "results/plots/cover_over_time.png",
         "results/plots/confusion.png",
+        "results/plots/confusion_val.png",
+        "results/eval/per_class.tsv",
+        "results/eval/cameras.tsv",
+        "results/plots/cameras.png",
+        "results/eval/provenance.tsv",
+        "results/report/maps",
+        *[f"results/plots/cover_by_plot/{k}.png" for k in sorted(SITE_OF_KEY)],
     ]

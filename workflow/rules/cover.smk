@@ -30,16 +30,19 @@ rule aggregate_cover:
             "results/coverage/by_image.tsv",
             caption="../report/by_image.rst",
             category="Cover",
+            subcategory="Tables",
         ),
         by_plot_date=report(
             "results/coverage/by_plot_date.tsv",
             caption="../report/by_plot_date.rst",
             category="Cover",
+            subcategory="Tables",
         ),
         by_site_date=report(
             "results/coverage/by_site_date.tsv",
             caption="../report/by_site_date.rst",
             category="Cover",
+            subcategory="Tables",
         ),
         by_image_seed="results/coverage/by_image_seed.tsv",
         calibration="results/coverage/interval_calibration.json",
@@ -64,6 +67,7 @@ rule plot_cover:
             "results/plots/cover_over_time.png",
             caption="../report/cover_over_time.rst",
             category="Cover",
+            subcategory="Per site",
         ),
     log:
         "logs/plots/cover_over_time.log",

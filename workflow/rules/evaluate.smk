@@ -12,11 +12,25 @@ rule evaluate:
             "results/eval/metrics.tsv",
             caption="../report/metrics.rst",
             category="Quality",
+            subcategory="All metrics",
         ),
         plot=report(
             "results/plots/confusion.png",
             caption="../report/confusion.rst",
             category="Quality",
+            subcategory="Test photos",
+        ),
+        plot_val=report(
+            "results/plots/confusion_val.png",
+            caption="../report/confusion_val.rst",
+            category="Quality",
+            subcategory="Validation photos",
+        ),
+        per_class=report(
+            "results/eval/per_class.tsv",
+            caption="../report/per_class.rst",
+            category="Quality",
+            subcategory="Per class",
         ),
     log:
         "logs/eval/evaluate.log",
@@ -40,12 +54,14 @@ rule seed_sensitivity:
             "results/eval/seeds.tsv",
             caption="../report/seeds_table.rst",
             category="Quality",
+            subcategory="Ensemble and each seed",
         ),
         spread="results/eval/seed_cover_spread.tsv",
         plot=report(
             "results/plots/seeds.png",
             caption="../report/seeds.rst",
             category="Quality",
+            subcategory="Ensemble and each seed",
         ),
     log:
         "logs/eval/seed_sensitivity.log",

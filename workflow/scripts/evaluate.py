@@ -21,5 +21,7 @@ run(
         o.metrics,
         o.plot,
         i.by_image,
+        o.plot_val,
+        o.per_class,
     ),
 )

@@ -738,7 +738,8 @@ def aggregate_cover(cover_tsvs: list[str], splits_tsv: str, level: float, out: d
 
 
 def evaluate(confusion_tsvs: list[str], cover_tsvs: list[str], splits_tsv: str, classes: list[dict],
-             out_metrics: str, out_plot: str | None = None, by_image_tsv: str | None = None) -> None:
+             out_metrics: str, out_plot: str | None = None, by_image_tsv: str | None = None,
+             out_plot_val: str | None = None, out_per_class: str | None = None) -> None:
     """Metrics per model (ensemble and each seed), split and class.
 
     ``metrics.tsv`` columns: ``model split class metric value``. Metrics:
@@ -792,10 +793,18 @@ def evaluate(confusion_tsvs: list[str], cover_tsvs: list[str], splits_tsv: str, 
     df["_o"] = df["model"].map(lambda m: order.get(m, int(m[4:]) if m.startswith("seed") else 10**6))
     df = df.sort_values(["split", "_o"], kind="stable").drop(columns="_o")
     io.write_tsv(df, out_metrics)
-    if out_plot:
-        key = ("ensemble", "test") if ("ensemble", "test") in cms else ("ensemble", "val")
-        cm = cms.get(key, np.zeros((n, n), dtype=np.int64))
-        confusion_heatmap(cm, [names.get(k, str(k)) for k in range(n)], out_plot, f"Ensemble confusion, {key[1]} photos")
+    labels = [names.get(k, str(k)) for k in range(n)]
+    for split, path in (("test", out_plot), ("val", out_plot_val)):
+        if path:
+            cm = cms.get(("ensemble", split), np.zeros((n, n), dtype=np.int64))
+            n_photos = conf[conf["split"] == split]["image_id"].nunique() if not conf.empty else 0
+            title = {"test": "test photos", "val": "validation photos"}[split]
+            confusion_heatmap(cm, labels, path, f"Ensemble confusion, {title} ({n_photos})"
+                              + ("" if cm.sum() else ": none labelled"))
+    if out_per_class:
+        from .report import per_class_table
+
+        io.write_tsv(per_class_table(df), out_per_class)
 
 
 def interval_coverage(by_image: pd.DataFrame, class_names: list[str]) -> list[tuple]:

@@ -66,6 +66,8 @@ def cover_over_time(by_site_date: pd.DataFrame, classes: list[dict], path: str |
             ax.xaxis.set_major_locator(mdates.AutoDateLocator(minticks=2, maxticks=4))
             ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(ax.xaxis.get_major_locator()))
             ax.tick_params(labelsize=7)
+    for j in range(len(names)):
+        axes[-1][j].set_xlabel("monitoring date", fontsize=8)
     for j, name in enumerate(names):
         d = df[df["class"] == name]
         top = np.nanmax(np.concatenate([d["ci_high"].to_numpy(float), d.get("true_cover_pct", d["ci_high"]).to_numpy(float), [1.0]]))

@@ -1,0 +1,21 @@
+"""Rule camera_report: per-camera drift statistics and correction curves."""
+
+import os
+import sys
+
+# this workflow's own library first, never another installed copy of crustwatch
+# (snakemake sets __file__ to the original script's path)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from crustwatch import io  # noqa: E402
+from crustwatch.report import camera_table, cameras_figure  # noqa: E402
+from crustwatch.smk import run  # noqa: E402
+
+
+def main():
+    files = list(snakemake.input)
+    io.write_tsv(camera_table(files, snakemake.params.method, dict(snakemake.params.photos)), snakemake.output.table)
+    cameras_figure(files, snakemake.params.method, snakemake.output.plot)
+
+
+run(snakemake, main)

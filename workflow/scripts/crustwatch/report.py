@@ -1,0 +1,233 @@
+"""Tables and figures made for the Snakemake report (``snakemake --report``).
+
+Categories: Cover (per site, per plot), Maps (per photo), Quality (per class,
+per split, per seed), Drift (per camera) and Provenance (the models' cards).
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from . import io
+from . import normalize as norm
+from .plots import _darker, _luminance, class_colors
+
+
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(fig, path: str | Path, dpi: int = 110) -> None:
+    with io.atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=dpi, format="png", bbox_inches="tight")
+    _plt().close(fig)
+
+
+# ---------------------------------------------------------------- Cover
+
+
+def cover_by_plot_figure(by_plot_date: pd.DataFrame, site: str, classes: list[dict], path: str | Path) -> None:
+    """One site: a panel per class, a line per permanent plot (cover % against date), its interval as a band."""
+    import matplotlib.dates as mdates
+
+    plt = _plt()
+    df = by_plot_date[by_plot_date["site"].astype(str) == str(site)].copy()
+    df["date"] = pd.to_datetime(df["date"])
+    plots = sorted(df["plot"].astype(str).unique())
+    names = [c["name"] for c in classes]
+    colors = class_colors(classes)
+    ncol = min(4, len(names))
+    nrow = -(-len(names) // ncol)
+    fig, axes = plt.subplots(nrow, ncol, figsize=(3.2 * ncol, 2.6 * nrow + 0.6), sharex=True, squeeze=False)
+    styles = ["-o", "--s", ":^", "-.D", "-v", "--P", ":X", "-.*"]
+    for k, name in enumerate(names):
+        ax = axes[k // ncol][k % ncol]
+        col = colors[name]
+        line_col = _darker(col) if _luminance(col) > 0.75 else col
+        for j, p in enumerate(plots):
+            d = df[(df["class"] == name) & (df["plot"].astype(str) == p)].sort_values("date")
+            ax.fill_between(d["date"], d["ci_low"], d["ci_high"], color=col, alpha=0.12, linewidth=0)
+            ax.plot(d["date"], d["cover_pct"], styles[j % len(styles)], color=line_col, markersize=3.5,
+                    linewidth=1, label=f"plot {p}")
+        ax.set_title(name.replace("_", " "), fontsize=9)
+        ax.set_ylabel("cover (%)", fontsize=8)
+        ax.set_ylim(bottom=0)
+        ax.grid(alpha=0.3)
+        ax.xaxis.set_major_locator(mdates.AutoDateLocator(minticks=2, maxticks=4))
+        ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(ax.xaxis.get_major_locator()))
+        ax.tick_params(labelsize=7)
+    for k in range(len(names)):
+        if k + ncol >= len(names):  # the lowest panel of its column
+            axes[k // ncol][k % ncol].set_xlabel("monitoring date", fontsize=8)
+            axes[k // ncol][k % ncol].tick_params(labelbottom=True)
+    for k in range(len(names), nrow * ncol):
+        axes[k // ncol][k % ncol].axis("off")
+    from matplotlib.lines import Line2D
+
+    handles = [Line2D([], [], linestyle=styles[j % len(styles)][:-1], marker=styles[j % len(styles)][-1],
+                      color="0.25", markersize=4, linewidth=1) for j in range(len(plots))]
+    labels = [f"plot {p}" for p in plots]
+    fig.legend(handles, labels, loc="upper left", bbox_to_anchor=(1.0, 0.95), fontsize=8, frameon=False,
+               title="permanent plot", title_fontsize=8)
+    fig.suptitle(f"Site {site}: cover per permanent plot over time (bands: cover intervals)", fontsize=10,
+                 x=0.01, ha="left")
+    fig.tight_layout(rect=(0, 0, 1, 0.96))
+    _save(fig, path)
+
+
+# ---------------------------------------------------------------- Maps
+
+
+def gather_previews(previews: dict[str, str], out_dir: str | Path) -> None:
+    """Copy each photo's preview PNG to ``out_dir/<image_id>.png`` (the report's Maps gallery)."""
+    out = Path(out_dir)
+    tmp = out.with_name(out.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    for iid, src in sorted(previews.items()):
+        shutil.copyfile(src, tmp / f"{iid}.png")
+    shutil.rmtree(out, ignore_errors=True)
+    tmp.rename(out)
+
+
+# ---------------------------------------------------------------- Quality
+
+
+def per_class_table(metrics: pd.DataFrame) -> pd.DataFrame:
+    """The ensemble's per-class scores side by side: ``class`` then ``<metric>_<split>`` columns."""
+    keep = ["iou", "f1", "cover_abs_error_pp", "cover_bias_pp", "cover_interval_coverage", "cover_interval_width_pp"]
+    m = metrics[(metrics["model"] == "ensemble") & metrics["metric"].isin(keep)]
+    wide = m.pivot_table(index="class", columns=["metric", "split"], values="value", sort=False)
+    wide.columns = [f"{metric}_{split}" for metric, split in wide.columns]
+    order = [f"{k}_{s}" for s in ("test", "val") for k in keep if f"{k}_{s}" in wide.columns]
+    classes = [c for c in dict.fromkeys(m["class"]) if c != "all"] + (["all"] if "all" in set(m["class"]) else [])
+    return wide.reindex(classes)[order].round(4).reset_index()
+
+
+# ---------------------------------------------------------------- Drift
+
+
+def _stats(hist: np.ndarray, values: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Per-channel mean and sd of a (3, 256) histogram, of the values ``values`` (3, 256) when given."""
+    v = np.arange(256, dtype=np.float64)[None].repeat(3, 0) if values is None else np.asarray(values, np.float64)
+    n = hist.sum(1, keepdims=True).clip(min=1)
+    mean = (hist * v).sum(1) / n[:, 0]
+    sd = np.sqrt((hist * (v - mean[:, None]) ** 2).sum(1) / n[:, 0])
+    return mean, sd
+
+
+def camera_table(camera_jsons: list[str], method: str, photos_per_camera: dict[str, int]) -> pd.DataFrame:
+    """Per camera: calibration photos and date, raw pixel statistics, and the same after correction."""
+    rows = []
+    for f in camera_jsons:
+        cam = io.read_json(f)
+        hists = {k: np.asarray(v, dtype=np.int64) for k, v in cam["histograms"].items()}
+        pooled = sum(hists.values()) if hists else np.zeros((3, 256), np.int64)
+        lut = norm.lookup_table(method, pooled) if method in norm.CAMERA_METHODS or method == "none" else None
+        raw_mean, raw_sd = _stats(pooled)
+        row = {"camera": cam["camera"], "calibration_date": cam.get("calibration_date") or "all dates",
+               "calibration_photos": len(hists), "photos": photos_per_camera.get(cam["camera"], 0),
+               "method": method}
+        for c, ch in enumerate("rgb"):
+            row[f"raw_mean_{ch}"] = round(float(raw_mean[c]), 2)
+            row[f"raw_sd_{ch}"] = round(float(raw_sd[c]), 2)
+        if lut is not None:
+            n_mean, n_sd = _stats(pooled, lut)
+            for c, ch in enumerate("rgb"):
+                row[f"normalized_mean_{ch}"] = round(float(n_mean[c]), 3)
+                row[f"normalized_sd_{ch}"] = round(float(n_sd[c]), 3)
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def cameras_figure(camera_jsons: list[str], method: str, path: str | Path) -> None:
+    """Left: each camera's raw brightness per channel (mean +- sd of its calibration photos' pixels);
+    right: the correction curve per channel (pixel value -> model input) for each camera."""
+    plt = _plt()
+    cams = [io.read_json(f) for f in camera_jsons]
+    fig, axes = plt.subplots(1, 4, figsize=(14, 3.6), gridspec_kw={"width_ratios": [1.4, 1, 1, 1]})
+    names = [c["camera"] for c in cams]
+    x = np.arange(len(cams))
+    channel_colors = {"red": "#c0392b", "green": "#27ae60", "blue": "#2e6fd8"}
+    cmap = plt.get_cmap("viridis", max(2, len(cams)))
+    for k, cam in enumerate(cams):
+        hists = [np.asarray(v, dtype=np.int64) for v in cam["histograms"].values()]
+        pooled = sum(hists) if hists else np.zeros((3, 256), np.int64)
+        mean, sd = _stats(pooled)
+        for c, (ch, col) in enumerate(channel_colors.items()):
+            axes[0].errorbar(k + (c - 1) * 0.22, mean[c], yerr=sd[c], fmt="o", color=col, capsize=3,
+                             label=ch if k == 0 else None)
+        lut = norm.lookup_table(method, pooled) if method in norm.CAMERA_METHODS or method == "none" else None
+        if lut is not None:
+            for c in range(3):
+                axes[c + 1].plot(np.arange(256), lut[c], color=cmap(k), linewidth=1.4, label=cam["camera"])
+    axes[0].set_xticks(x, names, rotation=30, ha="right", fontsize=8)
+    axes[0].set_ylabel("pixel value (0-255), mean +- sd", fontsize=8)
+    axes[0].set_title("raw photos per camera", fontsize=9)
+    axes[0].legend(fontsize=7, frameon=False, loc="upper left", bbox_to_anchor=(0, -0.25), ncol=3)
+    axes[0].grid(alpha=0.3)
+    for c, ch in enumerate(channel_colors):
+        ax = axes[c + 1]
+        ax.set_title(f"correction, {ch} channel", fontsize=9)
+        ax.set_xlabel("pixel value as photographed (0-255)", fontsize=8)
+        ax.set_ylabel("model input (camera-normalized units)", fontsize=8)
+        ax.grid(alpha=0.3)
+        ax.tick_params(labelsize=7)
+    if len(cams):
+        axes[3].legend(fontsize=7, frameon=False, loc="upper left", bbox_to_anchor=(1.02, 1.0), title="camera",
+                       title_fontsize=7)
+    fig.suptitle(f"Camera drift and its correction ({method}); statistics from each camera's calibration photos",
+                 fontsize=10, x=0.01, ha="left")
+    fig.tight_layout(rect=(0, 0, 1, 0.94))
+    _save(fig, path)
+
+
+# ---------------------------------------------------------------- Provenance
+
+
+def provenance_table(ensemble_json: str, cards: list[str]) -> pd.DataFrame:
+    """One row per ensemble member: seed, hashes of weights, card and ensemble card, the data it was
+    trained on, training steps and time, device, code commit and library versions."""
+    ens_sha = io.sha256_file(ensemble_json)
+    rows = []
+    for c in cards:
+        card = io.read_json(c)
+        data = card.get("data", {})
+        shas = sorted(v for rec in data.values() for k, v in rec.items() if k.endswith("sha256"))
+        import hashlib
+
+        data_sha = hashlib.sha256("\n".join(shas).encode()).hexdigest()
+        ver = card.get("versions", {})
+        code = card.get("code", {})
+        tr = card.get("training", {})
+        rows.append({
+            "seed": card["seed"],
+            "weights_sha256": card["weights_sha256"],
+            "card_sha256": io.sha256_file(c),
+            "ensemble_card_sha256": ens_sha,
+            "train_photos": len(card.get("train_images", [])),
+            "val_photos": len(card.get("val_images", [])),
+            "training_data_sha256": data_sha,
+            "steps": tr.get("steps"),
+            "training_seconds": tr.get("seconds"),
+            "val_miou": round(card.get("validation", {}).get("miou", float("nan")), 4),
+            "device": card.get("device", {}).get("device"),
+            "processor": card.get("device", {}).get("gpu") or card.get("device", {}).get("cpu"),
+            "git_commit": (code.get("git_commit") or "")[:12] + (" (dirty)" if code.get("git_dirty") else ""),
+            "crustwatch": ver.get("crustwatch"),
+            "torch": ver.get("torch"),
+            "segmentation_models_pytorch": ver.get("segmentation-models-pytorch"),
+            "snakemake": ver.get("snakemake"),
+            "normalization": card.get("normalization", {}).get("method"),
+            "card": c,
+        })
+    return pd.DataFrame(rows).sort_values("seed").reset_index(drop=True)
