@@ -274,6 +274,24 @@ def test_missing_photo_stops_at_once(tiny_project):
     assert not (tiny_project / "results").exists()
 
 
+def test_truncated_jpeg_stops_its_shard_naming_the_sheet_line(tiny_project):
+    """A JPEG cut off in upload passes the header check; its ingest job refuses it, names the sheet line,
+    and leaves no finished output for that shard."""
+    sheet = pd.read_csv(tiny_project / "images.tsv", sep="\t", dtype=str)
+    k = next(i for i, f in enumerate(sheet["image"]) if f.endswith(".jpg"))
+    photo = tiny_project / sheet.loc[k, "image"]
+    photo.write_bytes(photo.read_bytes()[: photo.stat().st_size // 2])
+    tiny_config(tiny_project)
+    res = snakemake(tiny_project, "--cores", "1", check=False)
+    out = res.stdout + res.stderr
+    assert res.returncode != 0
+    assert f"sheet line {k + 2}" in out and f"image_id '{sheet.loc[k, 'image_id']}'" in out
+    assert "truncated or corrupt" in out and sheet.loc[k, "image"] in out
+    assert "Traceback" not in out
+    shard = f"{sheet.loc[k, 'site']}_{sheet.loc[k, 'date']}"
+    assert not (tiny_project / "results" / "ingest" / "shards" / f"{shard}.json").exists()
+
+
 def test_lint_is_clean(tiny_project):
     tiny_config(tiny_project)
     res = snakemake(tiny_project, "--lint", check=False)
@@ -449,6 +467,102 @@ def test_killed_training_job_resumes_to_identical_weights(finished_copy):
     assert sha256_file(p / target) == resumed
 
 
+COVER_COLUMNS = ["image_id", "class", "cover_pct", "ci_low", "ci_high", "seed_sd", "valid_px", "class_px"]
+
+
+def same_results(project: Path, reference: Path) -> None:
+    """Every seed's weights byte for byte, and every cover number, equal to the reference run's."""
+    from crustwatch.io import sha256_file
+
+    for w in sorted((reference / "results/models").rglob("model.safetensors")):
+        assert sha256_file(project / w.relative_to(reference)) == sha256_file(w), w.name
+    a = pd.read_csv(project / "results/coverage/by_image.tsv", sep="\t")[COVER_COLUMNS]
+    b = pd.read_csv(reference / "results/coverage/by_image.tsv", sep="\t")[COVER_COLUMNS]
+    pd.testing.assert_frame_equal(a, b)
+    for name in ("by_plot_date", "by_site_date"):
+        assert (project / f"results/coverage/{name}.tsv").is_file()
+
+
+def test_killed_at_every_stage_and_restarted_gives_the_same_results(tiny_project, finished):
+    """SIGKILL to Snakemake and its jobs during ingest, normalization, training (mid-way), prediction and
+    cover; each time the same command (after `--unlock`) carries on, and the end result equals an
+    uninterrupted run's."""
+    import signal
+    import time
+
+    p = tiny_project
+    # a checkpoint after every step, so that the kill lands inside training (never changes the weights)
+    tiny_config(p, train={"patch_size": 32, "batch_size": 4, "steps": 3, "cpu_threads": 2, "log_every": 1,
+                          "checkpoint_every": 1})
+    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
+    cmd = [str(BIN / "snakemake"), "--snakefile", str(REPO / "Snakefile"), "--directory", str(p),
+           "--configfile", str(p / "config.yaml"), "--cores", "2"]
+    stages = [("ingest", "results/ingest/shards", "*.json"),
+              ("normalization", "results/normalized/shards", "*.json"),
+              ("training", "results/models", "checkpoint.safetensors"),
+              ("prediction", "results/predictions/shards", "*.json"),
+              ("cover", "results/coverage/shards", "*.json")]
+    killed = []
+    for stage, folder, pattern in stages:
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
+                                start_new_session=True)
+        deadline = time.time() + 600
+        while proc.poll() is None and time.time() < deadline and not list((p / folder).rglob(pattern)):
+            time.sleep(0.02)
+        assert proc.poll() is None, f"the run ended before {stage} could be interrupted"
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        killed.append(stage)
+        snakemake(p, "--unlock")
+        # whatever the kill left: no output under its final name is half-written (temporary names only)
+        for f in (p / "results").rglob("*.json"):
+            if not f.name.startswith("."):
+                json.loads(f.read_text())  # complete, or not there at all
+    assert killed == [stage for stage, _, _ in stages]
+    snakemake(p, "--cores", "2")
+    assert "resumed from checkpoint" in "".join(f.read_text() for f in (p / "logs/train").rglob("*.log"))
+    same_results(p, finished)
+
+
+def test_full_disk_gives_a_clear_error_and_keeps_nothing_half_written(tiny_project, finished, tmp_path):
+    """results/ on a 3 MB file system: the first model checkpoint does not fit. The run stops with a plain
+    message, no file is left half-written under its final name, and after moving results/ to a disk with
+    room the same command finishes with the uninterrupted run's results."""
+    small = tmp_path / "small"
+    small.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", str(small)], capture_output=True,
+                             text=True)
+    if mounted.returncode != 0:
+        if os.environ.get("CRUSTWATCH_REQUIRE_MOUNT") == "1":
+            pytest.fail(f"CRUSTWATCH_REQUIRE_MOUNT=1 but tmpfs cannot be mounted: {mounted.stderr}")
+        pytest.skip(f"cannot mount a small tmpfs here (needs root): {mounted.stderr.strip()}")
+    try:
+        p = tiny_project
+        tiny_config(p, train={"patch_size": 32, "batch_size": 4, "steps": 3, "cpu_threads": 2, "log_every": 1,
+                              "checkpoint_every": 1})
+        (small / "results").mkdir()
+        (p / "results").symlink_to(small / "results")
+        res = snakemake(p, "--cores", "1", check=False)
+        out = res.stdout + res.stderr
+        assert res.returncode != 0
+        assert "the disk is full" in out and "Nothing half-written was kept" in out, out[-3000:]
+        assert "Traceback" not in out.split("the disk is full")[0][-200:]
+        # nothing looks finished that is not: no weights, no checkpoint or temporary file left behind
+        files = [f for f in (small / "results").rglob("*") if f.is_file()]
+        assert not [f for f in files if f.name.endswith(".safetensors")], files
+        assert not [f for f in files if f.name.startswith(".")], files
+        for f in files:
+            if f.suffix == ".json":
+                json.loads(f.read_text())
+        # room again: results/ moved to the big disk, the same command finishes
+        (p / "results").unlink()
+        shutil.copytree(small / "results", p / "results")
+    finally:
+        subprocess.run(["umount", str(small)], capture_output=True)
+    snakemake(p, "--cores", "2")
+    same_results(p, finished)
+
+
 def test_seed_sweep_equals_list_and_new_seeds_train_alone(finished):
     with changed_config(finished) as (cfg, write):
         cfg["seeds"] = {"start": 0, "count": 2}
@@ -579,6 +693,7 @@ def test_sheet_values_never_reach_a_shell(tiny_project):
     sheet.loc[1, "image"] = str(hostile.relative_to(p))
     sheet.loc[sheet["site"] == "mesa", "site"] = "mesa; touch pwned_site.txt"
     sheet.loc[sheet["camera"] == "cam-B", "camera"] = "`touch pwned_cam.txt` $(touch pwned_cam2.txt)"
+    sheet.loc[sheet["site"] == "dunes", "site"] = "Dünen Süd 砂丘"  # spaces and non-ASCII letters
     sheet.to_csv(p / "images.tsv", sep="\t", index=False)
     tiny_config(p, seeds=[0])
     snakemake(p, "--cores", "2")
@@ -587,6 +702,7 @@ def test_sheet_values_never_reach_a_shell(tiny_project):
     by_image = pd.read_csv(p / "results/coverage/by_image.tsv", sep="\t", dtype=str)
     assert "mesa; touch pwned_site.txt" in set(by_image["site"])  # the values are kept, as data
     assert "`touch pwned_cam.txt` $(touch pwned_cam2.txt)" in set(by_image["camera"])
+    assert "Dünen Süd 砂丘" in set(by_image["site"])
 
 
 def test_report_opens_in_a_browser_with_every_category(finished, tmp_path):

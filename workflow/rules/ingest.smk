@@ -16,6 +16,7 @@ rule check_inputs:
         rows=sheet_rows(),
         class_ids=CLASS_IDS,
         ignore_index=config["ignore_index"],
+        max_megapixels=config["ingest"]["max_megapixels"],
     script:
         "../scripts/check_inputs.py"
 

@@ -17,5 +17,6 @@ run(
         snakemake.params.class_ids,
         snakemake.params.ignore_index,
         snakemake.output[0],
+        snakemake.params.max_megapixels,
     ),
 )

@@ -34,7 +34,8 @@ def _check(args) -> int:
     df = cw_sheet.load_sheet(args.sheet or cfg["images"])
     ids = [int(c["id"]) for c in cfg["classes"]]
     check_inputs(df[["line", "image_id", "image_path", "mask_path"]].to_dict("records"), ids,
-                 int(cfg.get("ignore_index", 255)), args.out)
+                 int(cfg.get("ignore_index", 255)), args.out,
+                 (cfg.get("ingest") or {}).get("max_megapixels", 150))
     print(f"{len(df)} rows OK; sizes written to {args.out}")
     return 0
 

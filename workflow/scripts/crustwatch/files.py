@@ -42,6 +42,9 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         yield tmp_path
         # mkstemp makes 0600 files; give outputs the usual permissions (umask applies)
         os.chmod(tmp_path, 0o666 & ~_UMASK)
+        # on disk before it gets its name: a power cut never leaves an empty file under the final name
+        with open(tmp_path, "rb") as f:
+            os.fsync(f.fileno())
         os.replace(tmp_path, path)
     finally:
         if tmp_path.exists():

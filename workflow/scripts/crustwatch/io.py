@@ -37,50 +37,142 @@ def _open(path: str | Path, what: str, row: int | None, image_id: str | None):
         ) from None
 
 
+#: files whose every byte is checked by decoding them with Pillow as well: GDAL reads a
+#: truncated PNG without any error (the missing rows come back as zeros)
+PIL_CHECKED = (".png", ".jpg", ".jpeg")
+
+#: EXIF orientation -> how to turn the stored pixels (bands, H, W) into the photo as viewers show it
+EXIF_TURNS = {
+    2: lambda a: a[..., ::-1],
+    3: lambda a: a[..., ::-1, ::-1],
+    4: lambda a: a[..., ::-1, :],
+    5: lambda a: np.swapaxes(a, -1, -2),
+    6: lambda a: np.rot90(a, k=-1, axes=(-2, -1)),
+    7: lambda a: np.swapaxes(a, -1, -2)[..., ::-1, ::-1],
+    8: lambda a: np.rot90(a, k=1, axes=(-2, -1)),
+}
+
+
+def exif_orientation(ds) -> int:
+    """The EXIF orientation tag of an open dataset (1: as stored)."""
+    try:
+        value = int(str(ds.tags().get("EXIF_Orientation", "1")).strip() or 1)
+    except ValueError:
+        return 1
+    return value if value in EXIF_TURNS else 1
+
+
+def _check_decodes(path: str | Path, what: str, row, image_id) -> None:
+    """Decode a PNG or JPEG completely with Pillow, refusing truncated or corrupt files."""
+    if Path(path).suffix.lower() not in PIL_CHECKED:
+        return
+    from PIL import Image
+
+    limit, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None  # CrustWatch's own pixel limit applies
+    try:
+        with Image.open(path) as im:
+            im.load()
+    except Exception as e:  # Pillow raises OSError, SyntaxError, ValueError... for broken files
+        raise InputError(f"{what} file is truncated or corrupt ({e}); copy it again from the camera",
+                         str(path), row, image_id) from None
+    finally:
+        Image.MAX_IMAGE_PIXELS = limit
+
+
+def raster_orientation(path: str | Path) -> int:
+    """The EXIF orientation of a raster file (1 when it has none)."""
+    with rasterio.open(path) as ds:
+        return exif_orientation(ds)
+
+
+def check_png(path: str | Path, what: str = "photo", row=None, image_id=None) -> None:
+    """A cheap integrity check of a PNG: every chunk's CRC and the end marker (no decoding)."""
+    if Path(path).suffix.lower() != ".png":
+        return
+    from PIL import Image
+
+    try:
+        with Image.open(path) as im:
+            im.verify()
+    except Exception as e:
+        raise InputError(f"{what} file is truncated or corrupt ({e}); copy it again", str(path), row,
+                         image_id) from None
+
+
 def raster_shape(path: str | Path, what: str = "photo", row=None, image_id=None) -> tuple[int, int, int]:
-    """Return (bands, height, width) from the header only."""
+    """Return (bands, height, width) from the header only, as viewers show the photo (EXIF orientation)."""
     with _open(path, what, row, image_id) as ds:
-        return ds.count, ds.height, ds.width
+        turned = exif_orientation(ds) in (5, 6, 7, 8)
+        return ds.count, (ds.width if turned else ds.height), (ds.height if turned else ds.width)
 
 
-def read_photo(path: str | Path, row: int | None = None, image_id: str | None = None) -> tuple[np.ndarray, dict]:
-    """Read a photo as canonical uint8 RGB, shape (3, H, W).
+def read_photo(path: str | Path, row: int | None = None, image_id: str | None = None,
+               max_megapixels: float | None = None) -> tuple[np.ndarray, dict]:
+    """Read a photo as canonical uint8 RGB, shape (3, H, W), turned as its EXIF orientation says.
 
-    Conversions: 1 band -> grey replicated to RGB; 4 bands -> the alpha band is
-    dropped; uint16 -> scaled by 1/257. Anything else is refused with a message.
+    Conversions (README "Accepted photos and masks"): 1 band (grey) -> replicated to
+    RGB; 2 bands (grey + alpha) -> grey replicated, alpha dropped; 4 bands (RGBA)
+    -> alpha dropped; CMYK JPEG -> RGB (GDAL); uint16 -> x 255/65535; float32/64
+    with every value in 0..1 -> x 255; EXIF orientation 2-8 -> turned upright.
+    Refused with a message: other band counts and data types, NaN or infinite
+    values, floats outside 0..1, truncated or corrupt files, photos over
+    ``max_megapixels``.
 
     Returns:
         (array, geo) where geo holds ``crs`` (WKT or None) and ``transform`` (6 floats).
     """
     with _open(path, "photo", row, image_id) as ds:
+        if max_megapixels and ds.width * ds.height > max_megapixels * 1e6:
+            raise InputError(
+                f"photo is {ds.width}x{ds.height} = {ds.width * ds.height / 1e6:.1f} megapixels, over the limit "
+                f"ingest.max_megapixels = {max_megapixels:g}; raise the limit if the photo is right",
+                str(path), row, image_id)
         try:
             arr = ds.read()
         except RasterioIOError as e:
             raise InputError(f"photo is truncated or corrupt ({e})", str(path), row, image_id) from None
+        orientation = exif_orientation(ds)
         geo = {
             "crs": ds.crs.to_wkt() if ds.crs else None,
             "transform": list(ds.transform)[:6],
         }
+    _check_decodes(path, "photo", row, image_id)
     bands = arr.shape[0]
     if bands == 1:
         arr = np.repeat(arr, 3, axis=0)
+    elif bands == 2:
+        arr = np.repeat(arr[:1], 3, axis=0)
     elif bands == 4:
         arr = arr[:3]
     elif bands != 3:
         raise InputError(
-            f"photo has {bands} bands; expected 1 (grey), 3 (RGB) or 4 (RGBA)", str(path), row, image_id
+            f"photo has {bands} bands; expected 1 (grey), 2 (grey + alpha), 3 (RGB) or 4 (RGBA)",
+            str(path), row, image_id,
         )
     if arr.dtype == np.uint8:
         pass
     elif arr.dtype == np.uint16:
         arr = (arr.astype(np.uint32) * 255 // 65535).astype(np.uint8)
+    elif arr.dtype in (np.float32, np.float64):
+        bad = int((~np.isfinite(arr)).sum())
+        if bad:
+            raise InputError(f"photo holds {bad} NaN or infinite value(s); fill or mask them before", str(path),
+                             row, image_id)
+        lo, hi = float(arr.min()), float(arr.max())
+        if lo < 0 or hi > 1:
+            raise InputError(f"photo has floating-point values from {lo:g} to {hi:g}; expected 0..1 "
+                             "(or give 8- or 16-bit integers)", str(path), row, image_id)
+        arr = np.rint(arr * 255).astype(np.uint8)
     else:
         raise InputError(
-            f"photo has data type {arr.dtype}; expected 8-bit or 16-bit unsigned integers",
+            f"photo has data type {arr.dtype}; expected 8- or 16-bit unsigned integers or floats in 0..1",
             str(path),
             row,
             image_id,
         )
+    if orientation != 1:
+        arr = EXIF_TURNS[orientation](arr)
+        geo = {"crs": None, "transform": [1.0, 0.0, 0.0, 0.0, 1.0, 0.0]}
     return np.ascontiguousarray(arr), geo
 
 
@@ -99,6 +191,10 @@ def read_mask(
             arr = ds.read(1)
         except RasterioIOError as e:
             raise InputError(f"mask is truncated or corrupt ({e})", str(path), row, image_id) from None
+        orientation = exif_orientation(ds)
+    _check_decodes(path, "mask", row, image_id)
+    if orientation != 1:  # a mask with its own EXIF orientation is turned like a photo
+        arr = np.ascontiguousarray(EXIF_TURNS[orientation](arr))
     if not np.issubdtype(arr.dtype, np.integer):
         raise InputError(f"mask has data type {arr.dtype}; expected integers", str(path), row, image_id)
     if arr.size and (arr.min() < 0 or arr.max() > 255):

@@ -35,14 +35,22 @@ def setup_logging(path: str | None = None) -> None:
 # ---------------------------------------------------------------- checks and ingest
 
 
-def check_inputs(rows: list[dict], class_ids: list[int], ignore_index: int, out_tsv: str) -> None:
+def check_inputs(rows: list[dict], class_ids: list[int], ignore_index: int, out_tsv: str,
+                 max_megapixels: float | None = None) -> None:
     """Open every photo and mask of the sheet and check them before any training.
+
+    Photos are checked from their headers (readable raster, bands, size within
+    ``max_megapixels``) and PNGs also by their chunk checksums (a cut-off upload);
+    masks are read whole (size equal to the photo's, values known). A photo whose
+    pixels turn out broken later (a truncated JPEG) stops its ingest job with the
+    same kind of message.
 
     Args:
         rows: sheet rows with ``line image_id image_path mask_path``.
         class_ids: ids allowed in masks, besides ``ignore_index``.
         ignore_index: the mask value that is never trained on nor counted.
         out_tsv: table written when all rows pass: one line per photo with its size.
+        max_megapixels: the largest photo accepted (``ingest.max_megapixels``).
 
     Raises:
         InputErrors: every problem found, each naming the sheet line, the file and the problem.
@@ -53,16 +61,27 @@ def check_inputs(rows: list[dict], class_ids: list[int], ignore_index: int, out_
         line, iid = int(r["line"]), r["image_id"]
         try:
             bands, h, w = io.raster_shape(r["image_path"], "photo", line, iid)
-            if bands not in (1, 3, 4):
-                raise InputError(f"photo has {bands} bands; expected 1, 3 or 4", r["image_path"], line, iid)
+            if bands not in (1, 2, 3, 4):
+                raise InputError(f"photo has {bands} bands; expected 1 (grey), 2 (grey + alpha), 3 (RGB) or "
+                                 "4 (RGBA)", r["image_path"], line, iid)
+            if max_megapixels and w * h > max_megapixels * 1e6:
+                raise InputError(
+                    f"photo is {w}x{h} = {w * h / 1e6:.1f} megapixels, over ingest.max_megapixels = "
+                    f"{max_megapixels:g}; raise the limit in the config if the photo is right",
+                    r["image_path"], line, iid)
+            io.check_png(r["image_path"], "photo", line, iid)
             mh = mw = None
             if r.get("mask_path"):
                 m = io.read_mask(r["mask_path"], line, iid)
                 mh, mw = m.shape
                 if (mh, mw) != (h, w):
+                    hint = ""
+                    if (mh, mw) == (w, h) and io.raster_orientation(r["image_path"]) in (5, 6, 7, 8):
+                        hint = (" (the photo's EXIF orientation turns it upright, as viewers show it; draw the "
+                                "mask on the photo as shown, or give the mask the same EXIF orientation)")
                     raise InputError(
                         f"mask is {mw}x{mh} pixels but its photo '{r['image_path']}' is {w}x{h}; "
-                        "a mask must have the photo's width and height",
+                        "a mask must have the photo's width and height" + hint,
                         r["mask_path"],
                         line,
                         iid,

@@ -35,16 +35,23 @@ def read_sheet(path: str | Path) -> pd.DataFrame:
     try:
         raw.decode("utf-8")
     except UnicodeDecodeError as e:
+        line = raw[: e.start].count(b"\n") + 1
         raise InputError(
-            f"image sheet is not UTF-8 (byte {e.start}); save it as UTF-8 text", str(path)
+            f"image sheet is not UTF-8 (byte {e.start}: {raw[e.start:e.start + 1]!r}); save it as UTF-8 text "
+            "(in a spreadsheet: 'Save as', 'Unicode (UTF-8)', tab-separated)", str(path), row=line
         ) from None
+    if not raw.strip():
+        raise InputError("image sheet is empty; it needs a header line and one line per photo", str(path))
     df = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False, comment=None)
     df.columns = [c.strip() for c in df.columns]
     missing = [c for c in REQUIRED if c not in df.columns]
     if missing:
+        hint = ""
+        if len(df.columns) == 1 and ("," in df.columns[0] or ";" in df.columns[0]):
+            hint = "; it looks comma- or semicolon-separated: save it with tabs between columns"
         raise InputError(
             f"image sheet lacks required column(s) {missing}; it has {list(df.columns)} "
-            "(tab-separated, header on line 1)",
+            f"(tab-separated, header on line 1){hint}",
             str(path),
             row=1,
         )

@@ -1,0 +1,230 @@
+"""The bad-input corpus: every case is either refused with a message naming the sheet line, the file and
+the problem, or accepted through a documented conversion (README "Accepted photos and masks")."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import rasterio
+from PIL import Image, ImageOps
+
+from crustwatch import io
+from crustwatch import sheet as cw_sheet
+from crustwatch.errors import InputError, InputErrors
+from crustwatch.pipeline import check_inputs
+
+CLASS_IDS = [0, 1, 2]
+RGB = (np.random.default_rng(0).random((40, 64, 3)) * 255).astype(np.uint8)
+# smooth and asymmetric (a bright corner, gradients): JPEG decoders agree on it, and every turn shows
+_y, _x = np.mgrid[0:40, 0:64]
+SMOOTH = np.stack([_x * 4, _y * 6, np.where((_x < 16) & (_y < 10), 250, 60)], -1).astype(np.uint8)
+
+
+def write_tif(path, arr: np.ndarray) -> str:
+    with rasterio.open(path, "w", driver="GTiff", width=arr.shape[2], height=arr.shape[1], count=arr.shape[0],
+                       dtype=arr.dtype.name) as ds:
+        ds.write(arr)
+    return str(path)
+
+
+def check_one(tmp_path, photo, mask=None, max_megapixels=None) -> InputError | None:
+    """check_inputs on a one-row sheet (line 2); the error it raises, or None."""
+    rows = [{"line": 2, "image_id": "p1", "image_path": str(photo), "mask_path": str(mask) if mask else ""}]
+    try:
+        check_inputs(rows, CLASS_IDS, 255, str(tmp_path / "checked.tsv"), max_megapixels)
+    except InputErrors as e:
+        assert len(e.errors) == 1
+        return e.errors[0]
+    return None
+
+
+def assert_names_all(err: InputError | None, path, *words: str) -> None:
+    assert err is not None, "accepted, but should have been refused"
+    text = str(err)
+    assert "sheet line 2" in text and "image_id 'p1'" in text and str(path) in text, text
+    for w in words:
+        assert w in text, (w, text)
+
+
+# ---------------------------------------------------------------- broken files
+
+
+def test_truncated_png_is_refused_before_any_work(tmp_path):
+    Image.fromarray(RGB).save(tmp_path / "ok.png")
+    data = (tmp_path / "ok.png").read_bytes()
+    (tmp_path / "cut.png").write_bytes(data[: len(data) // 2])
+    # GDAL alone would read it without complaint, the missing rows as zeros
+    with rasterio.open(tmp_path / "cut.png") as ds:
+        assert ds.read().shape == (3, 40, 64)
+    assert_names_all(check_one(tmp_path, tmp_path / "cut.png"), tmp_path / "cut.png", "truncated or corrupt")
+    with pytest.raises(InputError, match="truncated or corrupt"):
+        io.read_photo(tmp_path / "cut.png", 2, "p1")
+
+
+def test_truncated_jpeg_is_refused_when_read(tmp_path):
+    Image.fromarray(RGB).save(tmp_path / "ok.jpg", quality=90)
+    data = (tmp_path / "ok.jpg").read_bytes()
+    (tmp_path / "cut.jpg").write_bytes(data[: len(data) // 2])
+    with pytest.raises(InputError) as e:
+        io.read_photo(tmp_path / "cut.jpg", 2, "p1")
+    assert_names_all(e.value, tmp_path / "cut.jpg", "truncated or corrupt")
+
+
+@pytest.mark.parametrize("content,problem", [(b"", "empty (0 bytes)"),
+                                             (b"this is a note, not a photo\n", "cannot be read as a raster")])
+def test_empty_and_text_files_named_jpg(tmp_path, content, problem):
+    (tmp_path / "p.jpg").write_bytes(content)
+    assert_names_all(check_one(tmp_path, tmp_path / "p.jpg"), tmp_path / "p.jpg", problem)
+
+
+def test_missing_photo(tmp_path):
+    assert_names_all(check_one(tmp_path, tmp_path / "nowhere.jpg"), tmp_path / "nowhere.jpg", "does not exist")
+
+
+# ---------------------------------------------------------------- conversions
+
+
+def test_cmyk_jpeg_becomes_rgb(tmp_path):
+    Image.fromarray(SMOOTH).convert("CMYK").save(tmp_path / "cmyk.jpg", quality=95)
+    assert check_one(tmp_path, tmp_path / "cmyk.jpg") is None
+    arr, _ = io.read_photo(tmp_path / "cmyk.jpg")
+    want = np.asarray(Image.open(tmp_path / "cmyk.jpg").convert("RGB")).transpose(2, 0, 1)
+    assert arr.shape == (3, 40, 64) and np.abs(arr.astype(int) - want).mean() < 3
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_exif_orientation_turns_the_photo_as_viewers_show_it(tmp_path, orientation):
+    im = Image.fromarray(SMOOTH)
+    exif = im.getexif()
+    exif[0x0112] = orientation
+    im.save(tmp_path / "phone.jpg", quality=95, exif=exif)
+    arr, geo = io.read_photo(tmp_path / "phone.jpg")
+    shown = np.asarray(ImageOps.exif_transpose(Image.open(tmp_path / "phone.jpg"))).transpose(2, 0, 1)
+    assert arr.shape == shown.shape
+    # the same pixels, up to the two JPEG decoders' rounding
+    assert np.abs(arr.astype(int) - shown).mean() < 2  # a wrong turn would differ by tens of levels
+    bands, h, w = io.raster_shape(tmp_path / "phone.jpg")
+    assert (h, w) == arr.shape[1:]
+
+
+def test_mask_follows_the_turned_photo_and_a_raw_oriented_mask_is_explained(tmp_path):
+    im = Image.fromarray(RGB)
+    exif = im.getexif()
+    exif[0x0112] = 6  # stored 64 wide x 40 high, shown 40 wide x 64 high
+    im.save(tmp_path / "phone.jpg", exif=exif)
+    Image.fromarray(np.zeros((64, 40), np.uint8)).save(tmp_path / "shown.png")
+    assert check_one(tmp_path, tmp_path / "phone.jpg", tmp_path / "shown.png") is None
+    Image.fromarray(np.zeros((40, 64), np.uint8)).save(tmp_path / "raw.png")
+    err = check_one(tmp_path, tmp_path / "phone.jpg", tmp_path / "raw.png")
+    assert_names_all(err, tmp_path / "raw.png", "mask is 64x40 pixels", "EXIF orientation")
+
+
+def test_band_counts(tmp_path):
+    grey = RGB[..., 0]
+    Image.fromarray(grey).save(tmp_path / "grey.png")
+    Image.fromarray(grey).convert("LA").save(tmp_path / "grey_alpha.png")
+    Image.fromarray(RGB).convert("RGBA").save(tmp_path / "rgba.png")
+    for name in ("grey.png", "grey_alpha.png"):
+        assert check_one(tmp_path, tmp_path / name) is None, name
+        arr, _ = io.read_photo(tmp_path / name)
+        assert arr.shape == (3, 40, 64) and (arr == grey[None]).all(), name
+    arr, _ = io.read_photo(tmp_path / "rgba.png")
+    assert (arr == RGB.transpose(2, 0, 1)).all()  # alpha dropped
+    five = write_tif(tmp_path / "five.tif", np.zeros((5, 8, 8), np.uint8))
+    assert_names_all(check_one(tmp_path, five), five, "5 bands")
+
+
+def test_16_bit_and_float_photos(tmp_path):
+    chw = RGB.transpose(2, 0, 1)
+    u16 = write_tif(tmp_path / "u16.tif", chw.astype(np.uint16) * 257)
+    arr, _ = io.read_photo(u16)
+    assert (arr == chw).all()
+    f32 = write_tif(tmp_path / "f32.tif", chw.astype(np.float32) / 255)
+    arr, _ = io.read_photo(f32)
+    assert (arr == chw).all()
+    nan = chw.astype(np.float32) / 255
+    nan[0, :2, :3] = np.nan
+    path = write_tif(tmp_path / "nan.tif", nan)
+    with pytest.raises(InputError) as e:
+        io.read_photo(path, 2, "p1")
+    assert_names_all(e.value, path, "6 NaN or infinite")
+    path = write_tif(tmp_path / "big.tif", chw.astype(np.float32))
+    with pytest.raises(InputError) as e:
+        io.read_photo(path, 2, "p1")
+    assert_names_all(e.value, path, "expected 0..1")
+    path = write_tif(tmp_path / "i16.tif", chw.astype(np.int16))
+    with pytest.raises(InputError) as e:
+        io.read_photo(path, 2, "p1")
+    assert_names_all(e.value, path, "data type int16")
+
+
+def test_photo_beyond_the_pixel_limit(tmp_path):
+    Image.fromarray(RGB).save(tmp_path / "p.png")
+    err = check_one(tmp_path, tmp_path / "p.png", max_megapixels=0.002)  # 64 x 40 = 2560 px > 2000
+    assert_names_all(err, tmp_path / "p.png", "0.0 megapixels", "ingest.max_megapixels")
+    assert check_one(tmp_path, tmp_path / "p.png", max_megapixels=0.003) is None
+
+
+# ---------------------------------------------------------------- masks
+
+
+def test_mask_of_another_size_and_with_unknown_values(tmp_path):
+    Image.fromarray(RGB).save(tmp_path / "p.png")
+    Image.fromarray(np.zeros((40, 60), np.uint8)).save(tmp_path / "small.png")
+    assert_names_all(check_one(tmp_path, tmp_path / "p.png", tmp_path / "small.png"), tmp_path / "small.png",
+                     "mask is 60x40 pixels", "64x40")
+    m = np.zeros((40, 64), np.uint8)
+    m[0, 0], m[1, 1] = 7, 255
+    Image.fromarray(m).save(tmp_path / "odd.png")
+    assert_names_all(check_one(tmp_path, tmp_path / "p.png", tmp_path / "odd.png"), tmp_path / "odd.png",
+                     "value(s) [7]")
+    Image.fromarray(RGB).save(tmp_path / "rgb_mask.png")
+    assert_names_all(check_one(tmp_path, tmp_path / "p.png", tmp_path / "rgb_mask.png"),
+                     tmp_path / "rgb_mask.png", "mask has 3 bands")
+
+
+# ---------------------------------------------------------------- the sheet
+
+
+HEADER = "image_id\tsite\tplot\tdate\timage\tmask\tsplit\n"
+
+
+def sheet_error(tmp_path, content: bytes) -> str:
+    (tmp_path / "images.tsv").write_bytes(content)
+    with pytest.raises((InputError, InputErrors)) as e:
+        cw_sheet.load_sheet(tmp_path / "images.tsv")
+    return str(e.value)
+
+
+def test_sheet_problems_name_line_and_problem(tmp_path):
+    Image.fromarray(RGB).save(tmp_path / "a.png")
+    Image.fromarray(np.zeros((40, 64), np.uint8)).save(tmp_path / "m.png")
+    ok = "a\tmesa\tP1\t2020-05-01\ta.png\tm.png\ttrain\n"
+    text = sheet_error(tmp_path, (HEADER + ok + "b\tm\u00e9sa\tP2\t2020-05-01\ta.png\t\t\n").encode("latin-1"))
+    assert "line 3" in text and "not UTF-8" in text
+    text = sheet_error(tmp_path, b"image_id\tsite\tdate\timage\na\tmesa\t2020-05-01\ta.png\n")
+    assert "line 1" in text and "['plot']" in text
+    text = sheet_error(tmp_path, (HEADER + ok + ok).encode())
+    assert "sheet line 3" in text and "duplicate image_id" in text and "line 2" in text
+    text = sheet_error(tmp_path, (HEADER + ok + "b\tmesa\tP1\t05/01/2020\ta.png\t\t\n"
+                                  + "c\tmesa\tP1\t2020-02-30\ta.png\t\t\n").encode())
+    assert "sheet line 3" in text and "'05/01/2020'" in text and "sheet line 4" in text and "'2020-02-30'" in text
+    text = sheet_error(tmp_path, HEADER.replace("\t", ",").encode() + ok.replace("\t", ",").encode())
+    assert "comma" in text
+    assert "empty" in sheet_error(tmp_path, b"")
+
+
+def test_paths_with_spaces_and_non_ascii_names_are_accepted(tmp_path):
+    folder = tmp_path / "Feld fotos 2020"
+    folder.mkdir()
+    Image.fromarray(RGB).save(folder / "Parzelle ü 1.png")
+    Image.fromarray(np.zeros((40, 64), np.uint8)).save(folder / "Maske ü 1.png")
+    (tmp_path / "images.tsv").write_text(
+        HEADER + "a\tDünen Süd 砂丘\tP 1\t2020-05-01\tFeld fotos 2020/Parzelle ü 1.png\t"
+        "Feld fotos 2020/Maske ü 1.png\ttrain\n", encoding="utf-8")
+    df = cw_sheet.load_sheet(tmp_path / "images.tsv")
+    assert df.loc["a", "site"] == "Dünen Süd 砂丘"
+    rows = [{"line": 2, "image_id": "a", "image_path": df.loc["a", "image_path"], "mask_path": df.loc["a", "mask_path"]}]
+    check_inputs(rows, CLASS_IDS, 255, str(tmp_path / "checked.tsv"))
+    assert pd.read_csv(tmp_path / "checked.tsv", sep="\t")["width"].tolist() == [64]
