@@ -66,6 +66,10 @@ METHODS = {
     # resolution (scale), JPEG and blur only
     "camera_moments+optics_aug": ("camera_moments", "optics", False, "first_date"),
 }
+#: the energy-based domain term (train.energy_weight): the source study's weight, unlabelled target photos
+#: being every photo not used for training
+ENERGY = {"camera_moments+energy": 0.01}
+METHODS["camera_moments+energy"] = ("camera_moments", False, False, "first_date")
 #: drift augmentation settings by name (True: the defaults)
 DRIFT_AUG = {False: None, True: {}, "optics": {"wb": 0.0, "exposure": 0.0, "gamma": 0.0}}
 
@@ -105,17 +109,24 @@ def luts_for(method: str, data: dict, pool: str = "first_date") -> dict:
     return out
 
 
-def train_one(data: dict, normed: dict, luts: dict, drift: bool, steps: int, seed: int, n_classes: int, log):
+def train_one(data: dict, normed: dict, luts: dict, drift: bool, steps: int, seed: int, n_classes: int, log,
+              energy: float = 0.0):
     train_ids = [i for i, d in data.items() if d["group"] == "train"]
     aug = DRIFT_AUG[drift]
-    cfg = TrainConfig(steps=steps, cpu_threads=2, log_every=max(1, steps // 4),
+    cfg = TrainConfig(steps=steps, cpu_threads=2, log_every=max(1, steps // 4), energy_weight=energy,
                       augment=Augment(drift=aug is not None, **(aug or {})))
     configure_determinism(seed, cfg.cpu_threads, torch.device("cpu"))
     model = models.create_model("Unet", "resnet18", n_classes, 3, [64, 32, 16])
     sampler = PatchSampler([normed[i] for i in train_ids], [data[i]["mask"] for i in train_ids], cfg.patch_size,
                            demo.IGNORE, seed, cfg.augment, raw=[data[i]["raw"] for i in train_ids],
                            luts=[luts[i] for i in train_ids])
-    train_model(model, sampler, cfg, n_classes, demo.IGNORE, torch.device("cpu"), progress=False, log=log)
+    target = None
+    if energy:
+        others = [i for i, d in data.items() if d["group"] != "train"]
+        target = PatchSampler([normed[i] for i in others], [np.zeros(normed[i].shape[1:], np.uint8) for i in others],
+                              cfg.patch_size, demo.IGNORE, seed + 10_000)
+    train_model(model, sampler, cfg, n_classes, demo.IGNORE, torch.device("cpu"), progress=False, log=log,
+                target=target)
     return model, cfg.patch_size
 
 
@@ -127,7 +138,7 @@ def run_method(name: str, data: dict, classes: list[dict], steps: int, log, seed
     t0 = time.time()
     members = []
     for seed in seeds:
-        model, patch = train_one(data, normed, luts, drift, steps, seed, n_classes, log)
+        model, patch = train_one(data, normed, luts, drift, steps, seed, n_classes, log, ENERGY.get(name, 0.0))
         members.append(model)
     train_s = time.time() - t0
     nets = {}
