@@ -8,14 +8,15 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from crustwatch import io  # noqa: E402
-from crustwatch.report import camera_table, cameras_figure  # noqa: E402
+from crustwatch.report import camera_corrections, camera_table, cameras_figure  # noqa: E402
 from crustwatch.smk import run  # noqa: E402
 
 
 def main():
-    files = list(snakemake.input)
-    io.write_tsv(camera_table(files, snakemake.params.method, dict(snakemake.params.photos)), snakemake.output.table)
-    cameras_figure(files, snakemake.params.method, snakemake.output.plot)
+    method = snakemake.params.method
+    cameras = camera_corrections(list(snakemake.input), method)
+    io.write_tsv(camera_table(cameras, method, dict(snakemake.params.photos)), snakemake.output.table)
+    cameras_figure(cameras, method, snakemake.output.plot)
 
 
 run(snakemake, main)

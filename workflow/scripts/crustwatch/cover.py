@@ -200,17 +200,26 @@ def aggregate(
     wide = wide.reindex(pd.MultiIndex.from_frame(ens[gkeys]))
     n_seeds = wide.shape[1]
     low, high, sd = seed_interval(ens["cover_pct"].to_numpy(), wide.to_numpy() if n_seeds else np.zeros((len(ens), 0)), level)
-    method = INTERVAL_METHOD
-    if calibration is not None and calibration["method"] == "calibrated":
-        center = ens["cover_pct"].to_numpy()
-        half = calibration["q"] * (sd + calibration["floor_pp"])
-        low, high = np.clip(center - half, 0, 100), np.clip(center + half, 0, 100)
-        method, level = "calibrated", calibration["level"]
     ens["ci_low"] = low
     ens["ci_high"] = high
     ens["seed_sd"] = sd
     ens["n_seeds"] = n_seeds
-    ens["interval"] = f"{method}{int(round(level * 100))}"
+    ens["interval"] = f"{INTERVAL_METHOD}{int(round(level * 100))}"
     cols = keys + ["class", "cover_pct", "ci_low", "ci_high", "seed_sd", "n_seeds", "n_images", "valid_px", "class_px", "true_cover_pct", "interval", "class_id"]
     out = ens[cols]
-    return out.sort_values(keys + ["class_id"], kind="stable").drop(columns="class_id").reset_index(drop=True)
+    out = out.sort_values(keys + ["class_id"], kind="stable").drop(columns="class_id").reset_index(drop=True)
+    return apply_calibration(out, calibration)
+
+
+def apply_calibration(table: pd.DataFrame, calibration: dict | None) -> pd.DataFrame:
+    """A cover table with its seed intervals replaced by calibrated ones, ``cover +- q * (seed_sd + floor)``
+    clipped to 0..100 (see the module's docstring); the table itself for ``None`` or method ``seed_t``."""
+    if calibration is None or calibration["method"] != "calibrated":
+        return table
+    out = table.copy()
+    center = out["cover_pct"].to_numpy()
+    half = calibration["q"] * (out["seed_sd"].to_numpy() + calibration["floor_pp"])
+    out["ci_low"] = np.clip(center - half, 0, 100)
+    out["ci_high"] = np.clip(center + half, 0, 100)
+    out["interval"] = f"calibrated{int(round(calibration['level'] * 100))}"
+    return out

@@ -102,7 +102,7 @@ def probability_bands(
 
     Tiles are processed one row of tiles at a time; once a row of tiles is done, the
     rows above the next row's top are final and are yielded, so memory holds the
-    probabilities of about two patches' height, never of the whole photo. Every
+    probabilities of one patch's height, never of the whole photo. Every
     pixel sums its tiles in the same order as a whole-photo pass would.
 
     Args:

@@ -37,9 +37,10 @@ def _open(path: str | Path, what: str, row: int | None, image_id: str | None):
         ) from None
 
 
-#: files whose every byte is checked by decoding them with Pillow as well: GDAL reads a
-#: truncated PNG without any error (the missing rows come back as zeros)
-PIL_CHECKED = (".png", ".jpg", ".jpeg")
+#: JPEGs are also decoded by Pillow, which refuses a truncated one: GDAL often reads it without an
+#: error (the missing rows come back grey), or refuses even harmless libjpeg warnings when told
+#: to error on them; PNGs are checked by their chunk checksums (:func:`check_png`)
+PIL_DECODED = (".jpg", ".jpeg")
 
 #: EXIF orientation -> how to turn the stored pixels (bands, H, W) into the photo as viewers show it
 EXIF_TURNS = {
@@ -63,8 +64,9 @@ def exif_orientation(ds) -> int:
 
 
 def _check_decodes(path: str | Path, what: str, row, image_id) -> None:
-    """Decode a PNG or JPEG completely with Pillow, refusing truncated or corrupt files."""
-    if Path(path).suffix.lower() not in PIL_CHECKED:
+    """Refuse a truncated or corrupt PNG (:func:`check_png`) or JPEG (decoded whole by Pillow)."""
+    check_png(path, what, row, image_id)
+    if Path(path).suffix.lower() not in PIL_DECODED:
         return
     from PIL import Image
 

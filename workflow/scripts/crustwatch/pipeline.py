@@ -653,7 +653,8 @@ def predict_image(
         "classes": ",".join(f"{c['id']}={c['name']}" for c in ens["classes"]),
         "source_sha256": irec["sha256"],
     }
-    colors = {int(c["id"]): _rgb(c["color"]) for c in predict_cfg.get("colors", []) if c.get("color")}
+    hex_colors = {int(c["id"]): c.get("color") for c in predict_cfg.get("colors", [])}
+    colors = {k: _rgb(v) for k, v in hex_colors.items() if v}
     io.write_raster(out_classes, ens_map, irec["geo"], tags=tags, cog="nearest", colormap=colors or None,
                     band_descriptions=["class"])
     io.write_raster(out_seeds, seed_maps, irec["geo"], tags=tags, band_descriptions=[f"seed{s}" for s in seeds])
@@ -672,9 +673,8 @@ def predict_image(
     if out_preview:
         from .plots import prediction_preview
 
-        names = {int(c["id"]): c["name"] for c in ens["classes"]}
-        classes = [{"id": k, "name": names[k], "color": next((c.get("color") for c in predict_cfg.get("colors", [])
-                                                             if int(c["id"]) == k), None)} for k in sorted(names)]
+        classes = [{"id": int(c["id"]), "name": c["name"], "color": hex_colors.get(int(c["id"]))}
+                   for c in sorted(ens["classes"], key=lambda c: int(c["id"]))]
         prediction_preview(preview_photo or photo, ens_map, unc, classes, out_preview, title=nrec["image_id"])
     log.info("predicted %s with seeds %s", nrec["image_id"], seeds)
 
@@ -721,7 +721,7 @@ def aggregate_cover(cover_tsvs: list[str], splits_tsv: str, level: float, out: d
     ``interval``: ``calibrated`` (seed spread scaled by the validation error) or
     ``seed`` (seed spread alone); see :mod:`crustwatch.cover`.
     """
-    from .cover import aggregate, calibrate
+    from .cover import aggregate, apply_calibration, calibrate
 
     per_image = pd.concat([pd.read_csv(f, sep="\t") for f in cover_tsvs], ignore_index=True)
     meta = pd.read_csv(splits_tsv, sep="\t", dtype=str, keep_default_na=False)[["image_id", "site", "plot", "date", "camera", "split"]]
@@ -733,9 +733,9 @@ def aggregate_cover(cover_tsvs: list[str], splits_tsv: str, level: float, out: d
         return df.merge(sha.reset_index(), on=keys, how="left")
 
     calibration = None
+    by_image = aggregate(per_image, meta, ["image_id"], level)  # seed intervals; calibrated below
     if interval == "calibrated":
-        calibration = calibrate(aggregate(per_image, meta, ["image_id"], level).merge(meta, on="image_id"),
-                                level, floor_pp)
+        calibration = calibrate(by_image.merge(meta, on="image_id"), level, floor_pp)
         if calibration["method"] == "calibrated":
             log.info("interval: %d validation (photo, class) pairs from %d photos give q = %.3f seed sds%s",
                      calibration["n_pairs"], len(calibration["photos"]), calibration["q"],
@@ -744,7 +744,7 @@ def aggregate_cover(cover_tsvs: list[str], splits_tsv: str, level: float, out: d
         else:
             log.warning("interval: %s; cover intervals show the seed spread only (seed_t)", calibration["reason"])
     io.write_json(out["calibration"], {"interval": interval, **(calibration or {"method": "seed_t", "level": level})})
-    by_image = aggregate(per_image, meta, ["image_id"], level, calibration)
+    by_image = apply_calibration(by_image, calibration)
     by_image = with_cards(by_image.merge(meta, on="image_id", how="left"), ["image_id"])
     first = ["image_id", "site", "plot", "date", "camera", "split", "class", "cover_pct", "ci_low", "ci_high"]
     by_image = by_image[first + [c for c in by_image.columns if c not in first]]

@@ -6,6 +6,7 @@ per split, per seed), Drift (per camera) and Provenance (the models' cards).
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 from pathlib import Path
 
@@ -125,17 +126,30 @@ def _stats(hist: np.ndarray, values: np.ndarray | None = None) -> tuple[np.ndarr
     return mean, sd
 
 
-def camera_table(camera_jsons: list[str], method: str, photos_per_camera: dict[str, int]) -> pd.DataFrame:
-    """Per camera: calibration photos and date, raw pixel statistics, and the same after correction."""
-    rows = []
+def camera_corrections(camera_jsons: list[str], method: str) -> list[dict]:
+    """Each camera's statistics file read once: its name, calibration date and photo count, the pooled
+    (3, 256) histogram of its calibration photos and, for per-camera methods, its correction table."""
+    out = []
     for f in camera_jsons:
         cam = io.read_json(f)
-        hists = {k: np.asarray(v, dtype=np.int64) for k, v in cam["histograms"].items()}
-        pooled = sum(hists.values()) if hists else np.zeros((3, 256), np.int64)
-        lut = norm.lookup_table(method, pooled) if method in norm.CAMERA_METHODS or method == "none" else None
+        hists = [np.asarray(v, dtype=np.int64) for v in cam["histograms"].values()]
+        pooled = sum(hists) if hists else np.zeros((3, 256), np.int64)
+        out.append({"camera": cam["camera"], "calibration_date": cam.get("calibration_date"),
+                    "calibration_photos": len(hists), "pooled": pooled,
+                    "lut": norm.lookup_table(method, pooled) if method in norm.CAMERA_METHODS or method == "none"
+                    else None})
+    return out
+
+
+def camera_table(cameras: list[dict], method: str, photos_per_camera: dict[str, int]) -> pd.DataFrame:
+    """Per camera (from :func:`camera_corrections`): calibration photos and date, raw pixel statistics,
+    and the same after correction."""
+    rows = []
+    for cam in cameras:
+        pooled, lut = cam["pooled"], cam["lut"]
         raw_mean, raw_sd = _stats(pooled)
-        row = {"camera": cam["camera"], "calibration_date": cam.get("calibration_date") or "all dates",
-               "calibration_photos": len(hists), "photos": photos_per_camera.get(cam["camera"], 0),
+        row = {"camera": cam["camera"], "calibration_date": cam["calibration_date"] or "all dates",
+               "calibration_photos": cam["calibration_photos"], "photos": photos_per_camera.get(cam["camera"], 0),
                "method": method}
         for c, ch in enumerate("rgb"):
             row[f"raw_mean_{ch}"] = round(float(raw_mean[c]), 2)
@@ -149,27 +163,24 @@ def camera_table(camera_jsons: list[str], method: str, photos_per_camera: dict[s
     return pd.DataFrame(rows)
 
 
-def cameras_figure(camera_jsons: list[str], method: str, path: str | Path) -> None:
+def cameras_figure(cams: list[dict], method: str, path: str | Path) -> None:
     """Left: each camera's raw brightness per channel (mean +- sd of its calibration photos' pixels);
-    right: the correction curve per channel (pixel value -> model input) for each camera."""
+    right: the correction curve per channel (pixel value -> model input) for each camera
+    (``cams`` from :func:`camera_corrections`)."""
     plt = _plt()
-    cams = [io.read_json(f) for f in camera_jsons]
     fig, axes = plt.subplots(1, 4, figsize=(14, 3.6), gridspec_kw={"width_ratios": [1.4, 1, 1, 1]})
     names = [c["camera"] for c in cams]
     x = np.arange(len(cams))
     channel_colors = {"red": "#c0392b", "green": "#27ae60", "blue": "#2e6fd8"}
     cmap = plt.get_cmap("viridis", max(2, len(cams)))
     for k, cam in enumerate(cams):
-        hists = [np.asarray(v, dtype=np.int64) for v in cam["histograms"].values()]
-        pooled = sum(hists) if hists else np.zeros((3, 256), np.int64)
-        mean, sd = _stats(pooled)
+        mean, sd = _stats(cam["pooled"])
         for c, (ch, col) in enumerate(channel_colors.items()):
             axes[0].errorbar(k + (c - 1) * 0.22, mean[c], yerr=sd[c], fmt="o", color=col, capsize=3,
                              label=ch if k == 0 else None)
-        lut = norm.lookup_table(method, pooled) if method in norm.CAMERA_METHODS or method == "none" else None
-        if lut is not None:
+        if cam["lut"] is not None:
             for c in range(3):
-                axes[c + 1].plot(np.arange(256), lut[c], color=cmap(k), linewidth=1.4, label=cam["camera"])
+                axes[c + 1].plot(np.arange(256), cam["lut"][c], color=cmap(k), linewidth=1.4, label=cam["camera"])
     axes[0].set_xticks(x, names, rotation=30, ha="right", fontsize=8)
     axes[0].set_ylabel("pixel value (0-255), mean +- sd", fontsize=8)
     axes[0].set_title("raw photos per camera", fontsize=9)
@@ -203,8 +214,6 @@ def provenance_table(ensemble_json: str, cards: list[str]) -> pd.DataFrame:
         card = io.read_json(c)
         data = card.get("data", {})
         shas = sorted(v for rec in data.values() for k, v in rec.items() if k.endswith("sha256"))
-        import hashlib
-
         data_sha = hashlib.sha256("\n".join(shas).encode()).hexdigest()
         ver = card.get("versions", {})
         code = card.get("code", {})
