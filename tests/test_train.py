@@ -237,6 +237,27 @@ def test_drift_augmentation_is_seeded_and_keeps_labels_aligned():
         PatchSampler(imgs, masks, 16, 255, 3, aug)
 
 
+def test_drift_augmentation_optics_blur_is_seeded_and_smooths():
+    rng = np.random.default_rng(5)
+    raw = [rng.integers(0, 256, (3, 48, 48), dtype=np.uint8) for _ in range(2)]
+    masks = [np.zeros((48, 48), np.uint8) for _ in range(2)]
+    lut = np.tile(((np.arange(256) / 255.0) - 0.5) / 0.25, (3, 1)).astype(np.float32)
+    imgs = [lut[0][r] for r in raw]
+    plain = dict(drift=True, jpeg_prob=0.0, scale=0.0, wb=0.0, exposure=0.0, gamma=0.0, noise=0.0, blur_prob=0.0,
+                 gain=0.0, offset=0.0, contrast=0.0)
+
+    def batch(**kw):
+        return PatchSampler(imgs, masks, 32, 255, 7, Augment(**plain, **kw), raw=raw, luts=[lut, lut]).batch_at(2, 8)[0]
+
+    sharp, blurred = batch(), batch(blur_sigma=1.5)
+    assert torch.equal(blurred, batch(blur_sigma=1.5))  # a pure function of (seed, step)
+
+    def roughness(x):  # mean absolute difference of neighbouring pixels
+        return float((x[..., 1:] - x[..., :-1]).abs().mean())
+
+    assert roughness(blurred) < 0.8 * roughness(sharp)
+
+
 def test_adabn_re_estimates_batchnorm_statistics_only():
     from crustwatch import infer
 

@@ -7,7 +7,7 @@ from io import BytesIO
 
 import numpy as np
 import torch
-from PIL import Image
+from PIL import Image, ImageFilter
 
 
 @dataclass
@@ -26,6 +26,8 @@ class Augment:
         wb: per-channel white-balance gain in linear light, log-uniform within +- (default 0.15).
         exposure: exposure gain, log-uniform within +- (default 0.25).
         gamma: relative change of the encoding gamma (2.2), within +- (default 0.15).
+        blur_sigma: optics blur, a Gaussian of standard deviation uniform in 0..this
+            (pixels of the normalized scale; default 0: off).
         jpeg_prob: probability of JPEG re-compression (default 0.3), at quality
             ``jpeg_min_quality`` (default 60) to 95.
         scale: ground-scale change, log-uniform within +- (default 0.2): a crop of
@@ -42,6 +44,7 @@ class Augment:
     wb: float = 0.15
     exposure: float = 0.25
     gamma: float = 0.15
+    blur_sigma: float = 0.0
     jpeg_prob: float = 0.3
     jpeg_min_quality: int = 60
     scale: float = 0.2
@@ -144,6 +147,10 @@ class PatchSampler:
         if x.shape[1] != P:
             pil = pil.resize((P, P), Image.Resampling.BILINEAR)
             y = np.asarray(Image.fromarray(np.ascontiguousarray(y)).resize((P, P), Image.Resampling.NEAREST))
+        if a.blur_sigma > 0:  # the lens and sensor, before the camera compresses
+            sigma = float(rng.uniform(0, a.blur_sigma))
+            if sigma > 0.05:
+                pil = pil.filter(ImageFilter.GaussianBlur(sigma))
         if rng.random() < a.jpeg_prob:
             buf = BytesIO()
             pil.save(buf, format="JPEG", quality=int(rng.integers(a.jpeg_min_quality, 96)))

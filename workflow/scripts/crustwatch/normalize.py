@@ -15,6 +15,10 @@ reference target in the frame:
 - ``per_image``: per channel (v - mean) / sd of the photo's *own* pixels. Kept as
   the known-biased baseline: when cover changes, the correction changes with it.
 - ``camera_moments``: per channel (v - mean) / sd of the camera's pooled pixels.
+- ``camera_gamma``: per channel (log v - mean) / sd of the log values of the
+  camera's pooled pixels. A camera records about ``(gain * radiance) ** (1 / gamma)``,
+  so white balance, exposure *and* gamma are an offset and a scale in log
+  intensity, and this undoes all three with two numbers per channel.
 - ``camera_quantile``: per channel, the camera's pooled CDF mapped to a standard
   normal (histogram matching); undoes any monotonic per-channel camera change
   (gain, offset, gamma, white balance) when the camera's photos cover similar ground.
@@ -36,10 +40,12 @@ from typing import Literal
 import numpy as np
 from PIL import Image
 
-Method = Literal["none", "per_image", "camera_moments", "camera_quantile", "reference"]
-METHODS: tuple[str, ...] = ("none", "per_image", "camera_moments", "camera_quantile", "reference")
+Method = Literal["none", "per_image", "camera_moments", "camera_gamma", "camera_quantile", "reference"]
+METHODS: tuple[str, ...] = ("none", "per_image", "camera_moments", "camera_gamma", "camera_quantile", "reference")
 #: methods whose parameters are pooled over a camera's photos
-CAMERA_METHODS = ("camera_moments", "camera_quantile")
+CAMERA_METHODS = ("camera_moments", "camera_gamma", "camera_quantile")
+#: offset (in 0..255 units) before the logarithm of ``camera_gamma``: keeps black pixels finite
+LOG_OFFSET = 1.0
 Z_CLIP = 3.5
 #: the value (0..255) a neutral reference target is brought to by ``reference``
 REFERENCE_LEVEL = 190.0
@@ -155,8 +161,10 @@ def reference_target(img: np.ndarray, box: tuple[int, int, int, int]) -> tuple[n
     return px.mean(axis=1), float((px >= 254).any(axis=0).mean())
 
 
-def _moments_lut(hist: np.ndarray) -> np.ndarray:
+def _moments_lut(hist: np.ndarray, log: bool = False) -> np.ndarray:
     v = np.arange(256, dtype=np.float64)
+    if log:
+        v = np.log((v + LOG_OFFSET) / (255.0 + LOG_OFFSET))
     lut = []
     for h in np.asarray(hist, dtype=np.float64):
         n = h.sum()
@@ -191,6 +199,9 @@ def lookup_table(method: Method, hist: np.ndarray | None = None, own: np.ndarray
         case "camera_moments":
             assert hist is not None
             return _moments_lut(hist)
+        case "camera_gamma":
+            assert hist is not None
+            return _moments_lut(hist, log=True)
         case "camera_quantile":
             assert hist is not None
             nd = NormalDist()
