@@ -1,6 +1,6 @@
 """Drift benchmark: which normalization keeps cover unbiased when the camera changes?
 
-    make bench-drift                      # about 15 minutes on 2 CPU cores
+    make bench-drift                      # every method, 3 seeds: about 7 minutes per method on 2 CPU cores
     python bench/drift.py --steps 40      # a quick look (worse models, same comparison)
 
 Generated data with controlled drift (the demo generator, its own seed):
@@ -15,7 +15,13 @@ For each method one model per seed (``--seeds``, default 0) is trained with the
 workflow's own code and every photo is predicted by the seeds' ensemble (mean
 probabilities, as the workflow does); per group of photos (held-out camera A, cameras B, C,
 D, the shift date) it reports per class the cover bias (mean signed error, pp)
-and mean absolute cover error (pp), and overall accuracy and mIoU. Writes
+and mean absolute cover error (pp), and overall accuracy and mIoU. Each method
+is reported twice: ``METHOD`` is the class map's pixel fraction, ``METHOD+adjust``
+the cover the workflow reports by default (``cover.adjust: confusion``): the map
+fractions adjusted by the ensemble's error rates on the held-out camera A photos,
+which play the validation photos' part (each of them adjusted with the others'
+rates). ``--map-only`` skips the adjusted rows; ``--merge`` combines the
+``drift.tsv`` of several runs into one table and figure. Writes
 ``bench/results/drift.tsv`` (long: method group class metric value),
 ``bench/results/drift_summary.tsv`` (one row per method) and ``drift.png``.
 """
@@ -34,7 +40,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "workflow" / "scripts"))
 
-from crustwatch import demo, infer, io, metrics, models  # noqa: E402
+from crustwatch import cover, demo, infer, io, metrics, models  # noqa: E402
 from crustwatch import normalize as norm  # noqa: E402
 from crustwatch.data import Augment, PatchSampler  # noqa: E402
 from crustwatch.sheet import load_sheet, parse_box  # noqa: E402
@@ -57,6 +63,7 @@ METHODS = {
     "camera_moments": ("camera_moments", False, False, "first_date"),
     "camera_moments/all_dates": ("camera_moments", False, False, "all"),
     "camera_quantile": ("camera_quantile", False, False, "first_date"),
+    "camera_gamma": ("camera_gamma", False, False, "first_date"),
     "reference": ("reference", False, False, "first_date"),
     "camera_moments+drift_aug": ("camera_moments", True, False, "first_date"),
     "camera_moments+drift_aug+adabn": ("camera_moments", True, True, "first_date"),
@@ -65,13 +72,17 @@ METHODS = {
     # drift augmentation without the colour part (that is the normalization's job):
     # resolution (scale), JPEG and blur only
     "camera_moments+optics_aug": ("camera_moments", "optics", False, "first_date"),
+    # the same plus a Gaussian optics blur of 0..1.5 px
+    "camera_moments+optics_blur_aug": ("camera_moments", "optics_blur", False, "first_date"),
+    "camera_gamma+optics_blur_aug": ("camera_gamma", "optics_blur", False, "first_date"),
 }
 #: the energy-based domain term (train.energy_weight): the source study's weight, unlabelled target photos
 #: being every photo not used for training
 ENERGY = {"camera_moments+energy": 0.01}
 METHODS["camera_moments+energy"] = ("camera_moments", False, False, "first_date")
 #: drift augmentation settings by name (True: the defaults)
-DRIFT_AUG = {False: None, True: {}, "optics": {"wb": 0.0, "exposure": 0.0, "gamma": 0.0}}
+DRIFT_AUG = {False: None, True: {}, "optics": {"wb": 0.0, "exposure": 0.0, "gamma": 0.0},
+             "optics_blur": {"wb": 0.0, "exposure": 0.0, "gamma": 0.0, "blur_sigma": 1.5}}
 
 
 def group_of(row) -> str:
@@ -166,6 +177,24 @@ def run_method(name: str, data: dict, classes: list[dict], steps: int, log, seed
     return rows
 
 
+def adjusted(rows: list[dict], classes: list[dict]) -> list[dict]:
+    """The same predictions with ``cover.adjust: confusion`` (the workflow's default): each
+    photo's map fractions adjusted by the ensemble's error rates on the held-out camera A
+    photos (the validation photos' role), leaving the photo itself out of them."""
+    out = []
+    for method in dict.fromkeys(r["method"] for r in rows):
+        cms = {r["image_id"]: (r["group"], r["cm"]) for r in rows if r["method"] == method and "cm" in r}
+        cal = [i for i, (g, _) in cms.items() if g == "camA_heldout"]
+        for iid, (group, cm) in cms.items():
+            m, _ = cover.misclassification(sum(cms[i][1] for i in cal if i != iid))
+            p = cover.simplex_lsq(m, cm.sum(axis=0) / cm.sum())
+            for c in classes:
+                out.append({"method": method + "+adjust", "image_id": iid, "group": group, "class": c["name"],
+                            "pred_pct": 100 * p[c["id"]], "true_pct": 100 * cm.sum(axis=1)[c["id"]] / cm.sum()})
+            out[-1]["cm"] = cm
+    return out
+
+
 def summarise(rows: list[dict], classes: list[dict]) -> tuple[pd.DataFrame, pd.DataFrame]:
     df = pd.DataFrame(rows)
     df["err"] = df["pred_pct"] - df["true_pct"]
@@ -182,6 +211,11 @@ def summarise(rows: list[dict], classes: list[dict]) -> tuple[pd.DataFrame, pd.D
         out.append((method, group, "all", "overall_accuracy", s["overall_accuracy"]))
         out.append((method, group, "all", "miou", s["miou"]))
     long = pd.DataFrame(out, columns=["method", "group", "class", "metric", "value"])
+    return long, summary(long)
+
+
+def summary(long: pd.DataFrame) -> pd.DataFrame:
+    """One row per method from the long table: the issue's yardsticks and whether the targets are met."""
     piv = long[long["class"] == "all"].pivot_table(index="method", columns=["group", "metric"], values="value",
                                                    sort=False)
     drifted = ["camB", "camC", "camD"]
@@ -198,7 +232,7 @@ def summarise(rows: list[dict], classes: list[dict]) -> tuple[pd.DataFrame, pd.D
     summ["drifted_over_camA"] = summ["drifted_mae_pp"] / summ["camA_mae_pp"]
     summ["meets_targets"] = ((summ["drifted_mae_pp"] <= 1.5 * summ["camA_mae_pp"])
                              & (summ["worst_camera_mae_pp"] <= 3) & (summ["shift_max_abs_bias_pp"] <= 2))
-    return long, summ.reset_index().rename(columns={"index": "method"})
+    return summ.reset_index().rename(columns={"index": "method"})
 
 
 def figure(long: pd.DataFrame, summ: pd.DataFrame, path: Path) -> None:
@@ -230,7 +264,7 @@ def figure(long: pd.DataFrame, summ: pd.DataFrame, path: Path) -> None:
     axes[1].set_yticks(range(len(methods)), methods, fontsize=8)
     axes[1].invert_yaxis()
     axes[1].set_xlabel("moss cover bias on the composition-shift date (pp; dashed: +-2 pp target)")
-    axes[1].set_title("Does the correction erase real change? (camera A, moss +30 pp)")
+    axes[1].set_title("Does the correction erase real change? (camera A, moss cover up 41 pp)")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -243,9 +277,20 @@ def main() -> int:
     ap.add_argument("--methods", default=",".join(METHODS), help="comma-separated subset of: " + ", ".join(METHODS))
     ap.add_argument("--data", default=str(ROOT / "bench" / "data" / "drift"))
     ap.add_argument("--out", default=str(ROOT / "bench" / "results"))
+    ap.add_argument("--map-only", action="store_true",
+                    help="report the class maps' pixel fractions only, without the adjusted cover rows (METHOD+adjust)")
+    ap.add_argument("--merge", nargs="+", metavar="DRIFT_TSV",
+                    help="no training: combine the drift.tsv of earlier runs (same data and seeds) into --out")
     args = ap.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    if args.merge:
+        long = pd.concat([pd.read_csv(f, sep="\t") for f in args.merge], ignore_index=True)
+        long = long.drop_duplicates(["method", "group", "class", "metric"], keep="last")
+        base = list(dict.fromkeys(m.removesuffix("+adjust") for m in long["method"]))
+        key = long["method"].map(lambda m: (base.index(m.removesuffix("+adjust")), m.endswith("+adjust")))
+        long = long.iloc[sorted(range(len(long)), key=lambda i: key.iloc[i])].reset_index(drop=True)
+        return write_results(long, summary(long), out, time.time())
     t0 = time.time()
     if not demo.is_current(args.data, SPEC):
         demo.generate(args.data, SPEC, Path(args.data) / "images.tsv")
@@ -260,7 +305,13 @@ def main() -> int:
     for name in args.methods.split(","):
         rows += run_method(name, data, classes, args.steps, lambda s: print(s, flush=True),
                            [int(x) for x in args.seeds.split(",")])
+    if not args.map_only:
+        rows += adjusted(rows, classes)
     long, summ = summarise(rows, classes)
+    return write_results(long, summ, out, t0)
+
+
+def write_results(long: pd.DataFrame, summ: pd.DataFrame, out: Path, t0: float) -> int:
     io.write_tsv(long, out / "drift.tsv")
     io.write_tsv(summ, out / "drift_summary.tsv")
     figure(long, summ, out / "drift.png")

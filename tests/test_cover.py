@@ -138,3 +138,102 @@ def test_aggregate_applies_the_calibration_to_every_level():
         assert t.loc["lichen", "ci_high"] == pytest.approx(2 * 0.5) and t.loc["lichen", "ci_low"] == 0
         assert (t["interval"] == "calibrated90").all()
     assert (aggregate(a, meta, ["image_id"], 0.95)["interval"] == "seed_t95").all()
+
+
+# ---------------------------------------------------------------- adjusted cover
+def _photo_with_errors(iid, true_counts, rates, seeds=(0,)):
+    """A photo whose class map mislabels exactly ``rates[(j, i)]`` of true class j pixels as i."""
+    from crustwatch import metrics
+
+    truth = np.concatenate([np.full(n, k, np.uint8) for k, n in enumerate(true_counts)])
+    pred = truth.copy()
+    start = 0
+    for j, n in enumerate(true_counts):
+        at = start
+        for (tj, i), r in sorted(rates.items()):
+            if tj == j:
+                k = int(round(r * n))
+                pred[at : at + k] = i
+                at += k
+        start += n
+    truth, pred = truth[None], pred[None]
+    cov = image_cover(iid, pred, {s: pred for s in seeds}, CLASSES, truth, 255)
+    cm = metrics.confusion(pred, truth, 3)
+    conf = pd.DataFrame([{"image_id": iid, "model": m, "true": t, "pred": p, "pixels": int(cm[t, p])}
+                         for m in ["ensemble"] + [f"seed{s}" for s in seeds] for t, p in zip(*np.nonzero(cm))])
+    return cov, conf
+
+
+RATES = {(1, 0): 0.10, (0, 1): 0.02, (2, 0): 0.20}  # moss read as soil, soil as moss, lichen edges as soil
+
+
+def _adjusted(photos):
+    from crustwatch.cover import adjust_cover
+
+    covs, confs = zip(*[_photo_with_errors(iid, counts, RATES) for iid, counts in photos.items()])
+    per_image = pd.concat(covs, ignore_index=True)
+    conf = pd.concat(confs, ignore_index=True)
+    return adjust_cover(per_image, conf, ["val1", "val2"], 3)
+
+
+def test_adjusted_cover_undoes_stable_error_rates_at_any_composition():
+    out, rec = _adjusted({"val1": [7000, 2000, 1000], "val2": [6000, 3000, 1000],
+                          "later": [3000, 6000, 1000], "other": [8000, 500, 1500]})
+    e = out[out["model"] == "ensemble"].set_index(["image_id", "class"])
+    for iid in ("later", "other"):
+        np.testing.assert_allclose(e.loc[iid]["cover_pct"], e.loc[iid]["true_cover_pct"], atol=1e-6)
+        # the map's own fraction is biased, and kept beside
+        assert abs(e.loc[(iid, "moss"), "map_cover_pct"] - e.loc[(iid, "moss"), "true_cover_pct"]) > 1
+    # a real change of moss cover (20% -> 60%) is reported in full, not pulled toward the validation photos
+    assert e.loc[("later", "moss"), "cover_pct"] == pytest.approx(60.0)
+    assert rec["method"] == "confusion" and rec["photos"] == ["val1", "val2"] and rec["leave_one_out"]
+    m = np.array(rec["models"]["ensemble"]["M"])
+    assert m[0, 1] == pytest.approx(0.10) and m[0, 2] == pytest.approx(0.20) and m[1, 0] == pytest.approx(0.02)
+    np.testing.assert_allclose(m.sum(axis=0), 1)
+    # seeds are adjusted with their own error rates, and every photo's covers still sum to 100
+    s = out[out["model"] == "seed0"].set_index(["image_id", "class"])
+    np.testing.assert_allclose(s.loc["later"]["cover_pct"], e.loc["later"]["cover_pct"], atol=1e-6)
+    assert out.groupby(["image_id", "model"])["cover_pct"].sum().to_numpy() == pytest.approx(100)
+
+
+def test_validation_photo_is_adjusted_with_the_other_photos_error_rates():
+    from crustwatch.cover import adjust_cover
+
+    a, ca = _photo_with_errors("val1", [7000, 2000, 1000], RATES)
+    b, cb = _photo_with_errors("val2", [6000, 3000, 1000], {(1, 0): 0.30})  # val2's own errors differ
+    out, _ = adjust_cover(pd.concat([a, b], ignore_index=True), pd.concat([ca, cb], ignore_index=True),
+                          ["val1", "val2"], 3)
+    e = out[out["model"] == "ensemble"].set_index(["image_id", "class"])
+    # val1 with val2's rates (30% of moss as soil): over-corrected, as an honest out-of-sample estimate is
+    assert e.loc[("val1", "moss"), "cover_pct"] > e.loc[("val1", "moss"), "true_cover_pct"] + 1
+    # val2 with val1's rates: under-corrected
+    assert e.loc[("val2", "moss"), "cover_pct"] < e.loc[("val2", "moss"), "true_cover_pct"] - 1
+
+
+def test_adjusted_cover_stays_a_composition():
+    from crustwatch.cover import simplex_lsq
+
+    m = np.array([[0.9, 0.3, 0.0], [0.1, 0.7, 0.0], [0.0, 0.0, 1.0]])
+    q = np.array([0.97, 0.0, 0.03])  # no moss labelled at all: the exact inverse would be negative
+    p = simplex_lsq(m, q)
+    assert (p >= 0).all() and p.sum() == pytest.approx(1)
+    # and no composition fits better (a fine grid of the simplex)
+    g = np.linspace(0, 1, 201)
+    grid = np.array([(x, y, 1 - x - y) for x in g for y in g if x + y <= 1 + 1e-12])
+    best = np.linalg.norm(grid @ m.T - q, axis=1).min()
+    assert np.linalg.norm(m @ p - q) <= best + 1e-9
+    inside = np.array([0.5, 0.3, 0.2])
+    np.testing.assert_allclose(simplex_lsq(m, m @ inside), inside, atol=1e-9)
+
+
+def test_rare_classes_and_missing_validation_keep_the_map_fraction():
+    from crustwatch.cover import adjust_cover, misclassification
+
+    cm = np.array([[900, 100, 0], [5, 45, 0], [0, 0, 0]])
+    m, kept = misclassification(cm, min_class_px=100)
+    assert kept == [1, 2]
+    np.testing.assert_allclose(m[:, 1], [0, 1, 0]) and np.testing.assert_allclose(m[:, 0], [0.9, 0.1, 0])
+    cov, conf = _photo_with_errors("test1", [7000, 2000, 1000], RATES)
+    out, rec = adjust_cover(cov, conf, [], 3)
+    assert rec["method"] == "none" and "no validation photo" in rec["reason"]
+    np.testing.assert_array_equal(out["cover_pct"], out["map_cover_pct"])

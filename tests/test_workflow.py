@@ -207,6 +207,21 @@ def test_cover_tables(finished):
     mean = by_image.groupby(["site", "date", "class"])["cover_pct"].mean()
     got = site.set_index(["site", "date", "class"])["cover_pct"]
     np.testing.assert_allclose(got.sort_index(), mean.sort_index())
+    # cover is the map's fraction adjusted by the validation photos' error rates (cover.adjust: confusion)
+    from crustwatch.cover import simplex_lsq
+
+    adj = json.loads((cov / "cover_adjustment.json").read_text())
+    splits = pd.read_csv(finished / "results" / "splits.tsv", sep="\t")
+    assert adj["method"] == "confusion" and set(adj["photos"]) == set(splits[splits["split"] == "val"]["image_id"])
+    np.testing.assert_allclose(seeds["map_cover_pct"], 100 * seeds["class_px"] / seeds["valid_px"])
+    for model in ("ensemble", "seed1"):
+        m = np.array(adj["models"][model]["M"])
+        np.testing.assert_allclose(m.sum(axis=0), 1, atol=1e-6)
+        test_photo = splits[splits["split"] == "test"]["image_id"].iloc[0]
+        row = seeds[(seeds["model"] == model) & (seeds["image_id"] == test_photo)]
+        want = 100 * simplex_lsq(m, row["map_cover_pct"].to_numpy() / 100)
+        np.testing.assert_allclose(row["cover_pct"], want, atol=1e-4)
+    assert "map_cover_pct" in by_image.columns and "map_cover_pct" in site.columns
 
 
 def test_metrics_and_splits(finished):
@@ -216,7 +231,8 @@ def test_metrics_and_splits(finished):
     assert list(m.columns) == ["model", "split", "class", "metric", "value"]
     assert set(m["model"]) == {"ensemble", "seed0", "seed1"}
     assert set(m["split"]) == {"val", "test"}
-    assert {"overall_accuracy", "miou", "iou", "f1", "cover_abs_error_pp"} <= set(m["metric"])
+    assert {"overall_accuracy", "miou", "iou", "f1", "cover_abs_error_pp", "cover_bias_pp", "map_cover_abs_error_pp",
+            "map_cover_bias_pp"} <= set(m["metric"])
     oa = m[(m["metric"] == "overall_accuracy")]["value"]
     assert ((oa >= 0) & (oa <= 1)).all()
     assert (finished / "results" / "plots" / "cover_over_time.png").stat().st_size > 10000

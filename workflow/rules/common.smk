@@ -101,6 +101,11 @@ def labelled_ids():
     return [i for i in SHEET.index if SHEET.loc[i, "mask_path"]]
 
 
+def val_labelled_ids():
+    """Validation photos with masks: their error rates adjust cover and calibrate its intervals."""
+    return [i for i in labelled_ids() if SPLIT_OF[i] == "val"]
+
+
 def _meta(i):
     """The sheet values that change how a photo is ingested (a params rerun trigger)."""
     r = SHEET.loc[i]

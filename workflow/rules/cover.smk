@@ -46,6 +46,7 @@ rule aggregate_cover:
         ),
         by_image_seed="results/coverage/by_image_seed.tsv",
         calibration="results/coverage/interval_calibration.json",
+        adjustment="results/coverage/cover_adjustment.json",
     log:
         "logs/cover/aggregate.log",
     conda:
@@ -54,6 +55,9 @@ rule aggregate_cover:
         level=config["cover"]["interval_level"],
         interval=config["cover"]["interval"],
         floor_pp=config["cover"]["interval_floor_pp"],
+        adjust=config["cover"]["adjust"],
+        val_confusion=[path_of(i, "confusion") for i in val_labelled_ids()],
+        n_classes=max(int(c["id"]) for c in config["classes"]) + 1,
         covers=[path_of(i, "cover") for i in SHEET.index],
     script:
         "../scripts/aggregate_cover.py"

@@ -7,6 +7,7 @@ rule evaluate:
         shards=manifests("coverage", evaluated_ids()),
         splits="results/splits.tsv",
         by_image="results/coverage/by_image.tsv",
+        by_image_seed="results/coverage/by_image_seed.tsv",
     output:
         metrics=report(
             "results/eval/metrics.tsv",
@@ -39,7 +40,6 @@ rule evaluate:
     params:
         classes=config["classes"],
         confusion=[path_of(i, "confusion") for i in evaluated_ids()],
-        covers=[path_of(i, "cover") for i in evaluated_ids()],
     script:
         "../scripts/evaluate.py"
 

@@ -17,8 +17,11 @@ run(
         list(snakemake.params.covers),
         snakemake.input.splits,
         snakemake.params.level,
-        {k: o[k] for k in ("by_image", "by_plot_date", "by_site_date", "by_image_seed", "calibration")},
+        {k: o[k] for k in ("by_image", "by_plot_date", "by_site_date", "by_image_seed", "calibration", "adjustment")},
         snakemake.params.interval,
         snakemake.params.floor_pp,
+        snakemake.params.adjust,
+        list(snakemake.params.val_confusion),
+        snakemake.params.n_classes,
     ),
 )

@@ -15,7 +15,7 @@ run(
     snakemake,
     lambda: pipeline.evaluate(
         list(snakemake.params.confusion),
-        list(snakemake.params.covers),
+        i.by_image_seed,
         i.splits,
         snakemake.params.classes,
         o.metrics,

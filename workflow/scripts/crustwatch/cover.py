@@ -1,9 +1,12 @@
-"""Cover: defined per image, aggregated as means of per-image covers, with seed intervals.
+"""Cover: defined per image, aggregated as means of per-image covers, with intervals.
 
-Per-image cover of a class = its pixels / valid pixels, where valid pixels exclude
-``ignore_index`` in the photo's mask (when the photo has a mask) and nothing
-otherwise. Aggregates (plot x date, site x date) are means of per-image covers;
-summed pixel counts are written beside them so pooled cover can be recomputed.
+A class map's cover of a class = its pixels / valid pixels, where valid pixels
+exclude ``ignore_index`` in the photo's mask (when the photo has a mask) and
+nothing otherwise: ``map_cover_pct``. ``cover_pct`` is that fraction adjusted
+for the model's error rates measured on the validation photos (below), or the
+same number with ``cover.adjust: none``. Aggregates (plot x date, site x date)
+are means of per-image covers; summed pixel counts are written beside them so
+pooled map cover can be recomputed.
 
 Intervals (column ``interval``):
 
@@ -19,6 +22,21 @@ the interval widens there; the validation photos set how many seed spreads the
 real error is. ``floor`` (0.01 pp) only keeps a class on which all seeds agree
 exactly from getting a zero-width interval; with one seed the interval is the
 validation error's quantile everywhere.
+
+Adjusted cover (``cover.adjust: confusion``, the default): a class map misreads
+some pixels in a regular way (dark moss as cyanobacteria, the edges of small
+lichens as soil), and a pixel count inherits those errors as bias, the larger
+the more the composition differs from the validation photos. With ``M[i, j]``
+the fraction of true class ``j`` pixels that the model labels ``i`` on the
+labelled validation photos, a photo's map fractions ``m`` are ``M @ p`` of its
+true fractions ``p``; the adjusted cover is the ``p`` on the probability
+simplex closest to that (least squares; "adjusted classify and count" in the
+quantification literature). It uses only the model's error rates, never a
+prior on cover: when the cover really changes the adjusted estimate follows it.
+Each seed is adjusted with its own ``M``; a validation photo with the ``M`` of
+the other validation photos (leave-one-out), so the calibration of the
+intervals below sees honest errors. Classes with fewer than
+``MIN_CLASS_PX`` true pixels in the validation photos keep the map's count.
 
 ``seed_t95`` (``cover.interval: seed``, and the fallback when no validation photo
 has a mask): the ensemble's cover plus/minus ``t(level, S-1) * sd / sqrt(S)``,
@@ -36,6 +54,10 @@ import pandas as pd
 from .metrics import n_classes
 
 INTERVAL_METHOD = "seed_t"
+#: how cover is estimated from a class map (``cover.adjust``)
+ADJUST_METHODS = ("confusion", "none")
+#: true pixels of a class in the validation photos below which its error rates are not estimated
+MIN_CLASS_PX = 100
 
 
 def class_pixels(classmap: np.ndarray, valid: np.ndarray, n_classes: int) -> np.ndarray:
@@ -137,6 +159,123 @@ def seed_interval(center: np.ndarray, seed_values: np.ndarray, level: float = 0.
     return np.clip(center - half, 0, 100), np.clip(center + half, 0, 100), sd
 
 
+def misclassification(cm: np.ndarray, min_class_px: int = MIN_CLASS_PX) -> tuple[np.ndarray, list[int]]:
+    """``M[i, j]`` = fraction of true class ``j`` pixels labelled ``i``, from a (true x predicted)
+    confusion matrix. Columns of classes with fewer than ``min_class_px`` true pixels are the
+    identity (their label is taken as it is); their ids are returned too."""
+    cm = np.asarray(cm, dtype=np.float64)
+    true_px = cm.sum(axis=1)
+    m = np.eye(len(cm))
+    kept = []
+    for j in range(len(cm)):
+        if true_px[j] >= min_class_px:
+            m[:, j] = cm[j] / true_px[j]
+        else:
+            kept.append(j)
+    return m, kept
+
+
+def nnls(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Non-negative least squares, ``min |a x - b|`` over ``x >= 0`` (Lawson and Hanson's active set)."""
+    m, n = a.shape
+    x = np.zeros(n)
+    passive = np.zeros(n, dtype=bool)
+    tol = 10 * np.finfo(float).eps * np.abs(a).sum(axis=0).max() * max(m, n)
+    w = a.T @ (b - a @ x)
+    for _ in range(3 * n + 10):
+        if passive.all() or w[~passive].max() <= tol:
+            break
+        passive[int(np.argmax(np.where(passive, -np.inf, w)))] = True
+        while True:
+            z = np.zeros(n)
+            z[passive] = np.linalg.lstsq(a[:, passive], b, rcond=None)[0]
+            if (z[passive] > tol).all():
+                break
+            neg = passive & (z <= tol)
+            alpha = float(np.min(x[neg] / (x[neg] - z[neg])))
+            x = x + alpha * (z - x)
+            passive &= x > tol
+            x[~passive] = 0.0
+        x = z
+        w = a.T @ (b - a @ x)
+    return x
+
+
+def simplex_lsq(m: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """The probability vector ``p`` (``p >= 0``, ``sum p = 1``) minimising ``|m @ p - q|``.
+
+    Exact: the least-squares solution on the plane ``sum p = 1`` when it has no negative
+    share (the usual case: ``m`` is close to the identity), else non-negative least
+    squares with the sum as a heavily weighted extra equation, renormalised.
+    """
+    m = np.asarray(m, dtype=np.float64)
+    q = np.asarray(q, dtype=np.float64)
+    n = m.shape[1]
+    kkt = np.block([[2 * m.T @ m, np.ones((n, 1))], [np.ones((1, n)), np.zeros((1, 1))]])
+    p = np.linalg.lstsq(kkt, np.concatenate([2 * m.T @ q, [1.0]]), rcond=None)[0][:n]
+    if (p >= 0).all():
+        return p
+    weight = 1e4
+    p = nnls(np.vstack([m, weight * np.ones((1, n))]), np.concatenate([q, [weight]]))
+    return p / p.sum()
+
+
+def adjust_cover(per_image: pd.DataFrame, confusion: pd.DataFrame, val_ids: list[str], n: int,
+                 min_class_px: int = MIN_CLASS_PX) -> tuple[pd.DataFrame, dict]:
+    """Confusion-adjusted cover (see the module's docstring).
+
+    Args:
+        per_image: long table of :func:`image_cover` rows (all photos, ensemble and seeds).
+        confusion: ``image_id model true pred pixels`` rows of the labelled photos.
+        val_ids: validation photos whose confusion sets the error rates.
+        n: size of the class axis.
+
+    Returns:
+        (``per_image`` with ``cover_pct`` adjusted and the map's own fraction kept as
+        ``map_cover_pct``, a record: per model the matrix ``M``, the photos and pixels
+        it came from, the classes left unadjusted). Without a labelled validation
+        photo the table is returned as it is (``map_cover_pct`` = ``cover_pct``) and
+        the record says why.
+    """
+    out = per_image.copy()
+    out["map_cover_pct"] = out["cover_pct"]
+    conf = confusion[confusion["image_id"].isin(val_ids)]
+    photos = sorted(conf["image_id"].unique().tolist())
+    rec: dict = {"method": "confusion", "photos": photos, "min_class_px": min_class_px, "models": {}}
+    if not photos:
+        return out, {**rec, "method": "none", "reason": "no validation photo has a mask"}
+    cms: dict[tuple[str, str], np.ndarray] = {}
+    for (model, iid), g in conf.groupby(["model", "image_id"]):
+        cm = np.zeros((n, n), dtype=np.int64)
+        np.add.at(cm, (g["true"].to_numpy(), g["pred"].to_numpy()), g["pixels"].to_numpy())
+        cms[(model, iid)] = cm
+    totals = {}
+    for model in out["model"].unique():
+        mine = [cm for (mod, _), cm in cms.items() if mod == model]
+        if not mine:
+            raise ValueError(f"no validation confusion for model '{model}'")
+        totals[model] = np.sum(mine, axis=0)
+        m, kept = misclassification(totals[model], min_class_px)
+        rec["models"][model] = {"M": np.round(m, 8).tolist(), "true_px": totals[model].sum(axis=1).tolist(),
+                                "unadjusted_class_ids": kept}
+    rec["leave_one_out"] = len(photos) > 1
+    cover = out["cover_pct"].to_numpy(dtype=np.float64).copy()
+    for (iid, model), idx in out.groupby(["image_id", "model"], sort=False).groups.items():
+        rows = out.loc[idx]
+        if rows["valid_px"].iloc[0] == 0:
+            continue
+        total = totals[model]
+        if iid in photos and len(photos) > 1:
+            total = total - cms[(model, iid)]
+        m, _ = misclassification(total, min_class_px)
+        frac = np.zeros(n)
+        frac[rows["class_id"].to_numpy()] = rows["class_px"].to_numpy() / rows["valid_px"].to_numpy()
+        p = simplex_lsq(m, frac)
+        cover[out.index.get_indexer(idx)] = 100.0 * p[rows["class_id"].to_numpy()]
+    out["cover_pct"] = cover
+    return out, rec
+
+
 def calibrate(by_image: pd.DataFrame, level: float = 0.95, floor_pp: float = 0.01) -> dict:
     """Scale of the calibrated interval from the validation photos (see the module's docstring).
 
@@ -182,11 +321,14 @@ def aggregate(
         calibration: from :func:`calibrate`; ``None`` or method ``seed_t`` gives seed intervals.
     """
     df = per_image.merge(meta, on="image_id", how="left")
+    if "map_cover_pct" not in df:
+        df["map_cover_pct"] = df["cover_pct"]
     gkeys = keys + ["class_id", "class"]
     agg = (
         df.groupby(gkeys + ["model"], sort=False, dropna=False)
         .agg(
             cover_pct=("cover_pct", "mean"),
+            map_cover_pct=("map_cover_pct", "mean"),
             valid_px=("valid_px", "sum"),
             class_px=("class_px", "sum"),
             n_images=("image_id", "nunique"),
@@ -205,7 +347,7 @@ def aggregate(
     ens["seed_sd"] = sd
     ens["n_seeds"] = n_seeds
     ens["interval"] = f"{INTERVAL_METHOD}{int(round(level * 100))}"
-    cols = keys + ["class", "cover_pct", "ci_low", "ci_high", "seed_sd", "n_seeds", "n_images", "valid_px", "class_px", "true_cover_pct", "interval", "class_id"]
+    cols = keys + ["class", "cover_pct", "ci_low", "ci_high", "seed_sd", "n_seeds", "n_images", "valid_px", "class_px", "map_cover_pct", "true_cover_pct", "interval", "class_id"]
     out = ens[cols]
     out = out.sort_values(keys + ["class_id"], kind="stable").drop(columns="class_id").reset_index(drop=True)
     return apply_calibration(out, calibration)

@@ -712,19 +712,42 @@ def cover_image(
 
 
 def aggregate_cover(cover_tsvs: list[str], splits_tsv: str, level: float, out: dict[str, str],
-                    interval: str = "calibrated", floor_pp: float = 0.01) -> None:
+                    interval: str = "calibrated", floor_pp: float = 0.01, adjust: str = "confusion",
+                    val_confusion_tsvs: list[str] | None = None, n_classes: int | None = None) -> None:
     """Write ``by_image``, ``by_plot_date``, ``by_site_date`` and ``by_image_seed`` tables,
-    and ``calibration`` (JSON: how the intervals were made, from which validation photos).
+    ``calibration`` (JSON: how the intervals were made, from which validation photos) and
+    ``adjustment`` (JSON: the validation error rates that adjusted the cover, per model).
+
+    ``adjust``: ``confusion`` (cover adjusted by the validation photos' error rates,
+    from ``val_confusion_tsvs``) or ``none`` (cover = the map's pixel fraction); see
+    :mod:`crustwatch.cover`. Every table keeps the map's own fraction as ``map_cover_pct``.
 
     Every row carries ``ensemble_card_sha256``, the ensemble card of the models
     that made it (``crustwatch audit`` follows it); seed rows carry their own card.
     ``interval``: ``calibrated`` (seed spread scaled by the validation error) or
     ``seed`` (seed spread alone); see :mod:`crustwatch.cover`.
     """
-    from .cover import aggregate, apply_calibration, calibrate
+    from .cover import ADJUST_METHODS, adjust_cover, aggregate, apply_calibration, calibrate
 
     per_image = pd.concat([pd.read_csv(f, sep="\t") for f in cover_tsvs], ignore_index=True)
     meta = pd.read_csv(splits_tsv, sep="\t", dtype=str, keep_default_na=False)[["image_id", "site", "plot", "date", "camera", "split"]]
+    if adjust not in ADJUST_METHODS:
+        raise CrustWatchError(f"unknown cover.adjust '{adjust}'; choose one of {ADJUST_METHODS}")
+    if adjust == "confusion":
+        conf = [pd.read_csv(f, sep="\t") for f in (val_confusion_tsvs or [])]
+        conf = pd.concat(conf, ignore_index=True) if conf else pd.DataFrame(columns=["image_id", "model", "true", "pred", "pixels"])
+        val_ids = meta.loc[meta["split"] == "val", "image_id"].tolist()
+        n = n_classes or int(per_image["class_id"].max()) + 1
+        per_image, adjustment = adjust_cover(per_image, conf, val_ids, n)
+        if adjustment["method"] == "confusion":
+            log.info("cover adjusted by the error rates of %d validation photos%s", len(adjustment["photos"]),
+                     "" if adjustment["leave_one_out"] else " (one photo: its own cover is adjusted in-sample)")
+        else:
+            log.warning("cover not adjusted: %s; cover is the class map's pixel fraction", adjustment["reason"])
+    else:
+        per_image = per_image.assign(map_cover_pct=per_image["cover_pct"])
+        adjustment = {"method": "none"}
+    io.write_json(out["adjustment"], adjustment)
     cards = per_image[per_image["model"] == "ensemble"].drop_duplicates("image_id")[["image_id", "card_sha256"]]
     cards = cards.rename(columns={"card_sha256": "ensemble_card_sha256"}).merge(meta, on="image_id")
 
@@ -752,11 +775,12 @@ def aggregate_cover(cover_tsvs: list[str], splits_tsv: str, level: float, out: d
     io.write_tsv(by_image, out["by_image"])
     for name, keys in (("by_plot_date", ["site", "plot", "date"]), ("by_site_date", ["site", "date"])):
         io.write_tsv(with_cards(aggregate(per_image, meta, keys, level, calibration), keys), out[name])
-    seeds = per_image[["image_id", "model", "class", "class_px", "valid_px", "cover_pct", "card_sha256"]]
+    seeds = per_image[["image_id", "model", "class", "class_px", "valid_px", "cover_pct", "map_cover_pct",
+                       "true_cover_pct", "card_sha256"]]
     io.write_tsv(seeds, out["by_image_seed"])
 
 
-def evaluate(confusion_tsvs: list[str], cover_tsvs: list[str], splits_tsv: str, classes: list[dict],
+def evaluate(confusion_tsvs: list[str], by_image_seed_tsv: str, splits_tsv: str, classes: list[dict],
              out_metrics: str, out_plot: str | None = None, by_image_tsv: str | None = None,
              out_plot_val: str | None = None, out_per_class: str | None = None) -> None:
     """Metrics per model (ensemble and each seed), split and class.
@@ -764,7 +788,10 @@ def evaluate(confusion_tsvs: list[str], cover_tsvs: list[str], splits_tsv: str, 
     ``metrics.tsv`` columns: ``model split class metric value``. Metrics:
     ``overall_accuracy`` and ``miou`` (class ``all``), ``iou`` and ``f1`` per class,
     ``cover_abs_error_pp`` (mean over photos of |predicted - true cover|) per class
-    and ``all`` (mean over classes), ``cover_bias_pp`` (mean signed error) per class.
+    and ``all`` (mean over classes), ``cover_bias_pp`` (mean signed error) per class, of
+    the cover in ``by_image_seed_tsv`` (adjusted, unless ``cover.adjust: none``), and the
+    same of the class maps' own pixel fractions as ``map_cover_abs_error_pp`` and
+    ``map_cover_bias_pp``.
     From ``by_image_tsv`` (ensemble only): ``cover_interval_coverage``, the fraction
     of (photo, class) pairs whose true cover lies inside ``ci_low..ci_high``, and
     ``cover_interval_width_pp``, the mean of ``ci_high - ci_low``, per class and ``all``.
@@ -778,7 +805,7 @@ def evaluate(confusion_tsvs: list[str], cover_tsvs: list[str], splits_tsv: str, 
     n = metrics.n_classes(classes)
     names = {int(c["id"]): c["name"] for c in classes}
     conf = pd.concat([pd.read_csv(f, sep="\t") for f in confusion_tsvs], ignore_index=True) if confusion_tsvs else pd.DataFrame()
-    cov = pd.concat([pd.read_csv(f, sep="\t") for f in cover_tsvs], ignore_index=True) if cover_tsvs else pd.DataFrame()
+    cov = pd.read_csv(by_image_seed_tsv, sep="\t", dtype={"image_id": str})
     rows = []
     cms = {}
     if not conf.empty:
@@ -797,13 +824,15 @@ def evaluate(confusion_tsvs: list[str], cover_tsvs: list[str], splits_tsv: str, 
                 rows.append((model, split, name, "iou", s["iou"][k]))
                 rows.append((model, split, name, "f1", s["f1"][k]))
             c = cov[(cov["model"] == model) & (cov["split"] == split) & cov["true_cover_pct"].notna()]
-            err = c["cover_pct"] - c["true_cover_pct"]
-            per_class = err.abs().groupby(c["class"]).mean()
-            bias = err.groupby(c["class"]).mean()
-            for name in names.values():
-                rows.append((model, split, name, "cover_abs_error_pp", per_class.get(name, np.nan)))
-                rows.append((model, split, name, "cover_bias_pp", bias.get(name, np.nan)))
-            rows.append((model, split, "all", "cover_abs_error_pp", float(err.abs().mean()) if len(err) else np.nan))
+            for prefix, col in (("", "cover_pct"), ("map_", "map_cover_pct")):
+                err = c[col] - c["true_cover_pct"]
+                per_class = err.abs().groupby(c["class"]).mean()
+                bias = err.groupby(c["class"]).mean()
+                for name in names.values():
+                    rows.append((model, split, name, f"{prefix}cover_abs_error_pp", per_class.get(name, np.nan)))
+                    rows.append((model, split, name, f"{prefix}cover_bias_pp", bias.get(name, np.nan)))
+                rows.append((model, split, "all", f"{prefix}cover_abs_error_pp",
+                             float(err.abs().mean()) if len(err) else np.nan))
     if by_image_tsv:
         rows += interval_coverage(pd.read_csv(by_image_tsv, sep="\t", keep_default_na=False, na_values=[""]),
                                   list(names.values()))
