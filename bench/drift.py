@@ -94,13 +94,13 @@ def group_of(row) -> str:
     return row["camera"].replace("cam-", "cam")
 
 
-def ingest(sheet: pd.DataFrame) -> dict:
+def ingest(sheet: pd.DataFrame, target_mm: float = TARGET_MM) -> dict:
     """Per photo: scaled uint8 photo, mask, histogram, reference mean, as the workflow's ingest makes them."""
     out = {}
     for iid, r in sheet.iterrows():
         img, _ = io.read_photo(r["image_path"])
         mask = io.read_mask(r["mask_path"])
-        f = norm.scale_factor(r["mm_per_px"], TARGET_MM)
+        f = norm.scale_factor(r["mm_per_px"], target_mm)
         shape = norm.scaled_shape(img.shape[1], img.shape[2], f)
         ref, _ = norm.reference_target(img, parse_box(r["reference"]))
         scaled = norm.resample_photo(img, shape)
@@ -279,6 +279,8 @@ def main() -> int:
     ap.add_argument("--out", default=str(ROOT / "bench" / "results"))
     ap.add_argument("--map-only", action="store_true",
                     help="report the class maps' pixel fractions only, without the adjusted cover rows (METHOD+adjust)")
+    ap.add_argument("--target-mm", type=float, default=TARGET_MM,
+                    help=f"normalize.target_mm_per_px of the photos (default {TARGET_MM}; cameras shoot 0.8-1.25)")
     ap.add_argument("--merge", nargs="+", metavar="DRIFT_TSV",
                     help="no training: combine the drift.tsv of earlier runs (same data and seeds) into --out")
     args = ap.parse_args()
@@ -295,7 +297,7 @@ def main() -> int:
     if not demo.is_current(args.data, SPEC):
         demo.generate(args.data, SPEC, Path(args.data) / "images.tsv")
     sheet = load_sheet(Path(args.data) / "images.tsv")
-    data = ingest(sheet)
+    data = ingest(sheet, args.target_mm)
     classes = [{"id": c["id"], "name": c["name"], "color": c["color"]} for c in demo.CLASSES]
     truth = pd.DataFrame([{"group": d["group"], "moss": 100 * float((d["full_mask"][d["full_mask"] != 255] == 5).mean())}
                           for d in data.values()]).groupby("group")["moss"].mean()
