@@ -20,7 +20,11 @@ is reported twice: ``METHOD`` is the class map's pixel fraction, ``METHOD+adjust
 the cover the workflow reports by default (``cover.adjust: confusion``): the map
 fractions adjusted by the ensemble's error rates on the held-out camera A photos,
 which play the validation photos' part (each of them adjusted with the others'
-rates). ``--map-only`` skips the adjusted rows; ``--merge`` combines the
+rates). ``METHOD+adjust+Nval`` (``--labelled-per-camera``, default 1 and 3):
+as if N photos of each drifted camera, spread over its plots and sites, were
+labelled validation photos too, so that camera's own error rates are used;
+those photos leave that row's evaluation. ``drift_photos.tsv`` has every
+photo's predicted and true cover per row. ``--map-only`` skips the adjusted rows; ``--merge`` combines the
 ``drift.tsv`` of several runs into one table and figure. Writes
 ``bench/results/drift.tsv`` (long: method group class metric value),
 ``bench/results/drift_summary.tsv`` (one row per method) and ``drift.png``.
@@ -177,19 +181,38 @@ def run_method(name: str, data: dict, classes: list[dict], steps: int, log, seed
     return rows
 
 
-def adjusted(rows: list[dict], classes: list[dict]) -> list[dict]:
+def adjusted(rows: list[dict], classes: list[dict], labelled_per_camera: int = 0) -> list[dict]:
     """The same predictions with ``cover.adjust: confusion`` (the workflow's default): each
     photo's map fractions adjusted by the ensemble's error rates on the held-out camera A
-    photos (the validation photos' role), leaving the photo itself out of them."""
+    photos (the validation photos' role), leaving the photo itself out of them.
+
+    ``labelled_per_camera``: as if the first that many photos of each drifted camera were
+    labelled validation photos too (those photos then leave the evaluation): every photo
+    of such a camera gets that camera's own error rates (``METHOD+adjust+Nval``).
+    """
     out = []
+    zero = None
     for method in dict.fromkeys(r["method"] for r in rows):
         cms = {r["image_id"]: (r["group"], r["cm"]) for r in rows if r["method"] == method and "cm" in r}
+        camera = {i: ("camA" if g.startswith("camA") else g) for i, (g, _) in cms.items()}
         cal = [i for i, (g, _) in cms.items() if g == "camA_heldout"]
+        extra = []
+        for g in ("camB", "camC", "camD"):  # spread over the camera's plots and sites
+            ids = sorted(i for i, (gg, _) in cms.items() if gg == g)
+            extra += [ids[int(k * len(ids) / labelled_per_camera)] for k in range(labelled_per_camera)]
+        cal += extra
+        name = method + "+adjust" + (f"+{labelled_per_camera}val" if labelled_per_camera else "")
         for iid, (group, cm) in cms.items():
-            m, _ = cover.misclassification(sum(cms[i][1] for i in cal if i != iid))
+            if iid in extra:
+                continue
+            zero = np.zeros_like(cm)
+            own = cm if iid in cal else zero
+            pooled = sum(cms[i][1] for i in cal) - own
+            mine = sum((cms[i][1] for i in cal if camera[i] == camera[iid]), zero) - own
+            m, _ = cover._camera_rates(mine, pooled, cover.MIN_CLASS_PX)
             p = cover.simplex_lsq(m, cm.sum(axis=0) / cm.sum())
             for c in classes:
-                out.append({"method": method + "+adjust", "image_id": iid, "group": group, "class": c["name"],
+                out.append({"method": name, "image_id": iid, "group": group, "class": c["name"],
                             "pred_pct": 100 * p[c["id"]], "true_pct": 100 * cm.sum(axis=1)[c["id"]] / cm.sum()})
             out[-1]["cm"] = cm
     return out
@@ -264,7 +287,7 @@ def figure(long: pd.DataFrame, summ: pd.DataFrame, path: Path) -> None:
     axes[1].set_yticks(range(len(methods)), methods, fontsize=8)
     axes[1].invert_yaxis()
     axes[1].set_xlabel("moss cover bias on the composition-shift date (pp; dashed: +-2 pp target)")
-    axes[1].set_title("Does the correction erase real change? (camera A, moss cover up 41 pp)")
+    axes[1].set_title("Does it erase real change? (camera A, moss +41 pp)")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -279,6 +302,9 @@ def main() -> int:
     ap.add_argument("--out", default=str(ROOT / "bench" / "results"))
     ap.add_argument("--map-only", action="store_true",
                     help="report the class maps' pixel fractions only, without the adjusted cover rows (METHOD+adjust)")
+    ap.add_argument("--labelled-per-camera", default="1,3",
+                    help="adjusted rows METHOD+adjust+Nval for each comma-separated N: N photos of each drifted camera "
+                         "labelled as validation photos too, left out of the evaluation (default 1,3; 0: none)")
     ap.add_argument("--target-mm", type=float, default=TARGET_MM,
                     help=f"normalize.target_mm_per_px of the photos (default {TARGET_MM}; cameras shoot 0.8-1.25)")
     ap.add_argument("--merge", nargs="+", metavar="DRIFT_TSV",
@@ -289,8 +315,8 @@ def main() -> int:
     if args.merge:
         long = pd.concat([pd.read_csv(f, sep="\t") for f in args.merge], ignore_index=True)
         long = long.drop_duplicates(["method", "group", "class", "metric"], keep="last")
-        base = list(dict.fromkeys(m.removesuffix("+adjust") for m in long["method"]))
-        key = long["method"].map(lambda m: (base.index(m.removesuffix("+adjust")), m.endswith("+adjust")))
+        base = list(dict.fromkeys(m.split("+adjust")[0] for m in long["method"]))
+        key = long["method"].map(lambda m: (base.index(m.split("+adjust")[0]), len(m)))
         long = long.iloc[sorted(range(len(long)), key=lambda i: key.iloc[i])].reset_index(drop=True)
         return write_results(long, summary(long), out, time.time())
     t0 = time.time()
@@ -308,8 +334,13 @@ def main() -> int:
         rows += run_method(name, data, classes, args.steps, lambda s: print(s, flush=True),
                            [int(x) for x in args.seeds.split(",")])
     if not args.map_only:
-        rows += adjusted(rows, classes)
+        extra = []
+        for k in [int(x) for x in args.labelled_per_camera.split(",") if int(x) > 0]:
+            extra += adjusted(rows, classes, k)
+        rows += adjusted(rows, classes) + extra
     long, summ = summarise(rows, classes)
+    photos = pd.DataFrame(rows).drop(columns="cm", errors="ignore")
+    io.write_tsv(photos, out / "drift_photos.tsv")
     return write_results(long, summ, out, t0)
 
 

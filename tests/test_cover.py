@@ -237,3 +237,29 @@ def test_rare_classes_and_missing_validation_keep_the_map_fraction():
     out, rec = adjust_cover(cov, conf, [], 3)
     assert rec["method"] == "none" and "no validation photo" in rec["reason"]
     np.testing.assert_array_equal(out["cover_pct"], out["map_cover_pct"])
+
+
+def test_a_camera_with_validation_photos_gets_its_own_error_rates():
+    from crustwatch.cover import adjust_cover
+
+    new_camera = {(1, 0): 0.30, (2, 0): 0.40}  # the new camera misreads more moss and lichen as soil
+    parts = [_photo_with_errors("valA1", [7000, 2000, 1000], RATES), _photo_with_errors("valA2", [6000, 3000, 1000], RATES),
+             _photo_with_errors("valB", [6500, 2500, 1000], new_camera),
+             _photo_with_errors("testB", [3000, 6000, 1000], new_camera),
+             _photo_with_errors("testA", [3000, 6000, 1000], RATES),
+             _photo_with_errors("testC", [3000, 6000, 1000], RATES)]
+    per_image = pd.concat([c for c, _ in parts], ignore_index=True)
+    conf = pd.concat([c for _, c in parts], ignore_index=True)
+    cams = {"valA1": "A", "valA2": "A", "valB": "B", "testB": "B", "testA": "A", "testC": "C"}
+    out, rec = adjust_cover(per_image, conf, ["valA1", "valA2", "valB"], 3, camera_of=cams)
+    e = out[out["model"] == "ensemble"].set_index(["image_id", "class"])
+    # each camera's own rates undo its own misreadings exactly
+    for iid in ("testA", "testB"):
+        np.testing.assert_allclose(e.loc[iid]["cover_pct"], e.loc[iid]["true_cover_pct"], atol=1e-6)
+    # a camera without validation photos gets the pooled rates: between the two cameras'
+    assert e.loc[("testC", "moss"), "true_cover_pct"] < e.loc[("testC", "moss"), "cover_pct"]
+    cams_rec = rec["models"]["ensemble"]["cameras"]
+    assert sorted(cams_rec) == ["A", "B"] and cams_rec["B"]["photos"] == ["valB"]
+    assert np.array(cams_rec["B"]["M"])[0, 1] == pytest.approx(0.30)
+    # valB is its camera's only validation photo: left out, it gets the pooled rates of the others (camera A's)
+    assert e.loc[("valB", "moss"), "cover_pct"] < e.loc[("valB", "moss"), "true_cover_pct"] - 1

@@ -212,12 +212,16 @@ def test_cover_tables(finished):
 
     adj = json.loads((cov / "cover_adjustment.json").read_text())
     splits = pd.read_csv(finished / "results" / "splits.tsv", sep="\t")
-    assert adj["method"] == "confusion" and set(adj["photos"]) == set(splits[splits["split"] == "val"]["image_id"])
+    val = splits[splits["split"] == "val"]
+    assert adj["method"] == "confusion" and set(adj["photos"]) == set(val["image_id"])
+    # each camera with validation photos has its own error rates on record
+    assert set(adj["models"]["ensemble"]["cameras"]) == set(val["camera"])
     np.testing.assert_allclose(seeds["map_cover_pct"], 100 * seeds["class_px"] / seeds["valid_px"])
     for model in ("ensemble", "seed1"):
-        m = np.array(adj["models"][model]["M"])
+        test_photo, camera = splits[splits["split"] == "test"][["image_id", "camera"]].iloc[0]
+        rates = adj["models"][model]
+        m = np.array(rates["cameras"][camera]["M"] if camera in rates["cameras"] else rates["M"])
         np.testing.assert_allclose(m.sum(axis=0), 1, atol=1e-6)
-        test_photo = splits[splits["split"] == "test"]["image_id"].iloc[0]
         row = seeds[(seeds["model"] == model) & (seeds["image_id"] == test_photo)]
         want = 100 * simplex_lsq(m, row["map_cover_pct"].to_numpy() / 100)
         np.testing.assert_allclose(row["cover_pct"], want, atol=1e-4)

@@ -35,7 +35,9 @@ quantification literature). It uses only the model's error rates, never a
 prior on cover: when the cover really changes the adjusted estimate follows it.
 Each seed is adjusted with its own ``M``; a validation photo with the ``M`` of
 the other validation photos (leave-one-out), so the calibration of the
-intervals below sees honest errors. Classes with fewer than
+intervals below sees honest errors. A camera with validation photos of its own
+gets its own error rates (for the classes they hold enough pixels of), so
+labelling a photo or two of a new camera corrects that camera's own misreadings. Classes with fewer than
 ``MIN_CLASS_PX`` true pixels in the validation photos keep the map's count.
 
 ``seed_t95`` (``cover.interval: seed``, and the fallback when no validation photo
@@ -221,7 +223,7 @@ def simplex_lsq(m: np.ndarray, q: np.ndarray) -> np.ndarray:
 
 
 def adjust_cover(per_image: pd.DataFrame, confusion: pd.DataFrame, val_ids: list[str], n: int,
-                 min_class_px: int = MIN_CLASS_PX) -> tuple[pd.DataFrame, dict]:
+                 min_class_px: int = MIN_CLASS_PX, camera_of: dict[str, str] | None = None) -> tuple[pd.DataFrame, dict]:
     """Confusion-adjusted cover (see the module's docstring).
 
     Args:
@@ -229,13 +231,18 @@ def adjust_cover(per_image: pd.DataFrame, confusion: pd.DataFrame, val_ids: list
         confusion: ``image_id model true pred pixels`` rows of the labelled photos.
         val_ids: validation photos whose confusion sets the error rates.
         n: size of the class axis.
+        min_class_px: true pixels a class needs for its error rates to be estimated.
+        camera_of: image_id -> camera. A photo whose camera has validation photos gets
+            that camera's error rates for every class with ``min_class_px`` true pixels
+            in them, the rates pooled over all validation photos for the other classes.
 
     Returns:
         (``per_image`` with ``cover_pct`` adjusted and the map's own fraction kept as
-        ``map_cover_pct``, a record: per model the matrix ``M``, the photos and pixels
-        it came from, the classes left unadjusted). Without a labelled validation
-        photo the table is returned as it is (``map_cover_pct`` = ``cover_pct``) and
-        the record says why.
+        ``map_cover_pct``, a record: per model the pooled matrix ``M``, the photos and
+        pixels it came from, the classes left unadjusted, and per camera with
+        validation photos its own ``M``). Without a labelled validation photo the
+        table is returned as it is (``map_cover_pct`` = ``cover_pct``) and the record
+        says why.
     """
     out = per_image.copy()
     out["map_cover_pct"] = out["cover_pct"]
@@ -244,36 +251,57 @@ def adjust_cover(per_image: pd.DataFrame, confusion: pd.DataFrame, val_ids: list
     rec: dict = {"method": "confusion", "photos": photos, "min_class_px": min_class_px, "models": {}}
     if not photos:
         return out, {**rec, "method": "none", "reason": "no validation photo has a mask"}
+    camera_of = camera_of or {}
+    cam = {i: camera_of.get(i, "") for i in out["image_id"].unique()}
     cms: dict[tuple[str, str], np.ndarray] = {}
     for (model, iid), g in conf.groupby(["model", "image_id"]):
         cm = np.zeros((n, n), dtype=np.int64)
         np.add.at(cm, (g["true"].to_numpy(), g["pred"].to_numpy()), g["pixels"].to_numpy())
         cms[(model, iid)] = cm
-    totals = {}
+    zero = np.zeros((n, n), dtype=np.int64)
+    totals, cam_totals = {}, {}
     for model in out["model"].unique():
-        mine = [cm for (mod, _), cm in cms.items() if mod == model]
+        mine = {iid: cm for (mod, iid), cm in cms.items() if mod == model}
         if not mine:
             raise ValueError(f"no validation confusion for model '{model}'")
-        totals[model] = np.sum(mine, axis=0)
+        totals[model] = np.sum(list(mine.values()), axis=0)
         m, kept = misclassification(totals[model], min_class_px)
         rec["models"][model] = {"M": np.round(m, 8).tolist(), "true_px": totals[model].sum(axis=1).tolist(),
-                                "unadjusted_class_ids": kept}
+                                "unadjusted_class_ids": kept, "cameras": {}}
+        for c in sorted({cam.get(i, "") for i in mine} - {""}):
+            cam_totals[(model, c)] = np.sum([cm for i, cm in mine.items() if cam.get(i) == c], axis=0)
+            mc, kc = _camera_rates(cam_totals[(model, c)], totals[model], min_class_px)
+            rec["models"][model]["cameras"][c] = {
+                "M": np.round(mc, 8).tolist(), "true_px": cam_totals[(model, c)].sum(axis=1).tolist(),
+                "photos": sorted(i for i in mine if cam.get(i) == c), "pooled_class_ids": kc}
     rec["leave_one_out"] = len(photos) > 1
     cover = out["cover_pct"].to_numpy(dtype=np.float64).copy()
     for (iid, model), idx in out.groupby(["image_id", "model"], sort=False).groups.items():
         rows = out.loc[idx]
         if rows["valid_px"].iloc[0] == 0:
             continue
-        total = totals[model]
-        if iid in photos and len(photos) > 1:
-            total = total - cms[(model, iid)]
-        m, _ = misclassification(total, min_class_px)
+        own = cms.get((model, iid), zero) if len(photos) > 1 else zero  # leave the photo itself out
+        camera_cm = cam_totals[(model, cam[iid])] - own if (model, cam[iid]) in cam_totals else zero
+        m, _ = _camera_rates(camera_cm, totals[model] - own, min_class_px)
         frac = np.zeros(n)
         frac[rows["class_id"].to_numpy()] = rows["class_px"].to_numpy() / rows["valid_px"].to_numpy()
         p = simplex_lsq(m, frac)
         cover[out.index.get_indexer(idx)] = 100.0 * p[rows["class_id"].to_numpy()]
     out["cover_pct"] = cover
     return out, rec
+
+
+def _camera_rates(camera_cm: np.ndarray, pooled_cm: np.ndarray, min_class_px: int) -> tuple[np.ndarray, list[int]]:
+    """A camera's error rates where its validation pixels suffice, the pooled rates for the other classes
+    (whose ids are returned)."""
+    m, _ = misclassification(pooled_cm, min_class_px)
+    true_px = np.asarray(camera_cm).sum(axis=1)
+    pooled = [j for j in range(len(m)) if true_px[j] < min_class_px]
+    if len(pooled) < len(m):
+        mc, _ = misclassification(camera_cm, min_class_px)
+        own = [j for j in range(len(m)) if j not in pooled]
+        m[:, own] = mc[:, own]
+    return m, pooled
 
 
 def calibrate(by_image: pd.DataFrame, level: float = 0.95, floor_pp: float = 0.01) -> dict:

@@ -738,7 +738,8 @@ def aggregate_cover(cover_tsvs: list[str], splits_tsv: str, level: float, out: d
         conf = pd.concat(conf, ignore_index=True) if conf else pd.DataFrame(columns=["image_id", "model", "true", "pred", "pixels"])
         val_ids = meta.loc[meta["split"] == "val", "image_id"].tolist()
         n = n_classes or int(per_image["class_id"].max()) + 1
-        per_image, adjustment = adjust_cover(per_image, conf, val_ids, n)
+        per_image, adjustment = adjust_cover(per_image, conf, val_ids, n,
+                                             camera_of=dict(zip(meta["image_id"], meta["camera"])))
         if adjustment["method"] == "confusion":
             log.info("cover adjusted by the error rates of %d validation photos%s", len(adjustment["photos"]),
                      "" if adjustment["leave_one_out"] else " (one photo: its own cover is adjusted in-sample)")
