@@ -191,7 +191,6 @@ def adjusted(rows: list[dict], classes: list[dict], labelled_per_camera: int = 0
     of such a camera gets that camera's own error rates (``METHOD+adjust+Nval``).
     """
     out = []
-    zero = None
     for method in dict.fromkeys(r["method"] for r in rows):
         cms = {r["image_id"]: (r["group"], r["cm"]) for r in rows if r["method"] == method and "cm" in r}
         camera = {i: ("camA" if g.startswith("camA") else g) for i, (g, _) in cms.items()}
@@ -200,16 +199,12 @@ def adjusted(rows: list[dict], classes: list[dict], labelled_per_camera: int = 0
         for g in ("camB", "camC", "camD"):  # spread over the camera's plots and sites
             ids = sorted(i for i, (gg, _) in cms.items() if gg == g)
             extra += [ids[int(k * len(ids) / labelled_per_camera)] for k in range(labelled_per_camera)]
-        cal += extra
+        cal_cms = {i: cms[i][1] for i in cal + extra}
         name = method + "+adjust" + (f"+{labelled_per_camera}val" if labelled_per_camera else "")
         for iid, (group, cm) in cms.items():
             if iid in extra:
                 continue
-            zero = np.zeros_like(cm)
-            own = cm if iid in cal else zero
-            pooled = sum(cms[i][1] for i in cal) - own
-            mine = sum((cms[i][1] for i in cal if camera[i] == camera[iid]), zero) - own
-            m, _ = cover._camera_rates(mine, pooled, cover.MIN_CLASS_PX)
+            m, _ = cover.error_rates(cal_cms, camera, iid, camera[iid])
             p = cover.simplex_lsq(m, cm.sum(axis=0) / cm.sum())
             for c in classes:
                 out.append({"method": name, "image_id": iid, "group": group, "class": c["name"],
@@ -315,9 +310,11 @@ def main() -> int:
     if args.merge:
         long = pd.concat([pd.read_csv(f, sep="\t") for f in args.merge], ignore_index=True)
         long = long.drop_duplicates(["method", "group", "class", "metric"], keep="last")
+        # each method beside its adjusted rows
         base = list(dict.fromkeys(m.split("+adjust")[0] for m in long["method"]))
-        key = long["method"].map(lambda m: (base.index(m.split("+adjust")[0]), len(m)))
-        long = long.iloc[sorted(range(len(long)), key=lambda i: key.iloc[i])].reset_index(drop=True)
+        long = (long.assign(_b=long["method"].map(lambda m: base.index(m.split("+adjust")[0])),
+                            _n=long["method"].str.len())
+                .sort_values(["_b", "_n"], kind="stable").drop(columns=["_b", "_n"]).reset_index(drop=True))
         return write_results(long, summary(long), out, time.time())
     t0 = time.time()
     if not demo.is_current(args.data, SPEC):

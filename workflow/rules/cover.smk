@@ -57,7 +57,7 @@ rule aggregate_cover:
         floor_pp=config["cover"]["interval_floor_pp"],
         adjust=config["cover"]["adjust"],
         val_confusion=[path_of(i, "confusion") for i in val_labelled_ids()],
-        n_classes=max(int(c["id"]) for c in config["classes"]) + 1,
+        classes=config["classes"],
         covers=[path_of(i, "cover") for i in SHEET.index],
     script:
         "../scripts/aggregate_cover.py"

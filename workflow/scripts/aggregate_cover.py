@@ -22,6 +22,6 @@ run(
         snakemake.params.floor_pp,
         snakemake.params.adjust,
         list(snakemake.params.val_confusion),
-        snakemake.params.n_classes,
+        snakemake.params.classes,
     ),
 )

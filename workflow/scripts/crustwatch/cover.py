@@ -222,6 +222,32 @@ def simplex_lsq(m: np.ndarray, q: np.ndarray) -> np.ndarray:
     return p / p.sum()
 
 
+def error_rates(cms: dict[str, np.ndarray], camera_of: dict[str, str], image_id: str | None, camera: str,
+                min_class_px: int = MIN_CLASS_PX) -> tuple[np.ndarray, list[int]]:
+    """The error-rate matrix ``M`` that adjusts one photo's cover.
+
+    Args:
+        cms: calibration (validation) photo -> its (true x predicted) confusion matrix.
+        camera_of: photo -> camera.
+        image_id: the photo; left out of ``cms`` when other photos remain.
+        camera: the photo's camera. Classes with ``min_class_px`` true pixels in this
+            camera's calibration photos get the camera's own rates, the others the
+            rates pooled over all of them (see :func:`misclassification`).
+
+    Returns:
+        (``M``, ids of the classes whose rates are pooled).
+    """
+    others = {i: cm for i, cm in cms.items() if i != image_id} or cms
+    pooled, _ = misclassification(np.sum(list(others.values()), axis=0), min_class_px)
+    mine = [cm for i, cm in others.items() if camera_of.get(i) == camera]
+    true_px = np.sum(mine, axis=0).sum(axis=1) if mine else np.zeros(len(pooled))
+    pooled_ids = [j for j in range(len(pooled)) if true_px[j] < min_class_px]
+    own_ids = [j for j in range(len(pooled)) if j not in pooled_ids]
+    if own_ids:
+        pooled[:, own_ids] = misclassification(np.sum(mine, axis=0), min_class_px)[0][:, own_ids]
+    return pooled, pooled_ids
+
+
 def adjust_cover(per_image: pd.DataFrame, confusion: pd.DataFrame, val_ids: list[str], n: int,
                  min_class_px: int = MIN_CLASS_PX, camera_of: dict[str, str] | None = None) -> tuple[pd.DataFrame, dict]:
     """Confusion-adjusted cover (see the module's docstring).
@@ -252,56 +278,45 @@ def adjust_cover(per_image: pd.DataFrame, confusion: pd.DataFrame, val_ids: list
     if not photos:
         return out, {**rec, "method": "none", "reason": "no validation photo has a mask"}
     camera_of = camera_of or {}
-    cam = {i: camera_of.get(i, "") for i in out["image_id"].unique()}
-    cms: dict[tuple[str, str], np.ndarray] = {}
+    cms: dict[str, dict[str, np.ndarray]] = {}  # model -> validation photo -> confusion
     for (model, iid), g in conf.groupby(["model", "image_id"]):
         cm = np.zeros((n, n), dtype=np.int64)
         np.add.at(cm, (g["true"].to_numpy(), g["pred"].to_numpy()), g["pixels"].to_numpy())
-        cms[(model, iid)] = cm
-    zero = np.zeros((n, n), dtype=np.int64)
-    totals, cam_totals = {}, {}
+        cms.setdefault(model, {})[iid] = cm
     for model in out["model"].unique():
-        mine = {iid: cm for (mod, iid), cm in cms.items() if mod == model}
-        if not mine:
+        if model not in cms:
             raise ValueError(f"no validation confusion for model '{model}'")
-        totals[model] = np.sum(list(mine.values()), axis=0)
-        m, kept = misclassification(totals[model], min_class_px)
-        rec["models"][model] = {"M": np.round(m, 8).tolist(), "true_px": totals[model].sum(axis=1).tolist(),
+        total = np.sum(list(cms[model].values()), axis=0)
+        m, kept = misclassification(total, min_class_px)
+        rec["models"][model] = {"M": np.round(m, 8).tolist(), "true_px": total.sum(axis=1).tolist(),
                                 "unadjusted_class_ids": kept, "cameras": {}}
-        for c in sorted({cam.get(i, "") for i in mine} - {""}):
-            cam_totals[(model, c)] = np.sum([cm for i, cm in mine.items() if cam.get(i) == c], axis=0)
-            mc, kc = _camera_rates(cam_totals[(model, c)], totals[model], min_class_px)
+        for c in sorted({camera_of[i] for i in cms[model] if i in camera_of}):
+            mc, kc = error_rates(cms[model], camera_of, None, c, min_class_px)
+            mine = [i for i in cms[model] if camera_of.get(i) == c]
             rec["models"][model]["cameras"][c] = {
-                "M": np.round(mc, 8).tolist(), "true_px": cam_totals[(model, c)].sum(axis=1).tolist(),
-                "photos": sorted(i for i in mine if cam.get(i) == c), "pooled_class_ids": kc}
+                "M": np.round(mc, 8).tolist(), "true_px": np.sum([cms[model][i] for i in mine], axis=0).sum(axis=1).tolist(),
+                "photos": sorted(mine), "pooled_class_ids": kc}
     rec["leave_one_out"] = len(photos) > 1
-    cover = out["cover_pct"].to_numpy(dtype=np.float64).copy()
-    for (iid, model), idx in out.groupby(["image_id", "model"], sort=False).groups.items():
-        rows = out.loc[idx]
-        if rows["valid_px"].iloc[0] == 0:
+    # one row of map fractions per (photo, model); rates are shared by a camera's unlabelled photos
+    group = out.groupby(["image_id", "model"], sort=False).ngroup().to_numpy()
+    class_id = out["class_id"].to_numpy()
+    frac = np.zeros((group.max() + 1, n))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        frac[group, class_id] = out["class_px"].to_numpy() / out["valid_px"].to_numpy()
+    adjusted = frac.copy()
+    first = np.flatnonzero(~out.duplicated(["image_id", "model"]).to_numpy())
+    cache: dict[tuple[str, str], np.ndarray] = {}
+    for g, iid, model, valid in zip(group[first], out["image_id"].to_numpy()[first], out["model"].to_numpy()[first],
+                                    out["valid_px"].to_numpy()[first]):
+        if valid == 0:
             continue
-        own = cms.get((model, iid), zero) if len(photos) > 1 else zero  # leave the photo itself out
-        camera_cm = cam_totals[(model, cam[iid])] - own if (model, cam[iid]) in cam_totals else zero
-        m, _ = _camera_rates(camera_cm, totals[model] - own, min_class_px)
-        frac = np.zeros(n)
-        frac[rows["class_id"].to_numpy()] = rows["class_px"].to_numpy() / rows["valid_px"].to_numpy()
-        p = simplex_lsq(m, frac)
-        cover[out.index.get_indexer(idx)] = 100.0 * p[rows["class_id"].to_numpy()]
-    out["cover_pct"] = cover
+        cam = camera_of.get(iid, "")
+        key = (model, iid if iid in cms[model] else "\0" + cam)
+        if key not in cache:
+            cache[key] = error_rates(cms[model], camera_of, iid, cam, min_class_px)[0]
+        adjusted[g] = simplex_lsq(cache[key], frac[g])
+    out["cover_pct"] = np.where(out["valid_px"].to_numpy() > 0, 100.0 * adjusted[group, class_id], out["cover_pct"])
     return out, rec
-
-
-def _camera_rates(camera_cm: np.ndarray, pooled_cm: np.ndarray, min_class_px: int) -> tuple[np.ndarray, list[int]]:
-    """A camera's error rates where its validation pixels suffice, the pooled rates for the other classes
-    (whose ids are returned)."""
-    m, _ = misclassification(pooled_cm, min_class_px)
-    true_px = np.asarray(camera_cm).sum(axis=1)
-    pooled = [j for j in range(len(m)) if true_px[j] < min_class_px]
-    if len(pooled) < len(m):
-        mc, _ = misclassification(camera_cm, min_class_px)
-        own = [j for j in range(len(m)) if j not in pooled]
-        m[:, own] = mc[:, own]
-    return m, pooled
 
 
 def calibrate(by_image: pd.DataFrame, level: float = 0.95, floor_pp: float = 0.01) -> dict:

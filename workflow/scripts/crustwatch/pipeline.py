@@ -713,13 +713,13 @@ def cover_image(
 
 def aggregate_cover(cover_tsvs: list[str], splits_tsv: str, level: float, out: dict[str, str],
                     interval: str = "calibrated", floor_pp: float = 0.01, adjust: str = "confusion",
-                    val_confusion_tsvs: list[str] | None = None, n_classes: int | None = None) -> None:
+                    val_confusion_tsvs: list[str] | None = None, classes: list[dict] | None = None) -> None:
     """Write ``by_image``, ``by_plot_date``, ``by_site_date`` and ``by_image_seed`` tables,
     ``calibration`` (JSON: how the intervals were made, from which validation photos) and
     ``adjustment`` (JSON: the validation error rates that adjusted the cover, per model).
 
     ``adjust``: ``confusion`` (cover adjusted by the validation photos' error rates,
-    from ``val_confusion_tsvs``) or ``none`` (cover = the map's pixel fraction); see
+    from ``val_confusion_tsvs``; ``classes`` is the config's class map) or ``none`` (cover = the map's pixel fraction); see
     :mod:`crustwatch.cover`. Every table keeps the map's own fraction as ``map_cover_pct``.
 
     Every row carries ``ensemble_card_sha256``, the ensemble card of the models
@@ -737,7 +737,9 @@ def aggregate_cover(cover_tsvs: list[str], splits_tsv: str, level: float, out: d
         conf = [pd.read_csv(f, sep="\t") for f in (val_confusion_tsvs or [])]
         conf = pd.concat(conf, ignore_index=True) if conf else pd.DataFrame(columns=["image_id", "model", "true", "pred", "pixels"])
         val_ids = meta.loc[meta["split"] == "val", "image_id"].tolist()
-        n = n_classes or int(per_image["class_id"].max()) + 1
+        from .metrics import n_classes
+
+        n = n_classes(classes) if classes else int(per_image["class_id"].max()) + 1
         per_image, adjustment = adjust_cover(per_image, conf, val_ids, n,
                                              camera_of=dict(zip(meta["image_id"], meta["camera"])))
         if adjustment["method"] == "confusion":
