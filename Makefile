@@ -1,6 +1,7 @@
 # make demo   set up .venv (if missing) and run the bundled demo end to end
 # make test   set up .venv (if missing) and run the test suite
 # make bench-drift   compare normalization methods on generated camera drift
+# make bench-drift-ceiling   what each camera's own photos allow (the bound on any correction)
 # make bench-dag     time the planning of 10,000- and 100,000-photo projects
 # make bench         prediction and training speed against a naive loop, and
 #                    the peak memory of predicting a 24 MP photo
@@ -9,7 +10,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 CORES ?= all
 
-.PHONY: demo test venv lint fmt clean-demo bench bench-speed bench-memory bench-drift bench-dag
+.PHONY: demo test venv lint fmt clean-demo bench bench-speed bench-memory bench-drift bench-drift-ceiling bench-dag
 
 $(BIN)/crustwatch: requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -43,6 +44,11 @@ bench-memory: venv
 # bench/results/drift.tsv, drift_summary.tsv, drift.png
 bench-drift: venv
 	$(BIN)/python bench/drift.py --seeds 0,1,2
+
+# models trained on each camera's own photos, and the cost of each camera property
+# (about 31 min on 2 CPU cores): bench/results/drift_ceiling.tsv
+bench-drift-ceiling: venv
+	$(BIN)/python bench/drift.py --ceiling --seeds 0,1,2
 
 # how long `snakemake -n` takes on 10,000 and 100,000 generated photos:
 # bench/results/dag_scale.tsv
