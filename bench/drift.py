@@ -99,15 +99,15 @@ DRIFT_AUG = {False: None, True: {}, "optics": {"wb": 0.0, "exposure": 0.0, "gamm
 
 #: camera A's photos of the drifted dates' scenes (every plot of dates 2-4): the training camera's
 #: error on the very scenes cameras B, C and D shoot, so that the drifted / training-camera ratio
-#: compares cameras and not scenes. Outside the sheet: they calibrate nothing and train nothing.
+#: compares cameras and not scenes. Outside the sheet: only predicted, never calibrating or training.
 SAME = "camA_same_scenes"
 
 
-def same_scene_photos(target_mm: float) -> dict:
+def same_scene_photos(folder: Path, target_mm: float) -> dict:
     """Camera A's photos of every plot at dates 2-4, ingested as the sheet's photos are."""
     out = {}
     for t in range(1, len(CAMERAS)):
-        shot = render_set(CAMERAS[0], t, Path(ROOT / "bench" / "data" / "drift_same_scenes" / f"t{t}"), target_mm)
+        shot = render_set(CAMERAS[0], t, folder / f"t{t}", target_mm)
         out |= {f"camA-t{t}-{i}": {**d, "group": SAME} for i, d in shot.items()}
     return out
 
@@ -121,28 +121,31 @@ def group_of(row) -> str:
     return row["camera"].replace("cam-", "cam")
 
 
+def ingest_photo(img: np.ndarray, mask: np.ndarray, mm_per_px: float, reference: str, target_mm: float) -> dict:
+    """Scaled uint8 photo, mask, histogram and reference mean, as the workflow's ingest makes them."""
+    shape = norm.scaled_shape(img.shape[1], img.shape[2], norm.scale_factor(mm_per_px, target_mm))
+    ref, _ = norm.reference_target(img, parse_box(reference))
+    scaled = norm.resample_photo(img, shape)
+    return {"raw": scaled, "mask": norm.resample_mask(mask, shape), "full_mask": mask,
+            "hist": norm.histogram(scaled), "ref": ref}
+
+
 def ingest(sheet: pd.DataFrame, target_mm: float = TARGET_MM) -> dict:
-    """Per photo: scaled uint8 photo, mask, histogram, reference mean, as the workflow's ingest makes them."""
+    """Every photo of the sheet, ingested (:func:`ingest_photo`), with its camera, date and group."""
     out = {}
     for iid, r in sheet.iterrows():
         img, _ = io.read_photo(r["image_path"])
-        mask = io.read_mask(r["mask_path"])
-        f = norm.scale_factor(r["mm_per_px"], target_mm)
-        shape = norm.scaled_shape(img.shape[1], img.shape[2], f)
-        ref, _ = norm.reference_target(img, parse_box(r["reference"]))
-        scaled = norm.resample_photo(img, shape)
-        out[iid] = {"raw": scaled, "mask": norm.resample_mask(mask, shape), "full_mask": mask,
-                    "hist": norm.histogram(scaled), "ref": ref, "camera": r["camera"], "date": r["date"],
-                    "group": group_of(r)}
+        out[iid] = {**ingest_photo(img, io.read_mask(r["mask_path"]), r["mm_per_px"], r["reference"], target_mm),
+                    "camera": r["camera"], "date": r["date"], "group": group_of(r)}
     return out
 
 
-def luts_for(method: str, data: dict, pool: str = "first_date") -> dict:
-    cal = norm.calibration_ids({iid: (d["camera"], d["date"]) for iid, d in data.items()
-                                if d["group"] != SAME}, pool)
+def luts_for(method: str, data: dict, pool: str = "first_date", extra: dict | None = None) -> dict:
+    """Lookup tables of ``data`` and ``extra``; only ``data`` calibrates the cameras."""
+    cal = norm.calibration_ids({iid: (d["camera"], d["date"]) for iid, d in data.items()}, pool)
     by_cam = {cam: {i: data[i]["hist"] for i in ids} for cam, ids in cal.items()}
     out = {}
-    for iid, d in data.items():
+    for iid, d in (data | (extra or {})).items():
         pooled, _, _ = norm.pooled_histogram(by_cam[d["camera"]], iid)
         out[iid] = norm.lookup_table(method, pooled, own=d["hist"], reference_rgb=list(d["ref"]))
     return out
@@ -161,7 +164,7 @@ def train_one(data: dict, normed: dict, luts: dict, drift: bool, steps: int, see
                            luts=[luts[i] for i in train_ids])
     target = None
     if energy:
-        others = [i for i, d in data.items() if d["group"] not in ("train", SAME)]
+        others = [i for i, d in data.items() if d["group"] != "train"]
         target = PatchSampler([normed[i] for i in others], [np.zeros(normed[i].shape[1:], np.uint8) for i in others],
                               cfg.patch_size, demo.IGNORE, seed + 10_000)
     train_model(model, sampler, cfg, n_classes, demo.IGNORE, torch.device("cpu"), progress=False, log=log,
@@ -169,10 +172,20 @@ def train_one(data: dict, normed: dict, luts: dict, drift: bool, steps: int, see
     return model, cfg.patch_size
 
 
-def run_method(name: str, data: dict, classes: list[dict], steps: int, log, seeds: list[int]) -> list[dict]:
+def predict_map(members, img: np.ndarray, n_classes: int, shape: tuple[int, int]) -> np.ndarray:
+    """The ensemble's class map of a normalized photo, mapped back to the photo's own pixels."""
+    p = infer.sliding_window_probs(members, img, n_classes, PATCH, batch_size=32).mean(axis=0)
+    return norm.resample_mask(p.argmax(0).astype(np.uint8), shape)
+
+
+def run_method(name: str, data: dict, classes: list[dict], steps: int, log, seeds: list[int],
+               extra: dict | None = None) -> list[dict]:
+    """Train ``seeds`` on ``data``'s training photos with method ``name`` and score every other photo
+    of ``data`` and ``extra`` (photos that are only predicted: they calibrate and train nothing)."""
     method, drift, adabn, pool = METHODS[name]
-    luts = luts_for(method, data, pool)
-    normed = {iid: norm.apply_lut(d["raw"], luts[iid]) for iid, d in data.items()}
+    extra = extra or {}
+    luts = luts_for(method, data, pool, extra)
+    normed = {iid: norm.apply_lut(d["raw"], luts[iid]) for iid, d in (data | extra).items()}
     n_classes = len(classes)
     t0 = time.time()
     members = []
@@ -183,15 +196,13 @@ def run_method(name: str, data: dict, classes: list[dict], steps: int, log, seed
     nets = {}
     if adabn:
         for cam in sorted({d["camera"] for d in data.values()}):
-            imgs = [normed[i] for i, d in data.items() if d["camera"] == cam and d["group"] != SAME]
+            imgs = [normed[i] for i, d in data.items() if d["camera"] == cam]
             nets[cam] = [infer.adapt_batchnorm(m, imgs, patch) for m in members]
     rows = []
-    for iid, d in data.items():
+    for iid, d in (data | extra).items():
         if d["group"] == "train":
             continue
-        p = infer.sliding_window_probs(nets.get(d["camera"], members), normed[iid], n_classes, patch,
-                                       batch_size=32).mean(axis=0)
-        pred = norm.resample_mask(p.argmax(0).astype(np.uint8), d["full_mask"].shape)
+        pred = predict_map(nets.get(d["camera"], members), normed[iid], n_classes, d["full_mask"].shape)
         truth = d["full_mask"]
         valid = truth != demo.IGNORE
         cm = metrics.confusion(pred, truth, n_classes, demo.IGNORE)
@@ -252,8 +263,7 @@ def _variants(cam: demo.Camera) -> dict[str, demo.Camera]:
 
 def render_set(cam: demo.Camera, t: int, folder: Path, target_mm: float) -> dict:
     """Every plot of date index ``t`` shot with ``cam``: written in its format, read back and
-    ingested as :func:`ingest` does; plots 1-3 are ``train``, 4-5 ``heldout``, and each
-    photo's histogram-pooled ``camera_*`` parameters come from the others (leave-one-out)."""
+    ingested as the sheet's photos are (:func:`ingest_photo`); plots 1-3 are ``train``, 4-5 ``heldout``."""
     folder.mkdir(parents=True, exist_ok=True)
     out = {}
     for site in SPEC.sites:
@@ -262,30 +272,21 @@ def render_set(cam: demo.Camera, t: int, folder: Path, target_mm: float) -> dict
             path = folder / f"{site}-p{plot}.{cam.fmt}"
             io.write_image_file(path, photo, quality=cam.jpeg_quality)
             img, _ = io.read_photo(path)
-            shape = norm.scaled_shape(img.shape[1], img.shape[2], norm.scale_factor(cam.mm_per_px, target_mm))
-            scaled = norm.resample_photo(img, shape)
-            ref, _ = norm.reference_target(img, parse_box(demo.reference_box(SPEC, cam)))
-            out[f"{site}-p{plot}"] = {"raw": scaled, "mask": norm.resample_mask(mask, shape), "full_mask": mask,
-                                      "hist": norm.histogram(scaled), "scene": (t, site, plot), "ref": ref,
-                                      "camera": cam.name, "date": SPEC.dates[t],
-                                      "group": "train" if plot <= 3 else "heldout"}
+            out[f"{site}-p{plot}"] = {
+                **ingest_photo(img, mask, cam.mm_per_px, demo.reference_box(SPEC, cam), target_mm),
+                "scene": (t, site, plot), "camera": cam.name, "date": SPEC.dates[t],
+                "group": "train" if plot <= 3 else "heldout"}
     return out
 
 
 def _normed(method: str, data: dict) -> tuple[dict, dict]:
-    hists = {i: d["hist"] for i, d in data.items()}
-    luts = {i: norm.lookup_table(method, norm.pooled_histogram(hists, i)[0], own=d["hist"]) for i, d in data.items()}
+    luts = luts_for(method, data)
     return luts, {i: norm.apply_lut(d["raw"], luts[i]) for i, d in data.items()}
 
 
 def _confusions(members, data: dict, normed: dict, n: int, ids) -> dict:
-    out = {}
-    for iid in ids:
-        d = data[iid]
-        p = infer.sliding_window_probs(members, normed[iid], n, PATCH, batch_size=32).mean(axis=0)
-        pred = norm.resample_mask(p.argmax(0).astype(np.uint8), d["full_mask"].shape)
-        out[iid] = metrics.confusion(pred, d["full_mask"], n, demo.IGNORE)
-    return out
+    return {i: metrics.confusion(predict_map(members, normed[i], n, data[i]["full_mask"].shape),
+                                 data[i]["full_mask"], n, demo.IGNORE) for i in ids}
 
 
 def _errors(cms: dict, rates: dict | None, scene_of: dict) -> dict:
@@ -352,8 +353,8 @@ def ceiling(args, classes: list[dict], method: str = "camera_moments") -> pd.Dat
         later = {}
         for t in range(1, len(CAMERAS)):
             later |= {f"t{t}-{i}": d for i, d in render_set(cam, t, folder / f"{cam.name}-t{t}", args.target_mm).items()}
-        lut = norm.lookup_table(method, np.sum([d["hist"] for d in data.values()], axis=0))
-        later_normed = {i: norm.apply_lut(d["raw"], lut) for i, d in later.items()}
+        luts = luts_for(method, data, extra=later)
+        later_normed = {i: norm.apply_lut(d["raw"], luts[i]) for i, d in later.items()}
         scenes = scene | {i: d["scene"] for i, d in later.items()}
         for name, rates in [(cam.name, own)] + ([(CAMERAS[0].name, a_cms)] if cam is not CAMERAS[0] else []):
             cms = _confusions(models_of[name], later, later_normed, n, list(later))
@@ -494,7 +495,8 @@ def main() -> int:
     if not demo.is_current(args.data, SPEC):
         demo.generate(args.data, SPEC, Path(args.data) / "images.tsv")
     sheet = load_sheet(Path(args.data) / "images.tsv")
-    data = ingest(sheet, args.target_mm) | same_scene_photos(args.target_mm)
+    data = ingest(sheet, args.target_mm)
+    same = same_scene_photos(Path(args.data).parent / "drift_same_scenes", args.target_mm)
     classes = [{"id": c["id"], "name": c["name"], "color": c["color"]} for c in demo.CLASSES]
     truth = pd.DataFrame([{"group": d["group"], "moss": 100 * float((d["full_mask"][d["full_mask"] != 255] == 5).mean())}
                           for d in data.values()]).groupby("group")["moss"].mean()
@@ -503,7 +505,7 @@ def main() -> int:
     rows = []
     for name in args.methods.split(","):
         rows += run_method(name, data, classes, args.steps, lambda s: print(s, flush=True),
-                           [int(x) for x in args.seeds.split(",")])
+                           [int(x) for x in args.seeds.split(",")], same)
     if not args.map_only:
         extra = []
         for k in [int(x) for x in args.labelled_per_camera.split(",") if int(x) > 0]:
