@@ -258,6 +258,21 @@ def test_drift_augmentation_optics_blur_is_seeded_and_smooths():
     assert roughness(blurred) < 0.8 * roughness(sharp)
 
 
+def test_drift_settings_do_nothing_with_drift_off():
+    """A project that keeps ``drift: false`` trains the same batches whatever the drift ranges (and
+    whether ``blur_sigma`` is set): only the train rule's params change, not the weights."""
+    imgs, masks = _data()
+
+    def batch(**kw):
+        return PatchSampler(imgs, masks, 16, 255, 3, Augment(drift=False, **kw)).batch_at(5, 6)
+
+    xa, ya = batch(wb=0.15, exposure=0.25, gamma=0.15)
+    xb, yb = batch(wb=0.0, exposure=0.0, gamma=0.0, blur_sigma=1.5, jpeg_prob=1.0, scale=0.5)
+    assert torch.equal(xa, xb) and torch.equal(ya, yb)
+    xc, _ = PatchSampler(imgs, masks, 16, 255, 3, Augment(drift=False, noise=0.2)).batch_at(5, 6)
+    assert not torch.equal(xa, xc)  # the comparison can fail: other settings do change the batches
+
+
 def test_adabn_re_estimates_batchnorm_statistics_only():
     from crustwatch import infer
 
