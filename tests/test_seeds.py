@@ -30,6 +30,26 @@ def test_runtime_settings_are_kept_out_of_what_shapes_weights():
     assert train_runtime(cfg) == {"log_every": 5, "checkpoint_every": 2, "workers": 3}
 
 
+def test_a_project_keeping_drift_off_keeps_its_training_params():
+    """The params of a config that pins the augmentation of releases before the optics default,
+    validated against today's schema, are those of the previous release: its models do not retrain."""
+    from pathlib import Path
+
+    from snakemake.utils import validate
+
+    schema = Path(__file__).resolve().parents[1] / "workflow" / "schemas" / "config.schema.yaml"
+    cfg = {"images": "images.tsv", "classes": [{"id": 0, "name": "soil"}, {"id": 1, "name": "moss"}],
+           "train": {"augment": {"drift": False, "wb": 0.15, "exposure": 0.25, "gamma": 0.15}}}
+    validate(cfg, str(schema))
+    assert cfg["train"]["augment"]["blur_sigma"] == 1.5  # the schema fills it in...
+    previous = {"flip_rotate": True, "gain": 0.15, "offset": 0.3, "contrast": 0.2, "noise": 0.05, "blur_prob": 0.3,
+                "drift": False, "wb": 0.15, "exposure": 0.25, "gamma": 0.15, "jpeg_prob": 0.3,
+                "jpeg_min_quality": 60, "scale": 0.2}
+    assert train_settings(cfg["train"])["augment"] == previous  # ...but it shapes nothing while drift is off
+    cfg["train"]["augment"]["drift"] = True
+    assert train_settings(cfg["train"])["augment"]["blur_sigma"] == 1.5
+
+
 def _metrics():
     rows = []
     for model, oa, err in (("ensemble", 0.9, 1.0), ("seed0", 0.6, 2.0), ("seed1", 0.95, 1.5), ("seed2", 0.9, 2.5)):

@@ -380,6 +380,21 @@ def finished_copy(finished, tmp_path) -> Path:
     return dst
 
 
+def test_drift_only_blur_never_retrains_while_drift_is_off(finished_copy):
+    p, target = finished_copy, "results/models/tiny/seed0/model.safetensors"
+    with changed_config(p) as (cfg, write):
+        cfg["train"]["augment"] = {"drift": False}
+        write()
+        snakemake(p, "--cores", "2", target)
+        cfg["train"]["augment"]["blur_sigma"] = 2.0  # read only by the drift simulation, which is off
+        write()
+        res = snakemake(p, "-n", "--cores", "2", target)
+        assert "Nothing to be done" in res.stdout + res.stderr
+        cfg["train"]["augment"]["drift"] = True  # now it shapes the weights
+        write()
+        assert planned_jobs(snakemake(p, "-n", "--cores", "2", target)).get("train") == 1
+
+
 def test_seed_sensitivity_tables_and_plot(finished):
     ev = finished / "results" / "eval"
     seeds = pd.read_csv(ev / "seeds.tsv", sep="\t")

@@ -9,8 +9,18 @@ TRAIN_RUNTIME_KEYS = ("log_every", "checkpoint_every", "workers")
 
 
 def train_settings(train_cfg: dict) -> dict:
-    """The ``train:`` settings that shape the weights (what the train rule takes as params)."""
-    return {k: v for k, v in train_cfg.items() if k not in TRAIN_RUNTIME_KEYS}
+    """The ``train:`` settings that shape the weights (what the train rule takes as params).
+
+    With ``augment.drift`` off, ``augment.blur_sigma`` (read only by the drift simulation)
+    is left out too: it came after models were trained with drift off, and a project that
+    keeps drift off must not retrain because the schema now fills it in. The other drift
+    ranges stay, as they always have been in the params.
+    """
+    out = {k: v for k, v in train_cfg.items() if k not in TRAIN_RUNTIME_KEYS}
+    aug = out.get("augment")
+    if isinstance(aug, dict) and not aug.get("drift", False) and "blur_sigma" in aug:
+        out["augment"] = {k: v for k, v in aug.items() if k != "blur_sigma"}
+    return out
 
 
 def train_runtime(train_cfg: dict) -> dict:
