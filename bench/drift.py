@@ -155,6 +155,12 @@ def luts_for(method: str, data: dict, pool: str = "first_date", extra: dict | No
     return out
 
 
+def normalized(method: str, data: dict, pool: str = "first_date", extra: dict | None = None) -> tuple[dict, dict]:
+    """:func:`luts_for` and the photos of ``data`` and ``extra`` normalized with them."""
+    luts = luts_for(method, data, pool, extra)
+    return luts, {i: norm.apply_lut(d["raw"], luts[i]) for i, d in (data | (extra or {})).items()}
+
+
 def train_one(data: dict, normed: dict, luts: dict, drift: bool, steps: int, seed: int, n_classes: int, log,
               energy: float = 0.0):
     train_ids = [i for i, d in data.items() if d["group"] == "train"]
@@ -188,8 +194,7 @@ def run_method(name: str, data: dict, classes: list[dict], steps: int, log, seed
     of ``data`` and ``extra`` (photos that are only predicted: they calibrate and train nothing)."""
     method, drift, adabn, pool = METHODS[name]
     extra = extra or {}
-    luts = luts_for(method, data, pool, extra)
-    normed = {iid: norm.apply_lut(d["raw"], luts[iid]) for iid, d in (data | extra).items()}
+    luts, normed = normalized(method, data, pool, extra)
     n_classes = len(classes)
     t0 = time.time()
     members = []
@@ -283,11 +288,6 @@ def render_set(cam: demo.Camera, t: int, folder: Path, target_mm: float) -> dict
     return out
 
 
-def _normed(method: str, data: dict) -> tuple[dict, dict]:
-    luts = luts_for(method, data)
-    return luts, {i: norm.apply_lut(d["raw"], luts[i]) for i, d in data.items()}
-
-
 def _confusions(members, data: dict, normed: dict, n: int, ids) -> dict:
     return {i: metrics.confusion(predict_map(members, normed[i], n, data[i]["full_mask"].shape),
                                  data[i]["full_mask"], n, demo.IGNORE) for i in ids}
@@ -335,7 +335,7 @@ def ceiling(args, classes: list[dict], method: str = "camera_moments") -> pd.Dat
     rows, models_of, sets = [], {}, {}
     for cam in CAMERAS:
         data = render_set(cam, 0, folder / cam.name, args.target_mm)
-        luts, normed = _normed(method, data)
+        luts, normed = normalized(method, data)
         members = [train_one(data, normed, luts, False, args.steps, s, n, lambda m: None)[0] for s in seeds]
         models_of[cam.name], sets[cam.name] = members, (data, normed)
         print(f"{cam.name}: trained {len(seeds)} x {args.steps} steps", flush=True)
@@ -357,8 +357,7 @@ def ceiling(args, classes: list[dict], method: str = "camera_moments") -> pd.Dat
         later = {}
         for t in range(1, len(CAMERAS)):
             later |= {f"t{t}-{i}": d for i, d in render_set(cam, t, folder / f"{cam.name}-t{t}", args.target_mm).items()}
-        luts = luts_for(method, data, extra=later)
-        later_normed = {i: norm.apply_lut(d["raw"], luts[i]) for i, d in later.items()}
+        _, later_normed = normalized(method, data, extra=later)
         scenes = scene | {i: d["scene"] for i, d in later.items()}
         for name, rates in [(cam.name, own)] + ([(CAMERAS[0].name, a_cms)] if cam is not CAMERAS[0] else []):
             cms = _confusions(models_of[name], later, later_normed, n, list(later))
@@ -367,7 +366,7 @@ def ceiling(args, classes: list[dict], method: str = "camera_moments") -> pd.Dat
     for t, cam in enumerate(CAMERAS[1:], start=1):
         for prop, variant in {"none": CAMERAS[0], **_variants(cam)}.items():
             data = render_set(variant, t, folder / f"{cam.name}-{prop}", args.target_mm)
-            _, normed = _normed(method, data)
+            _, normed = normalized(method, data)
             cms = _confusions(models_of[CAMERAS[0].name], data, normed, n, list(data))
             rows.append({"part": "one_property", "camera": cam.name, "shot": prop, "models": CAMERAS[0].name,
                          **_errors(cms, None, {})})

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import importlib.util
 from dataclasses import asdict
 from pathlib import Path
@@ -49,7 +48,7 @@ def test_default_config_is_the_benchmarks_choice(bench, make):
     # the benchmark trains with the library's TrainConfig and these augmentation settings
     wanted = asdict(Augment(drift=aug is not False, **(bench.DRIFT_AUG[aug] or {})))
     assert cfg["train"]["augment"] == wanted
-    trained = asdict(TrainConfig.from_dict(copy.deepcopy(train_settings(cfg["train"]))))
+    trained = asdict(TrainConfig.from_dict(train_settings(cfg["train"])))
     ref = asdict(TrainConfig(augment=Augment(**wanted)))
     for key in ("patch_size", "batch_size", "lr", "weight_decay", "dice_weight", "cpu_threads", "augment"):
         assert trained[key] == ref[key], key

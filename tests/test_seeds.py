@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from snakemake.utils import validate
 
 from crustwatch.cover import t_quantile
 from crustwatch.errors import CrustWatchError
@@ -33,10 +35,6 @@ def test_runtime_settings_are_kept_out_of_what_shapes_weights():
 def test_a_project_keeping_drift_off_keeps_its_training_params():
     """The params of a config that pins the augmentation of releases before the optics default,
     validated against today's schema, are those of the previous release: its models do not retrain."""
-    from pathlib import Path
-
-    from snakemake.utils import validate
-
     schema = Path(__file__).resolve().parents[1] / "workflow" / "schemas" / "config.schema.yaml"
     cfg = {"images": "images.tsv", "classes": [{"id": 0, "name": "soil"}, {"id": 1, "name": "moss"}],
            "train": {"augment": {"drift": False, "wb": 0.15, "exposure": 0.25, "gamma": 0.15}}}
