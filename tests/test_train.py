@@ -185,9 +185,24 @@ def test_safetensors_roundtrip_and_hash_check(tmp_path):
     )
 
 
-def test_hub_weights_are_refused():
-    with pytest.raises(CrustWatchError, match="never downloads"):
-        models.create_model("Unet", "resnet18", 3, encoder_depth=3, decoder_channels=[16, 8, 4], encoder_weights="imagenet")
+def test_encoder_weights_names_go_to_smp_and_paths_must_exist(tmp_path):
+    # a name is smp's own option (it downloads `imagenet` where there is internet; not testable here):
+    # an unknown name reaches smp, whose refusal is passed on with the hint
+    with pytest.raises(CrustWatchError, match="nosuchweights.*not a file here either"):
+        models.create_model("Unet", "resnet18", 3, encoder_depth=3, decoder_channels=[16, 8, 4],
+                            encoder_weights="nosuchweights")
+    assert not models.is_weights_path("imagenet") and models.is_weights_path("enc.safetensors")
+    with pytest.raises(CrustWatchError, match="is not a file"):
+        models.create_model("Unet", "resnet18", 3, encoder_depth=3, encoder_weights=str(tmp_path / "missing.pt"))
+    # a local file: the encoder starts from its weights
+    src = models.create_model("Unet", "resnet18", 3, encoder_depth=3, decoder_channels=[16, 8, 4])
+    from safetensors.torch import save_file
+
+    save_file({k: v.contiguous() for k, v in src.encoder.state_dict().items()}, str(tmp_path / "enc.safetensors"))
+    got = models.create_model("Unet", "resnet18", 3, encoder_depth=3, decoder_channels=[16, 8, 4],
+                              encoder_weights=str(tmp_path / "enc.safetensors"))
+    for k, v in src.encoder.state_dict().items():
+        assert torch.equal(v, got.encoder.state_dict()[k])
 
 
 def test_decoder_channels_must_match_depth():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -31,16 +32,19 @@ def create_model(
         n_classes: number of output classes.
         encoder_depth: encoder stages used, 3 to 5 (default 5). Fewer stages: faster, smaller context.
         decoder_channels: Unet decoder widths, one per stage (default smp's).
-        encoder_weights: ``None`` (random init, default) or the path of a local weights file
-            (``.safetensors``, or a ``.pt``/``.pth`` state dict) for the encoder. Names such as
-            ``imagenet`` would download from the internet and are refused.
+        encoder_weights: ``None`` (random init, default); the path of a local weights file
+            (``.safetensors``, or a ``.pt``/``.pth`` state dict) for the encoder; or the name of
+            pretrained weights that segmentation-models-pytorch knows for ``encoder`` (``imagenet``
+            for the ResNets), which smp itself downloads on first use on a machine with internet
+            and caches (``TORCH_HOME``). A value with a ``/`` or a weights suffix is a path.
         in_channels: input bands (default 3).
     """
     import segmentation_models_pytorch as smp
 
+    local = bool(encoder_weights) and is_weights_path(encoder_weights)
     kwargs: dict[str, Any] = dict(
         encoder_name=encoder,
-        encoder_weights=None,
+        encoder_weights=None if local else encoder_weights,
         encoder_depth=encoder_depth,
         in_channels=in_channels,
         classes=n_classes,
@@ -52,22 +56,36 @@ def create_model(
                 f"{encoder_depth}; give one width per encoder stage"
             )
         kwargs["decoder_channels"] = list(decoder_channels)
+    if local and not Path(encoder_weights).is_file():
+        raise CrustWatchError(
+            f"model.encoder_weights '{encoder_weights}' is not a file: give the path of a weights file on this "
+            "machine, the name of smp's pretrained weights (imagenet), or null"
+        )
     try:
         model = smp.create_model(arch, **kwargs)
     except (KeyError, ValueError) as e:
-        raise CrustWatchError(f"cannot build model arch='{arch}' encoder='{encoder}': {e}") from None
-    if encoder_weights:
+        hint = (f" (model.encoder_weights '{encoder_weights}' is not a file here either)"
+                if encoder_weights and not local else "")
+        raise CrustWatchError(f"cannot build model arch='{arch}' encoder='{encoder}': {e}{hint}") from None
+    except OSError as e:  # smp's download: no internet on this machine (a compute node, say)
+        raise CrustWatchError(
+            f"model.encoder_weights '{encoder_weights}': segmentation-models-pytorch could not download the "
+            f"pretrained weights ({e}). Run once where there is internet (smp caches them under TORCH_HOME), or "
+            "copy a weights file here and give its path"
+        ) from None
+    if local:
         p = Path(encoder_weights)
-        if not p.is_file():
-            raise CrustWatchError(
-                f"model.encoder_weights '{encoder_weights}' is not a local file. CrustWatch never downloads "
-                "weights: set it to null, or to a weights file you copied onto this machine"
-            )
         state = load_file(str(p)) if p.suffix == ".safetensors" else torch.load(p, map_location="cpu", weights_only=True)
-        missing, unexpected = model.encoder.load_state_dict(state, strict=False)
-        if len(missing) == len(list(model.encoder.state_dict())):
+        # smp's encoders return nothing from load_state_dict: compare the keys here
+        if not set(state) & set(model.encoder.state_dict()):
             raise CrustWatchError(f"encoder weights '{p}' match none of encoder '{encoder}''s parameters")
+        model.encoder.load_state_dict(state, strict=False)
     return model
+
+
+def is_weights_path(value: str) -> bool:
+    """``model.encoder_weights`` names a local file (else: smp's pretrained weights of that name)."""
+    return "/" in value or os.sep in value or Path(value).suffix in (".safetensors", ".pt", ".pth", ".bin")
 
 
 def save_weights(model: torch.nn.Module, path: str | Path, metadata: dict[str, str] | None = None) -> str:
