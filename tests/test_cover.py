@@ -103,12 +103,30 @@ def test_calibrated_interval_scale_is_the_conformal_quantile_of_validation_score
     assert cal["method"] == "calibrated" and cal["q"] == 38.0 and cal["rank"] == 38 and cal["finite_sample_guarantee"]
     cal90 = calibrate(_by_image(errors, np.full(38, 0.5)), level=0.9, floor_pp=0.0)
     assert cal90["q"] == 36.0  # ceil(39 * 0.9) = 36
-    # test and train photos never calibrate; too few pairs use the largest score and say so
+    # test and train photos never calibrate; with a lowered bar, too few pairs use the largest score and say so
     mixed = pd.concat([_by_image([1.0, 1.0], [1.0, 1.0]), _by_image([90.0, 90.0], [1.0, 1.0], "test")])
-    few = calibrate(mixed, 0.95, 0.0)
+    few = calibrate(mixed, 0.95, 0.0, min_pairs=2)
     assert few["q"] == 1.0 and few["n_pairs"] == 2 and not few["finite_sample_guarantee"]
     none = calibrate(_by_image([1.0, 1.0], [1.0, 1.0], "test"), 0.95, 0.0)
     assert none["method"] == "seed_t" and none["q"] is None
+
+
+def test_too_few_validation_pairs_give_an_interval_labelled_uncalibrated():
+    from crustwatch.cover import apply_calibration, calibration_min_pairs
+
+    # the fewest pairs whose conformal rank ceil((n + 1) level) is at most n
+    assert calibration_min_pairs(0.95) == 19 and calibration_min_pairs(0.9) == 9 and calibration_min_pairs(0.5) == 1
+    errors = np.arange(1, 19) * 0.5
+    short = calibrate(_by_image(errors, np.full(18, 0.5)), 0.95, 0.0)  # 18 pairs: one short
+    assert short["method"] == "seed_t" and short["q"] is None and "18 validation" in short["reason"]
+    assert "at least 19" in short["reason"]
+    enough = calibrate(_by_image(np.arange(1, 21) * 0.5, np.full(20, 0.5)), 0.95, 0.0)
+    assert enough["method"] == "calibrated" and enough["finite_sample_guarantee"]
+    table = pd.DataFrame({"cover_pct": [10.0], "ci_low": [9.0], "ci_high": [11.0], "seed_sd": [1.0],
+                          "interval": ["seed_t95"]})
+    out = apply_calibration(table, short)
+    assert out["interval"].tolist() == ["seed_t95_uncalibrated"] and out["ci_low"].tolist() == [9.0]
+    assert apply_calibration(table, None)["interval"].tolist() == ["seed_t95"]  # cover.interval: seed, as asked
 
 
 def test_calibrated_interval_widens_with_seed_spread_and_holds_on_exchangeable_data():
@@ -202,12 +220,38 @@ def test_validation_photo_is_adjusted_with_the_other_photos_error_rates():
     a, ca = _photo_with_errors("val1", [7000, 2000, 1000], RATES)
     b, cb = _photo_with_errors("val2", [6000, 3000, 1000], {(1, 0): 0.30})  # val2's own errors differ
     out, _ = adjust_cover(pd.concat([a, b], ignore_index=True), pd.concat([ca, cb], ignore_index=True),
-                          ["val1", "val2"], 3)
+                          ["val1", "val2"], 3, require_gain=False)
     e = out[out["model"] == "ensemble"].set_index(["image_id", "class"])
     # val1 with val2's rates (30% of moss as soil): over-corrected, as an honest out-of-sample estimate is
     assert e.loc[("val1", "moss"), "cover_pct"] > e.loc[("val1", "moss"), "true_cover_pct"] + 1
     # val2 with val1's rates: under-corrected
     assert e.loc[("val2", "moss"), "cover_pct"] < e.loc[("val2", "moss"), "true_cover_pct"] - 1
+
+
+def test_adjustment_that_does_not_help_the_validation_photos_is_not_used():
+    from crustwatch.cover import adjust_cover
+
+    a, ca = _photo_with_errors("val1", [7000, 2000, 1000], RATES)
+    b, cb = _photo_with_errors("val2", [6000, 3000, 1000], {(1, 0): 0.30})  # the photos' error rates disagree
+    t, ct = _photo_with_errors("test1", [3000, 6000, 1000], RATES)
+    per_image = pd.concat([a, b, t], ignore_index=True)
+    conf = pd.concat([ca, cb, ct], ignore_index=True)
+    out, rec = adjust_cover(per_image, conf, ["val1", "val2"], 3)
+    # left out in turn, each validation photo is adjusted worse than its map: the maps' fractions are kept
+    chk = rec["validation_check"]
+    assert chk["adjusted_error_pp"] > chk["map_error_pp"] and chk["pairs"] == 6
+    assert rec["method"] == "none" and "erred" in rec["reason"]
+    np.testing.assert_array_equal(out["cover_pct"], out["map_cover_pct"])
+    # rates that hold on both validation photos pass the check and are used
+    b2, cb2 = _photo_with_errors("val2", [6000, 3000, 1000], RATES)
+    out2, rec2 = adjust_cover(pd.concat([a, b2, t], ignore_index=True), pd.concat([ca, cb2, ct], ignore_index=True),
+                              ["val1", "val2"], 3)
+    assert rec2["method"] == "confusion"
+    assert rec2["validation_check"]["adjusted_error_pp"] < rec2["validation_check"]["map_error_pp"]
+    # one labelled validation photo cannot be checked: not adjusted, and the record says why
+    out1, rec1 = adjust_cover(pd.concat([a, t], ignore_index=True), pd.concat([ca, ct], ignore_index=True), ["val1"], 3)
+    assert rec1["method"] == "none" and "1 labelled validation photo" in rec1["reason"]
+    np.testing.assert_array_equal(out1["cover_pct"], out1["map_cover_pct"])
 
 
 def test_adjusted_cover_stays_a_composition():

@@ -36,6 +36,8 @@ def tiny_config(project: Path, **over) -> Path:
         # 2 torch threads: the rebuild test then runs with --cores 1 and must still match
         "train": {"patch_size": 32, "batch_size": 4, "steps": 3, "cpu_threads": 2, "log_every": 1},
         "predict": {"batch_size": 16},
+        # 2 validation photos x 7 classes: below the 19 pairs a 95% guarantee needs, calibrated all the same
+        "cover": {"calibration_min_pairs": 14},
     }
     cfg.update(over)
     path = project / "config.yaml"
@@ -213,7 +215,17 @@ def test_cover_tables(finished):
     adj = json.loads((cov / "cover_adjustment.json").read_text())
     splits = pd.read_csv(finished / "results" / "splits.tsv", sep="\t")
     val = splits[splits["split"] == "val"]
-    assert adj["method"] == "confusion" and set(adj["photos"]) == set(val["image_id"])
+    assert set(adj["photos"]) == set(val["image_id"])
+    # the adjustment is used only where it lowered the validation photos' error (each left out in turn)
+    methods = pd.read_csv(cov / "cover_methods.tsv", sep="\t").set_index("estimate")
+    chk = adj["validation_check"]
+    assert chk["pairs"] == len(val) * len(demo.CLASSES)
+    if chk["adjusted_error_pp"] > chk["map_error_pp"]:
+        assert adj["method"] == "none" and methods.loc["cover", "used"] == "none"
+        assert "erred" in methods.loc["cover", "why"]
+        np.testing.assert_allclose(seeds["cover_pct"], seeds["map_cover_pct"])
+        return
+    assert adj["method"] == "confusion" and methods.loc["cover", "used"] == "confusion"
     # each camera with validation photos has its own error rates on record
     assert set(adj["models"]["ensemble"]["cameras"]) == set(val["camera"])
     np.testing.assert_allclose(seeds["map_cover_pct"], 100 * seeds["class_px"] / seeds["valid_px"])
@@ -247,6 +259,8 @@ def test_metrics_and_splits(finished):
     assert cal["method"] == "calibrated" and set(cal["photos"]) == val_ids and cal["q"] > 0
     by_image = pd.read_csv(finished / "results" / "coverage" / "by_image.tsv", sep="\t")
     assert (by_image["interval"] == "calibrated95").all()
+    methods = pd.read_csv(finished / "results" / "coverage" / "cover_methods.tsv", sep="\t").set_index("estimate")
+    assert methods.loc["interval", "used"] == "calibrated" and "14 validation" in methods.loc["interval", "why"]
     cov = m[(m["metric"] == "cover_interval_coverage") & (m["class"] == "all")].set_index("split")["value"]
     t = by_image[by_image["split"] == "test"]
     inside = ((t["true_cover_pct"] >= t["ci_low"]) & (t["true_cover_pct"] <= t["ci_high"])).mean()

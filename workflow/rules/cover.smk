@@ -47,6 +47,12 @@ rule aggregate_cover:
         by_image_seed="results/coverage/by_image_seed.tsv",
         calibration="results/coverage/interval_calibration.json",
         adjustment="results/coverage/cover_adjustment.json",
+        methods=report(
+            "results/coverage/cover_methods.tsv",
+            caption="../report/cover_methods.rst",
+            category="Quality",
+            subcategory="Cover estimate and interval",
+        ),
     log:
         "logs/cover/aggregate.log",
     conda:
@@ -56,6 +62,8 @@ rule aggregate_cover:
         interval=config["cover"]["interval"],
         floor_pp=config["cover"]["interval_floor_pp"],
         adjust=config["cover"]["adjust"],
+        adjust_min_photos=config["cover"]["adjust_min_photos"],
+        calibration_min_pairs=config["cover"]["calibration_min_pairs"],
         val_confusion=[path_of(i, "confusion") for i in val_labelled_ids()],
         classes=config["classes"],
         covers=[path_of(i, "cover") for i in SHEET.index],

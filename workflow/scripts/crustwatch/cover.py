@@ -60,6 +60,18 @@ INTERVAL_METHOD = "seed_t"
 ADJUST_METHODS = ("confusion", "none")
 #: true pixels of a class in the validation photos below which its error rates are not estimated
 MIN_CLASS_PX = 100
+#: labelled validation photos the confusion adjustment needs (``cover.adjust_min_photos``): with two or
+#: more, each is adjusted with the others' error rates, which shows whether adjusting helps at all
+MIN_ADJUST_PHOTOS = 2
+
+
+def calibration_min_pairs(level: float) -> int:
+    """The fewest validation (photo, class) pairs for which the conformal rank ``ceil((n + 1) level)``
+    is at most ``n``, so that the calibrated interval has its finite-sample guarantee (19 at 0.95)."""
+    n = 1
+    while math.ceil((n + 1) * level - 1e-9) > n:
+        n += 1
+    return n
 
 
 def class_pixels(classmap: np.ndarray, valid: np.ndarray, n_classes: int) -> np.ndarray:
@@ -249,7 +261,8 @@ def error_rates(cms: dict[str, np.ndarray], camera_of: dict[str, str], image_id:
 
 
 def adjust_cover(per_image: pd.DataFrame, confusion: pd.DataFrame, val_ids: list[str], n: int,
-                 min_class_px: int = MIN_CLASS_PX, camera_of: dict[str, str] | None = None) -> tuple[pd.DataFrame, dict]:
+                 min_class_px: int = MIN_CLASS_PX, camera_of: dict[str, str] | None = None,
+                 min_photos: int = MIN_ADJUST_PHOTOS, require_gain: bool = True) -> tuple[pd.DataFrame, dict]:
     """Confusion-adjusted cover (see the module's docstring).
 
     Args:
@@ -261,14 +274,20 @@ def adjust_cover(per_image: pd.DataFrame, confusion: pd.DataFrame, val_ids: list
         camera_of: image_id -> camera. A photo whose camera has validation photos gets
             that camera's error rates for every class with ``min_class_px`` true pixels
             in them, the rates pooled over all validation photos for the other classes.
+        min_photos: labelled validation photos needed to adjust at all (default 2).
+        require_gain: adjust only when, on the validation photos (each adjusted with the
+            others' rates), the ensemble's adjusted cover errs less than the maps' own
+            fractions (mean absolute error over photo x class); else keep the maps' fractions.
+            A correction that cannot be shown to help is not applied.
 
     Returns:
         (``per_image`` with ``cover_pct`` adjusted and the map's own fraction kept as
         ``map_cover_pct``, a record: per model the pooled matrix ``M``, the photos and
         pixels it came from, the classes left unadjusted, and per camera with
-        validation photos its own ``M``). Without a labelled validation photo the
-        table is returned as it is (``map_cover_pct`` = ``cover_pct``) and the record
-        says why.
+        validation photos its own ``M``, and ``validation_check``: both errors on the
+        validation photos). Without enough labelled validation photos, or when adjusting
+        does not help on them, the table is returned with ``cover_pct`` = ``map_cover_pct``
+        and the record's ``method`` is ``none`` with the ``reason``.
     """
     out = per_image.copy()
     out["map_cover_pct"] = out["cover_pct"]
@@ -277,6 +296,10 @@ def adjust_cover(per_image: pd.DataFrame, confusion: pd.DataFrame, val_ids: list
     rec: dict = {"method": "confusion", "photos": photos, "min_class_px": min_class_px, "models": {}}
     if not photos:
         return out, {**rec, "method": "none", "reason": "no validation photo has a mask"}
+    if len(photos) < min_photos:
+        return out, {**rec, "method": "none", "reason": (
+            f"{len(photos)} labelled validation photo(s); the adjustment needs at least {min_photos} "
+            "(cover.adjust_min_photos), so that each is checked with the others' error rates")}
     camera_of = camera_of or {}
     cms: dict[str, dict[str, np.ndarray]] = {}  # model -> validation photo -> confusion
     for (model, iid), g in conf.groupby(["model", "image_id"]):
@@ -316,10 +339,19 @@ def adjust_cover(per_image: pd.DataFrame, confusion: pd.DataFrame, val_ids: list
             cache[key] = error_rates(cms[model], camera_of, iid, cam, min_class_px)[0]
         adjusted[g] = simplex_lsq(cache[key], frac[g])
     out["cover_pct"] = np.where(out["valid_px"].to_numpy() > 0, 100.0 * adjusted[group, class_id], out["cover_pct"])
+    check = out[(out["model"] == "ensemble") & out["image_id"].isin(photos) & out["true_cover_pct"].notna()]
+    adj_err = float((check["cover_pct"] - check["true_cover_pct"]).abs().mean())
+    map_err = float((check["map_cover_pct"] - check["true_cover_pct"]).abs().mean())
+    rec["validation_check"] = {"adjusted_error_pp": adj_err, "map_error_pp": map_err, "pairs": int(len(check))}
+    if require_gain and not adj_err <= map_err:
+        out["cover_pct"] = out["map_cover_pct"]
+        return out, {**rec, "method": "none", "reason": (
+            f"on the {len(photos)} validation photos (each adjusted with the others' error rates) the adjusted "
+            f"cover erred {adj_err:.2f} pp against the maps' own {map_err:.2f} pp")}
     return out, rec
 
 
-def calibrate(by_image: pd.DataFrame, level: float = 0.95, floor_pp: float = 0.01) -> dict:
+def calibrate(by_image: pd.DataFrame, level: float = 0.95, floor_pp: float = 0.01, min_pairs: int | None = None) -> dict:
     """Scale of the calibrated interval from the validation photos (see the module's docstring).
 
     Args:
@@ -327,10 +359,13 @@ def calibrate(by_image: pd.DataFrame, level: float = 0.95, floor_pp: float = 0.0
             and ``split`` (the per-image table of :func:`aggregate`, merged with the splits).
         level: nominal coverage.
         floor_pp: added to every seed sd.
+        min_pairs: validation pairs needed to calibrate (default :func:`calibration_min_pairs`,
+            the fewest with a finite-sample guarantee: 19 at 0.95). With fewer the interval
+            stays the seed spread and says it is uncalibrated.
 
     Returns:
-        A record: ``method`` (``calibrated`` or, without labelled validation photos,
-        ``seed_t``), ``level``, ``floor_pp``, ``q``, ``n_pairs``, ``rank`` (the order
+        A record: ``method`` (``calibrated`` or, without enough labelled validation pairs,
+        ``seed_t`` with the ``reason``), ``level``, ``floor_pp``, ``q``, ``n_pairs``, ``rank`` (the order
         statistic used), ``finite_sample_guarantee`` (false when ``n_pairs`` is too
         small for ``level`` and the largest score was used) and the photos used.
     """
@@ -340,6 +375,11 @@ def calibrate(by_image: pd.DataFrame, level: float = 0.95, floor_pp: float = 0.0
     if cal.empty:
         return {"method": "seed_t", **rec, "q": None, "rank": None, "finite_sample_guarantee": False,
                 "reason": "no validation photo has a mask"}
+    need = calibration_min_pairs(level) if min_pairs is None else min_pairs
+    if len(cal) < need:
+        return {"method": "seed_t", **rec, "q": None, "rank": None, "finite_sample_guarantee": False,
+                "reason": f"{len(cal)} validation (photo, class) pairs; a calibrated {level:.0%} interval needs "
+                          f"at least {need} (cover.calibration_min_pairs)"}
     scores = np.sort(((cal["cover_pct"] - cal["true_cover_pct"]).abs() / (cal["seed_sd"] + floor_pp)).to_numpy())
     n = len(scores)
     rank = math.ceil((n + 1) * level)
@@ -398,9 +438,12 @@ def aggregate(
 
 def apply_calibration(table: pd.DataFrame, calibration: dict | None) -> pd.DataFrame:
     """A cover table with its seed intervals replaced by calibrated ones, ``cover +- q * (seed_sd + floor)``
-    clipped to 0..100 (see the module's docstring); the table itself for ``None`` or method ``seed_t``."""
-    if calibration is None or calibration["method"] != "calibrated":
+    clipped to 0..100 (see the module's docstring); the table itself for ``None``; for method ``seed_t``
+    (calibration asked for, not supported) the seed intervals, labelled ``seed_t95_uncalibrated``."""
+    if calibration is None:
         return table
+    if calibration["method"] != "calibrated":  # calibration was asked for but the validation photos cannot support it
+        return table.assign(interval=table["interval"] + "_uncalibrated")
     out = table.copy()
     center = out["cover_pct"].to_numpy()
     half = calibration["q"] * (out["seed_sd"].to_numpy() + calibration["floor_pp"])

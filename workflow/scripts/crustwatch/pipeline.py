@@ -369,7 +369,7 @@ def train_seed(
         "card_version": 2,
         "seed": seed,
         "split_seed": split_seed,
-        "model": {**model_cfg, "encoder_weights_sha256": io.sha256_file(ew) if ew else None},
+        "model": {**model_cfg, "encoder_weights_sha256": io.sha256_file(ew) if ew and models.is_weights_path(ew) else None},
         "n_classes": n_classes,
         "classes": classes,
         "ignore_index": ignore_index,
@@ -713,10 +713,18 @@ def cover_image(
 
 def aggregate_cover(cover_tsvs: list[str], splits_tsv: str, level: float, out: dict[str, str],
                     interval: str = "calibrated", floor_pp: float = 0.01, adjust: str = "confusion",
-                    val_confusion_tsvs: list[str] | None = None, classes: list[dict] | None = None) -> None:
+                    val_confusion_tsvs: list[str] | None = None, classes: list[dict] | None = None,
+                    adjust_min_photos: int = 2, calibration_min_pairs: int | None = None) -> None:
     """Write ``by_image``, ``by_plot_date``, ``by_site_date`` and ``by_image_seed`` tables,
-    ``calibration`` (JSON: how the intervals were made, from which validation photos) and
-    ``adjustment`` (JSON: the validation error rates that adjusted the cover, per model).
+    ``calibration`` (JSON: how the intervals were made, from which validation photos),
+    ``adjustment`` (JSON: the validation error rates that adjusted the cover, per model) and,
+    when given, ``methods`` (TSV: which cover estimate and which interval were used, and why).
+
+    The adjustment is used only with ``adjust_min_photos`` labelled validation photos and when
+    it lowers their cover error (each adjusted with the others' rates); calibrated intervals only
+    with ``calibration_min_pairs`` validation pairs (default: the fewest with a finite-sample
+    guarantee). Otherwise cover is the maps' own fraction and the interval is labelled
+    uncalibrated; the log and ``methods`` say why.
 
     ``adjust``: ``confusion`` (cover adjusted by the validation photos' error rates,
     from ``val_confusion_tsvs``; ``classes`` is the config's class map) or ``none`` (cover = the map's pixel fraction); see
@@ -741,7 +749,8 @@ def aggregate_cover(cover_tsvs: list[str], splits_tsv: str, level: float, out: d
 
         n = n_classes(classes) if classes else int(per_image["class_id"].max()) + 1
         per_image, adjustment = adjust_cover(per_image, conf, val_ids, n,
-                                             camera_of=dict(zip(meta["image_id"], meta["camera"])))
+                                             camera_of=dict(zip(meta["image_id"], meta["camera"])),
+                                             min_photos=adjust_min_photos)
         if adjustment["method"] == "confusion":
             log.info("cover adjusted by the error rates of %d validation photos%s", len(adjustment["photos"]),
                      "" if adjustment["leave_one_out"] else " (one photo: its own cover is adjusted in-sample)")
@@ -761,15 +770,19 @@ def aggregate_cover(cover_tsvs: list[str], splits_tsv: str, level: float, out: d
     calibration = None
     by_image = aggregate(per_image, meta, ["image_id"], level)  # seed intervals; calibrated below
     if interval == "calibrated":
-        calibration = calibrate(by_image.merge(meta, on="image_id"), level, floor_pp)
+        calibration = calibrate(by_image.merge(meta, on="image_id"), level, floor_pp, calibration_min_pairs)
         if calibration["method"] == "calibrated":
             log.info("interval: %d validation (photo, class) pairs from %d photos give q = %.3f seed sds%s",
                      calibration["n_pairs"], len(calibration["photos"]), calibration["q"],
                      "" if calibration["finite_sample_guarantee"] else
                      f" (too few pairs for a {level:.0%} guarantee: the largest score is used)")
         else:
-            log.warning("interval: %s; cover intervals show the seed spread only (seed_t)", calibration["reason"])
+            log.warning("interval: %s; cover intervals show the seed spread only and are labelled uncalibrated",
+                        calibration["reason"])
     io.write_json(out["calibration"], {"interval": interval, **(calibration or {"method": "seed_t", "level": level})})
+    if out.get("methods"):
+        io.write_tsv(pd.DataFrame(cover_methods(adjust, adjustment, interval, calibration, level),
+                                  columns=["estimate", "asked", "used", "why"]), out["methods"])
     by_image = apply_calibration(by_image, calibration)
     by_image = with_cards(by_image.merge(meta, on="image_id", how="left"), ["image_id"])
     first = ["image_id", "site", "plot", "date", "camera", "split", "class", "cover_pct", "ci_low", "ci_high"]
@@ -781,6 +794,32 @@ def aggregate_cover(cover_tsvs: list[str], splits_tsv: str, level: float, out: d
     seeds = per_image[["image_id", "model", "class", "class_px", "valid_px", "cover_pct", "map_cover_pct",
                        "true_cover_pct", "card_sha256"]]
     io.write_tsv(seeds, out["by_image_seed"])
+
+
+def cover_methods(adjust: str, adjustment: dict, interval: str, calibration: dict | None, level: float) -> list[tuple]:
+    """Rows ``estimate asked used why`` for the cover estimate and its interval (the report's table)."""
+    lvl = f"{level:.0%}"
+    if adjustment["method"] == "confusion":
+        chk = adjustment.get("validation_check", {})
+        why = (f"error rates of {len(adjustment['photos'])} validation photos; on them (leave one out) adjusted "
+               f"cover erred {chk.get('adjusted_error_pp', float('nan')):.2f} pp, the maps' own fractions "
+               f"{chk.get('map_error_pp', float('nan')):.2f} pp")
+    elif adjust == "none":
+        why = "cover.adjust: none"
+    else:
+        why = adjustment["reason"] + "; cover is the class maps' own pixel fraction"
+    rows = [("cover", adjust, adjustment["method"], why)]
+    if calibration is None:
+        rows.append(("interval", interval, "seed_t", f"cover.interval: seed: the spread between seeds, a {lvl} "
+                                                     "t interval of model instability, not an error bound"))
+    elif calibration["method"] == "calibrated":
+        rows.append(("interval", interval, "calibrated",
+                     f"{calibration['n_pairs']} validation (photo, class) pairs from {len(calibration['photos'])} "
+                     f"photos set q = {calibration['q']:.2f} seed sds"))
+    else:
+        rows.append(("interval", interval, "seed_t_uncalibrated",
+                     calibration["reason"] + "; the interval is the seed spread only, not an error bound"))
+    return rows
 
 
 def evaluate(confusion_tsvs: list[str], by_image_seed_tsv: str, splits_tsv: str, classes: list[dict],
