@@ -2,6 +2,7 @@
 # make test   set up .venv (if missing) and run the test suite
 # make bench-drift   compare normalization methods on generated camera drift
 # make bench-drift-ceiling   what each camera's own photos allow (the bound on any correction)
+# make bench-real GIT_DIR=...   the workflow against a pixel random forest on real Utah plot photos
 # make bench-dag     time the planning of 10,000- and 100,000-photo projects
 # make bench         prediction and training speed against a naive loop, and
 #                    the peak memory of predicting a 24 MP photo
@@ -10,7 +11,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 CORES ?= all
 
-.PHONY: demo test venv lint fmt clean-demo bench bench-speed bench-memory bench-drift bench-drift-ceiling bench-dag
+.PHONY: demo test venv lint fmt clean-demo bench bench-speed bench-memory bench-drift bench-drift-ceiling bench-dag bench-real
 
 $(BIN)/crustwatch: requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -49,6 +50,15 @@ bench-drift: venv
 # (about 31 min on 2 CPU cores): bench/results/drift_ceiling.tsv
 bench-drift-ceiling: venv
 	$(BIN)/python bench/drift.py --ceiling --seeds 0,1,2
+
+# real photos: the source study's Utah plots (GIT_DIR: a bare git dir of stefanherdy/JESS),
+# leave one plot out, the default ensemble against a pixel random forest, same-camera and drifted
+# (bench/real/README.md; scikit-learn and scikit-image are installed for the baseline):
+# bench/results/real/summary.tsv, folds.tsv, per_class.tsv, photos.tsv, real.png
+bench-real: venv
+	test -n "$(GIT_DIR)" || { echo "give GIT_DIR=<bare git dir of stefanherdy/JESS>" >&2; exit 2; }
+	$(BIN)/pip install --quiet -r bench/real/requirements.txt
+	PATH=$(abspath $(BIN)):$$PATH $(BIN)/python bench/real/real.py --git-dir $(GIT_DIR) $(ARGS)
 
 # how long `snakemake -n` takes on 10,000 and 100,000 generated photos:
 # bench/results/dag_scale.tsv

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# The prepared GPU check (one device call): the real-photo benchmark with a larger plan, the speed
+# benchmark on CUDA and the determinism check. Run from the repository root on the GPU machine,
+# with the benchmark's data carried there (it has no git dir of JESS and no internet):
+#
+#   here:   .venv/bin/python bench/real/real.py --git-dir DIR --work bench/data/real_gpu --prepare-only
+#   device: run(command="bash bench/real/gpu.sh", carry=["bench/data/real_gpu/data"], timeout_s=580)
+#
+# Writes under $OUT (or bench/results/gpu when unset): real/ (summary.tsv, folds.tsv, ...),
+# speed.txt, gpu_check.json, and the logs.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+OUT=${OUT:-bench/results/gpu}
+mkdir -p "$OUT"
+export PYTHONUNBUFFERED=1
+if [ ! -x .venv/bin/python ]; then
+    python3 -m venv .venv
+    .venv/bin/pip install --quiet -r requirements.txt -r bench/real/requirements.txt
+    .venv/bin/pip install --quiet --no-deps --no-build-isolation -e .
+fi
+nvidia-smi --query-gpu=name,memory.total --format=csv | tee "$OUT/gpu.txt"
+# determinism on CUDA (about 2 minutes)
+.venv/bin/python bench/gpu_check.py --out "$OUT/gpu_check.json" 2>&1 | tee "$OUT/gpu_check.log" || true
+# the real-photo benchmark with a larger plan: full resolution of the ingested photos, the schema's
+# 5-stage encoder, 2000 steps, 5 seeds, bf16 training (the GPU has the time the CPU has not)
+PATH=$PWD/.venv/bin:$PATH .venv/bin/python bench/real/real.py --work bench/data/real_gpu \
+    --out "$OUT/real" --seeds 0,1,2,3,4 --cores 16 \
+    --set normalize.target_mm_per_px=1.5 --set train.steps=2000 --set train.precision=bf16 \
+    --set train.workers=4 --set model.encoder_depth=5 --set "model.decoder_channels=[128,64,32,16,8]" \
+    2>&1 | tee "$OUT/real.log"
+.venv/bin/python bench/speed.py --device cuda 2>&1 | tee "$OUT/speed.txt" || true
