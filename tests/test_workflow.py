@@ -772,7 +772,8 @@ def test_report_opens_in_a_browser_with_every_category(finished, tmp_path):
         assert all(c in r.text() for c in ("Cover", "Maps", "Quality", "Drift", "Provenance"))
         expected = {
             "Cover": ["Per site", "Per plot", "Tables"],
-            "Quality": ["All metrics", "Ensemble and each seed", "Per class", "Test photos", "Validation photos"],
+            "Quality": ["All metrics", "Cover estimate and interval", "Ensemble and each seed", "Per class", "Test photos",
+                        "Validation photos"],
             "Drift": ["per camera statistics", "camera drift and correction"],
             "Provenance": ["models of the ensemble"],
         }
