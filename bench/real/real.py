@@ -41,9 +41,7 @@ error per class), ``photos.tsv`` (every test photo x class), ``plan.json`` (the 
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import shutil
 import subprocess
 import sys
 import time
