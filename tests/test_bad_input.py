@@ -228,3 +228,66 @@ def test_paths_with_spaces_and_non_ascii_names_are_accepted(tmp_path):
     rows = [{"line": 2, "image_id": "a", "image_path": df.loc["a", "image_path"], "mask_path": df.loc["a", "mask_path"]}]
     check_inputs(rows, CLASS_IDS, 255, str(tmp_path / "checked.tsv"))
     assert pd.read_csv(tmp_path / "checked.tsv", sep="\t")["width"].tolist() == [64]
+
+
+# ---------------------------------------------------------------- config mistakes
+
+
+def _config(**over) -> dict:
+    from crustwatch import demo
+
+    cfg = {"images": "images.tsv", "classes": demo.demo_classes(), "ignore_index": 255, "seeds": [0, 1]}
+    cfg.update(over)
+    return cfg
+
+
+@pytest.mark.parametrize("seeds, words", [
+    (3, ["seeds", "not a list"]), ([], ["seeds", "empty"]), ([0, 0], ["seeds", "[0] listed more than once"]),
+    ([-1, 0], ["seeds", "[-1]", "0..2**63-1"]), ([2**70], ["seeds", "0..2**63-1"]),
+    ({"start": 0}, ["seeds", "integer start and count"]),
+])
+def test_bad_seeds_are_named_in_one_line(seeds, words):
+    from crustwatch.project import config_problems
+
+    problems = config_problems(_config(seeds=seeds))
+    assert len(problems) == 1 and all(w in problems[0] for w in words), problems
+
+
+def test_config_mistakes_are_all_reported_at_once():
+    from crustwatch.project import config_problems
+
+    classes = [{"id": 0, "name": "moss"}, {"id": 1, "name": "moss"}, {"id": 1, "name": "soil"}]
+    problems = config_problems(_config(classes=classes, ignore_index=0, ignore_indx=0,
+                                       train={"patch_size": 4096, "stesp": 3},
+                                       model={"encoder_depth": 5}))
+    text = "\n".join(problems)
+    for words in (["name moss", "more than one class"], ["id 1", "more than one class"],
+                  ["ignore_index", "0 is also the id"], ["'ignore_indx' was unexpected", "typo"],
+                  ["'stesp' was unexpected"], ["model.decoder_channels", "encoder_depth 5", "[128, 64, 32, 16, 8]"],
+                  ["train.patch_size 4096", "GiB"]):
+        assert all(w in text for w in words), (words, text)
+    assert len(problems) == 7 and all(len(p) < 250 for p in problems)
+    assert config_problems(_config()) == []
+    # a partial config: the missing key is named, nothing crashes
+    assert any("'classes' is a required property" in p for p in config_problems({"images": "x.tsv"}))
+
+
+def test_workflow_and_check_refuse_a_bad_config_in_a_few_lines(tiny_project, repo):
+    import subprocess
+    import sys
+
+    import yaml
+
+    bad = _config(seeds=3, classes=[{"id": 0, "name": "a"}, {"id": 1, "name": "a"}], train={"stesp": 1})
+    (tiny_project / "bad.yaml").write_text(yaml.safe_dump(bad))
+    bin_ = f"{sys.executable.rsplit('/', 1)[0]}"
+    res = subprocess.run([f"{bin_}/snakemake", "-n", "--snakefile", str(repo / "Snakefile"), "--directory",
+                          str(tiny_project), "--configfile", str(tiny_project / "bad.yaml")],
+                         capture_output=True, text=True, timeout=300)
+    out = res.stdout + res.stderr
+    assert res.returncode != 0
+    assert "3 problem(s)" in out and "config key seeds" in out and "name a" in out and "'stesp'" in out, out
+    assert "setdefault" not in out and len(out.splitlines()) < 40, out
+    res = subprocess.run([f"{bin_}/crustwatch", "check", "--config", "bad.yaml"], cwd=tiny_project,
+                         capture_output=True, text=True, timeout=300)
+    assert res.returncode == 2 and "3 problem(s)" in res.stderr and "config key seeds" in res.stderr, res.stderr

@@ -12,6 +12,7 @@ sys.path.insert(0, str(Path(workflow.basedir) / "workflow" / "scripts"))
 from crustwatch import sheet as cw_sheet  # noqa: E402
 from crustwatch.errors import CrustWatchError  # noqa: E402
 from crustwatch.normalize import calibration_ids as calibration_photos  # noqa: E402
+from crustwatch.project import check_config  # noqa: E402
 from crustwatch.settings import resolve_seeds, train_settings  # noqa: E402
 from crustwatch.shards import (
     manifest_path,
@@ -20,18 +21,14 @@ from crustwatch.shards import (
     site_key,
 )  # noqa: E402
 
+# every config problem at once, one line each, before the schema fills in its defaults
+check_config(config, "config (--configfile / --config)")
 validate(config, schema="../schemas/config.schema.yaml")
 
 MODEL = config["model"]["name"]
 # `seeds:` is a list or a sweep {start, count}
 SEEDS = resolve_seeds(config["seeds"])
 CLASS_IDS = [int(c["id"]) for c in config["classes"]]
-if len(set(CLASS_IDS)) != len(CLASS_IDS):
-    raise CrustWatchError("config: class ids in `classes` must be unique")
-if config["ignore_index"] in CLASS_IDS:
-    raise CrustWatchError(
-        f"config: ignore_index {config['ignore_index']} is also a class id; choose another"
-    )
 
 # The sheet is checked in full (columns, ids, dates, files) before any job runs.
 SHEET = cw_sheet.load_sheet(config["images"])

@@ -30,12 +30,21 @@ def _check(args) -> int:
     from . import sheet as cw_sheet
     from .pipeline import check_inputs
 
-    cfg = yaml.safe_load(Path(args.config).read_text())
-    df = cw_sheet.load_sheet(args.sheet or cfg["images"])
+    from snakemake.utils import validate
+
+    from .project import SCHEMA, check_config
+
+    if not Path(args.config).is_file():
+        raise CrustWatchError(f"config file '{args.config}' not found (give --config PATH)")
+    cfg = yaml.safe_load(Path(args.config).read_text()) or {}
+    if args.sheet:
+        cfg["images"] = args.sheet
+    check_config(cfg, args.config)  # the workflow's own checks, every problem at once
+    validate(cfg, str(SCHEMA))  # the schema's defaults, as the workflow fills them in
+    df = cw_sheet.load_sheet(cfg["images"])
     ids = [int(c["id"]) for c in cfg["classes"]]
     check_inputs(df[["line", "image_id", "image_path", "mask_path"]].to_dict("records"), ids,
-                 int(cfg.get("ignore_index", 255)), args.out,
-                 (cfg.get("ingest") or {}).get("max_megapixels", 150))
+                 int(cfg["ignore_index"]), args.out, cfg["ingest"]["max_megapixels"])
     print(f"{len(df)} rows OK; sizes written to {args.out}")
     return 0
 

@@ -1,0 +1,125 @@
+"""Validation of a project's config, shared by the workflow (parse time) and ``crustwatch check``.
+
+Every problem is reported at once, one short line each naming the key and what to do, before any
+job runs: the schema's own messages (without the schema dump jsonschema appends) and the checks
+a schema cannot express (unique class ids and names, the ignore value, encoder and decoder
+stages, seeds torch can take, a training patch that fits in memory).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+from .errors import CrustWatchError
+
+SCHEMA = Path(__file__).resolve().parents[2] / "schemas" / "config.schema.yaml"
+#: the largest seed every generator accepts (torch and numpy take 64-bit seeds)
+MAX_SEED = 2**63 - 1
+#: training memory the plan may need before it is refused, in GiB (see :func:`train_memory_gib`)
+MAX_TRAIN_GIB = 64.0
+
+
+def schema() -> dict:
+    return yaml.safe_load(SCHEMA.read_text())
+
+
+def _where(path) -> str:
+    parts = [str(p) for p in path]
+    return ".".join(parts) if parts else "(top level)"
+
+
+def schema_problems(config: dict) -> list[str]:
+    """The config's departures from the schema, one line each (no schema dump)."""
+    import jsonschema
+
+    validator = jsonschema.Draft202012Validator(schema())
+    out = []
+    for err in sorted(validator.iter_errors(config), key=lambda e: list(map(str, e.absolute_path))):
+        best = jsonschema.exceptions.best_match([err]) if err.context else err
+        key = _where(best.absolute_path)
+        msg = best.message
+        if best.validator == "additionalProperties":
+            msg = f"{msg} (a typo? the keys this section takes are in workflow/schemas/config.schema.yaml)"
+        out.append(f"config key {key}: {msg}")
+    return out
+
+
+def seeds_problems(seeds) -> list[str]:
+    """``seeds:`` must be a non-empty list of distinct integers 0..2**63-1, or ``{start, count}``."""
+    hint = "give a list such as [0, 1, 2] or a sweep {start: 0, count: 10}"
+    if isinstance(seeds, dict):
+        start, count = seeds.get("start", 0), seeds.get("count")
+        if not isinstance(start, int) or not isinstance(count, int) or isinstance(count, bool):
+            return [f"config key seeds: {seeds!r} needs integer start and count; {hint}"]
+        if start < 0 or count < 1 or start + count - 1 > MAX_SEED:
+            return [f"config key seeds: {seeds!r} must have start >= 0, count >= 1 and seeds <= 2**63-1; {hint}"]
+        return []
+    if not isinstance(seeds, list):
+        return [f"config key seeds: {seeds!r} is not a list; {hint}"]
+    if not seeds:
+        return [f"config key seeds: the list is empty (no model would be trained); {hint}"]
+    bad = [s for s in seeds if not isinstance(s, int) or isinstance(s, bool) or not 0 <= s <= MAX_SEED]
+    if bad:
+        return [f"config key seeds: {bad} are not integers in 0..2**63-1; {hint}"]
+    dup = sorted({s for s in seeds if seeds.count(s) > 1})
+    if dup:
+        return [f"config key seeds: {dup} listed more than once (one model per seed); {hint}"]
+    return []
+
+
+def train_memory_gib(patch_size: int, batch_size: int, encoder_depth: int, decoder_channels, n_classes: int) -> float:
+    """A rough upper estimate of training memory for one step (activations kept for the backward
+    pass, float32), from patch, batch and model widths: the resnet stem and stages at their
+    resolutions plus the decoder, times 3 (forward, gradients, optimizer work)."""
+    px = batch_size * patch_size**2
+    enc = [(64, 1 / 2), (64, 1 / 4), (128, 1 / 8), (256, 1 / 16), (512, 1 / 32)][:encoder_depth]
+    # several tensors per stage (convolutions, batch norm, activation, residual)
+    floats = sum(6 * c * f * f for c, f in enc) * px
+    dec = list(decoder_channels or (256, 128, 64, 32, 16)[:encoder_depth])
+    floats += sum(6 * c * (0.5 ** (len(dec) - 1 - i)) ** 2 for i, c in enumerate(dec)) * px
+    floats += 8 * n_classes * px
+    return 3 * 4 * floats / 2**30
+
+
+def config_problems(config: dict) -> list[str]:
+    """Every problem of a config (as read, before defaults are filled in)."""
+    out = []
+    if "seeds" in config:
+        out += seeds_problems(config["seeds"])
+    out += [p for p in schema_problems(config) if not p.startswith("config key seeds")]
+    classes = config.get("classes")
+    if isinstance(classes, list) and all(isinstance(c, dict) for c in classes):
+        ids = [c.get("id") for c in classes]
+        names = [c.get("name") for c in classes]
+        for what, vals in (("id", ids), ("name", names)):
+            dup = sorted({v for v in vals if vals.count(v) > 1}, key=str)
+            if dup:
+                out.append(f"config key classes: {what} {', '.join(map(str, dup))} given to more than one class; "
+                           f"each class needs its own {what}")
+        ign = config.get("ignore_index", 255)
+        if ign in ids:
+            out.append(f"config key ignore_index: {ign} is also the id of a class; choose a value no class uses "
+                       "(255 unless your masks say otherwise)")
+    model = config.get("model") or {}
+    depth = model.get("encoder_depth", 4)
+    dec = model.get("decoder_channels", [64, 32, 16, 8])
+    if isinstance(dec, list) and isinstance(depth, int) and len(dec) != depth:
+        out.append(f"config key model.decoder_channels: {len(dec)} widths {dec} for model.encoder_depth {depth}; give "
+                   f"one per stage, for example {[8 * 2**k for k in reversed(range(depth))]}, or null for smp's")
+    train = config.get("train") or {}
+    patch, batch = train.get("patch_size", 128), train.get("batch_size", 16)
+    if all(isinstance(v, int) for v in (patch, batch, depth)) and isinstance(classes, list):
+        gib = train_memory_gib(patch, batch, depth, dec if isinstance(dec, list) else None, len(classes))
+        if gib > MAX_TRAIN_GIB:
+            out.append(f"config keys train.patch_size {patch} x train.batch_size {batch}: training would need about "
+                       f"{gib:.0f} GiB (more than {MAX_TRAIN_GIB:.0f}); use a smaller patch (128-512) or batch")
+    return out
+
+
+def check_config(config: dict, source: str = "config") -> None:
+    """Raise one :class:`CrustWatchError` listing every problem of ``config``."""
+    problems = config_problems(config)
+    if problems:
+        raise CrustWatchError(f"{source}: {len(problems)} problem(s):\n  " + "\n  ".join(problems))
