@@ -8,6 +8,7 @@ stages, seeds torch can take, a training patch that fits in memory).
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import yaml
@@ -21,8 +22,17 @@ MAX_SEED = 2**63 - 1
 MAX_TRAIN_GIB = 64.0
 
 
+@functools.cache
 def schema() -> dict:
     return yaml.safe_load(SCHEMA.read_text())
+
+
+def default(*keys: str):
+    """The schema's default of a nested key, e.g. ``default("model", "encoder_depth")``."""
+    node = schema()
+    for k in keys:
+        node = node["properties"][k]
+    return node.get("default")
 
 
 def _where(path) -> str:
@@ -103,13 +113,14 @@ def config_problems(config: dict) -> list[str]:
             out.append(f"config key ignore_index: {ign} is also the id of a class; choose a value no class uses "
                        "(255 unless your masks say otherwise)")
     model = config.get("model") or {}
-    depth = model.get("encoder_depth", 4)
-    dec = model.get("decoder_channels", [64, 32, 16, 8])
+    depth = model.get("encoder_depth", default("model", "encoder_depth"))
+    dec = model.get("decoder_channels", default("model", "decoder_channels"))
     if isinstance(dec, list) and isinstance(depth, int) and len(dec) != depth:
         out.append(f"config key model.decoder_channels: {len(dec)} widths {dec} for model.encoder_depth {depth}; give "
                    f"one per stage, for example {[8 * 2**k for k in reversed(range(depth))]}, or null for smp's")
     train = config.get("train") or {}
-    patch, batch = train.get("patch_size", 128), train.get("batch_size", 16)
+    patch = train.get("patch_size", default("train", "patch_size"))
+    batch = train.get("batch_size", default("train", "batch_size"))
     if all(isinstance(v, int) for v in (patch, batch, depth)) and isinstance(classes, list):
         gib = train_memory_gib(patch, batch, depth, dec if isinstance(dec, list) else None, len(classes))
         if gib > MAX_TRAIN_GIB:
