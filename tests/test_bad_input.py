@@ -215,6 +215,36 @@ def test_sheet_problems_name_line_and_problem(tmp_path):
     assert "empty" in sheet_error(tmp_path, b"")
 
 
+def test_ids_and_files_that_would_share_an_output_are_refused(tmp_path):
+    for name in ("a", "b", "c"):
+        Image.fromarray(RGB).save(tmp_path / f"{name}.png")
+        Image.fromarray(np.zeros((40, 64), np.uint8)).save(tmp_path / f"m{name}.png")
+    row = "{}\tmesa\tP1\t2020-05-01\t{}.png\tm{}.png\ttrain\n"
+    # another id plus `_seeds` would overwrite its seed maps
+    text = sheet_error(tmp_path, (HEADER + row.format("a", "a", "a") + row.format("a_seeds", "b", "b")).encode())
+    assert "sheet line 3" in text and "'a_seeds' and 'a' (sheet line 2)" in text and "a_seeds.tif" in text
+    # ids differing only in case are one file on macOS and Windows
+    text = sheet_error(tmp_path, (HEADER + row.format("P1", "a", "a") + row.format("p1", "b", "b")).encode())
+    assert "'p1' and 'P1'" in text and "ignoring case" in text
+    # `..` (or any leading dot) would write outside the photo's folder
+    text = sheet_error(tmp_path, (HEADER + row.format("..", "a", "a")).encode())
+    assert "image_id '..' starts with '.'" in text
+    text = sheet_error(tmp_path, (HEADER + row.format("x" * 245, "a", "a")).encode())
+    assert "245 characters" in text
+    # one photo under two ids; one row's photo as another's mask
+    text = sheet_error(tmp_path, (HEADER + row.format("a", "a", "a") + row.format("b", "a", "b")).encode())
+    assert "sheet line 3" in text and "photo is also the photo of sheet line 2 (image_id 'a')" in text
+    text = sheet_error(tmp_path, (HEADER + row.format("a", "a", "a")
+                                  + "b\tmesa\tP1\t2020-05-01\tb.png\ta.png\ttrain\n").encode())
+    assert "mask is also the photo of sheet line 2" in text
+    cw_sheet.load_sheet(_write(tmp_path, HEADER + row.format("a", "a", "a") + row.format("b", "b", "b")))
+
+
+def _write(tmp_path, text: str):
+    (tmp_path / "images.tsv").write_text(text)
+    return tmp_path / "images.tsv"
+
+
 def test_paths_with_spaces_and_non_ascii_names_are_accepted(tmp_path):
     folder = tmp_path / "Feld fotos 2020"
     folder.mkdir()

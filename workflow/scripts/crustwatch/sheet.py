@@ -19,6 +19,12 @@ SPLITS = ("train", "val", "test")
 ID_PATTERN = re.compile(r"^[A-Za-z0-9._-]+$")
 DATE_PATTERN = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 DEFAULT_CAMERA = "default"
+#: longest image_id: the longest per-photo file name (``<id>_uncertainty.tif``) stays far below the
+#: 255 bytes file systems allow
+MAX_ID_LENGTH = 120
+#: suffixes of the per-photo files that share one folder (crustwatch.shards.photo_paths)
+SHARED_FOLDER_NAMES = ("{}.tif", "{}_seeds.tif", "{}_uncertainty.tif", "{}_probs.tif", "{}_preview.png",
+                       "{}.tsv")
 
 
 def _line(i: int) -> int:
@@ -105,6 +111,11 @@ def load_sheet(
                 err(f"required column '{c}' is empty")
         if iid and not ID_PATTERN.match(iid):
             err("image_id may hold only letters, digits, '.', '_' and '-' (it is used in file names)")
+        elif iid.startswith("."):
+            err(f"image_id '{iid}' starts with '.': it would name a hidden file or a parent folder; "
+                "start it with a letter or digit")
+        if len(iid) > MAX_ID_LENGTH:
+            err(f"image_id is {len(iid)} characters long; keep it to {MAX_ID_LENGTH} (it is used in file names)")
         if iid in seen:
             err(f"duplicate image_id (first used on sheet line {seen[iid]})")
         elif iid:
@@ -148,6 +159,7 @@ def load_sheet(
                 err("photo file does not exist", img)
             if msk and not Path(msk).is_file():
                 err("mask file does not exist", msk)
+    errors += _collisions(df, image_paths, mask_paths)
     if errors:
         raise InputErrors(errors, f"image sheet '{path}'")
     df["image_path"] = image_paths
@@ -156,6 +168,46 @@ def load_sheet(
     df["camera"] = df["camera"].where(df["camera"] != "", DEFAULT_CAMERA)
     df["line"] = [_line(i) for i in range(len(df))]
     return df.set_index("image_id", drop=False)
+
+
+def _collisions(df: pd.DataFrame, image_paths: list[str], mask_paths: list[str]) -> list[InputError]:
+    """Rows whose outputs would share a file, and files listed twice.
+
+    * per-photo outputs share folders (``results/predictions/<id>.tif``, ``<id>_seeds.tif``, ...): an
+      id that is another's plus ``_seeds`` would overwrite its seed maps; ids that differ only in
+      letter case are one file on macOS and Windows;
+    * one photo file under two rows (or two ids) would be trained on and scored as if two photos;
+      a file that is one row's photo and another's mask is a copy-and-paste slip.
+    """
+    errors: list[InputError] = []
+    owner: dict[str, tuple[int, str]] = {}
+    for i, iid in enumerate(df["image_id"]):
+        if not iid:
+            continue
+        for pattern in SHARED_FOLDER_NAMES:
+            name = pattern.format(iid).lower()
+            if name in owner and owner[name][1] != iid:
+                line, other = owner[name]
+                errors.append(InputError(
+                    f"image_id '{iid}' and '{other}' (sheet line {line}) would write the same file "
+                    f"results/predictions/{pattern.format(iid)} (names are compared ignoring case, as macOS and "
+                    "Windows do); rename one", None, _line(i), iid))
+                break
+            owner.setdefault(name, (_line(i), iid))
+    used: dict[str, tuple[int, str, str]] = {}
+    for i, (iid, img, msk) in enumerate(zip(df["image_id"], image_paths, mask_paths)):
+        for kind, f in (("photo", img), ("mask", msk)):
+            if not f:
+                continue
+            key = os.path.realpath(f)
+            if key in used:
+                line, other, other_kind = used[key]
+                errors.append(InputError(
+                    f"this row's {kind} is also the {other_kind} of sheet line {line} (image_id '{other}'); "
+                    f"each photo and mask file belongs to one row", f, _line(i), iid))
+            else:
+                used[key] = (_line(i), iid, kind)
+    return errors
 
 
 def parse_box(text: str) -> tuple[int, int, int, int]:
