@@ -321,3 +321,21 @@ def test_workflow_and_check_refuse_a_bad_config_in_a_few_lines(tiny_project, rep
     res = subprocess.run([f"{bin_}/crustwatch", "check", "--config", "bad.yaml"], cwd=tiny_project,
                          capture_output=True, text=True, timeout=300)
     assert res.returncode == 2 and "3 problem(s)" in res.stderr and "config key seeds" in res.stderr, res.stderr
+
+
+def test_class_maps_with_colours_write_without_gdal_errors(tmp_path, caplog):
+    """A colour table is set when the file is created: GDAL then never complains, in every predict
+    log, that it 'Cannot modify tag PhotometricInterpretation while writing'."""
+    import logging
+
+    import rasterio
+
+    arr = np.random.default_rng(0).integers(0, 3, (300, 300)).astype(np.uint8)
+    with caplog.at_level(logging.INFO, logger="rasterio"):
+        for cog in (None, "nearest"):
+            io.write_raster(tmp_path / f"m{cog}.tif", arr, colormap={0: (255, 0, 0), 1: (0, 255, 0)}, cog=cog,
+                            tags={"classes": "0=a,1=b"}, band_descriptions=["class"])
+            with rasterio.open(tmp_path / f"m{cog}.tif") as ds:
+                assert ds.colormap(1)[1] == (0, 255, 0, 255) and (ds.read(1) == arr).all()
+                assert ds.tags()["classes"] == "0=a,1=b" and ds.descriptions == ("class",)
+    assert "GDAL signalled an error" not in caplog.text, caplog.text

@@ -267,19 +267,21 @@ def write_raster(
             profile["transform"] = rasterio.Affine(*geo["transform"])
     if nodata is not None:
         profile["nodata"] = nodata
+    if colormap:  # a creation option: GDAL cannot change the photometric tag once data is written
+        profile["photometric"] = "palette"
     # GDAL's block cache defaults to 5% of RAM; a bounded one keeps large photos' writes small
     with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB), atomic_path(path) as tmp:
         plain = Path(str(tmp) + ".gtiff.tmp") if cog else tmp
         try:
             with rasterio.open(plain, "w", **profile) as ds:
+                if colormap:
+                    ds.write_colormap(1, {int(k): tuple(v) + (255,) for k, v in colormap.items()})
                 ds.write(arr)
                 if tags:
                     ds.update_tags(**{k: str(v) for k, v in tags.items()})
                 if band_descriptions:
                     for i, d in enumerate(band_descriptions, start=1):
                         ds.set_band_description(i, d)
-                if colormap:
-                    ds.write_colormap(1, {int(k): tuple(v) + (255,) for k, v in colormap.items()})
             if cog:
                 from rasterio import shutil as rio_shutil
 
