@@ -169,6 +169,52 @@ def test_patch_sampler_is_seeded_and_pads_small_photos():
     assert not torch.equal(a.batch_at(7, 3)[0], PatchSampler(imgs, masks, 16, 255, 4).batch_at(7, 3)[0])
 
 
+def test_class_balance_centres_patches_on_rare_classes():
+    # a 1% class in one corner of one photo: uniform crops rarely hold it, balanced ones often
+    m = np.zeros((200, 200), np.uint8)
+    m[180:200, 180:200] = 1
+    m[:, :10] = 255
+    img = np.random.default_rng(0).normal(size=(3, 200, 200)).astype(np.float32)
+    aug = Augment(flip_rotate=False, noise=0, blur_prob=0)
+
+    def share(b):
+        s = PatchSampler([img, img], [m, np.zeros_like(m)], 32, 255, 0, aug, class_balance=b)
+        return np.mean([(s.batch_at(k, 8)[1] == 1).any(dim=(1, 2)).float().mean() for k in range(40)])
+
+    # b / K of the patches (K = 2 classes here) are centred on the rare class
+    assert share(0.0) < 0.1 and 0.2 < share(0.5) < 0.35 and share(1.0) > 0.45
+    s = PatchSampler([img], [m], 32, 255, 0, aug, class_balance=0.5)
+    assert s.class_pixels() == {0: 200 * 190 - 400, 1: 400}
+    assert torch.equal(s.batch_at(3, 4)[1], PatchSampler([img], [m], 32, 255, 0, aug, class_balance=0.5).batch_at(3, 4)[1])
+    # balance 0 draws exactly the batches of earlier releases (no extra random number)
+    assert torch.equal(PatchSampler([img], [m], 32, 255, 0, aug).batch_at(5, 4)[0],
+                       PatchSampler([img], [m], 32, 255, 0, aug, class_balance=0).batch_at(5, 4)[0])
+    with pytest.raises(ValueError, match="class_balance"):
+        PatchSampler([img], [m], 32, 255, 0, aug, class_balance=1.5)
+
+
+def test_steps_auto_follows_classes_and_labelled_pixels():
+    from crustwatch.plan import StepsPlan, plan_steps
+
+    few = plan_steps({0: 5000, 1: 5000}, 128, 16, 0.5, StepsPlan(class_patches=600, pixel_passes=4, min_steps=200))
+    assert few["steps"] == 200 and few["decided_by"] == "min_steps"  # 2 x 600 / 8 = 150 < 200
+    seven = plan_steps({c: 10**5 for c in range(7)}, 128, 16, 0.5)
+    assert seven["steps"] == seven["by_classes"] == 525 and seven["decided_by"] == "classes"
+    many_px = plan_steps({0: 10**9, 1: 10**9}, 128, 16, 0.5)
+    assert many_px["steps"] == 5000 and many_px["decided_by"] == "max_steps" and many_px["by_pixels"] > 5000
+    # more classes or more pixels never plan fewer steps; absent classes do not count
+    assert plan_steps({c: 10**5 for c in range(9)}, 128, 16, 0.5)["steps"] > seven["steps"]
+    assert plan_steps({0: 10**5, 1: 0}, 128, 16, 0.5)["classes_present"] == 1
+    assert plan_steps({c: 10**5 for c in range(7)}, 128, 16, 0.0)["by_classes"] == 263
+    with pytest.raises(ValueError, match="no labelled"):
+        plan_steps({0: 0}, 128, 16, 0.5)
+    with pytest.raises(ValueError, match="plan 'auto' first"):
+        img, m = np.zeros((3, 32, 32), np.float32), np.zeros((32, 32), np.uint8)
+        train_model(models.create_model("Unet", "resnet18", 2, encoder_depth=3, decoder_channels=[16, 8, 4]),
+                    PatchSampler([img], [m], 32, 255, 0), TrainConfig(steps="auto"), 2, 255,
+                    torch.device("cpu"), progress=False, log=lambda s: None)
+
+
 def test_safetensors_roundtrip_and_hash_check(tmp_path):
     model = models.create_model("Unet", "resnet18", 3, encoder_depth=3, decoder_channels=[16, 8, 4])
     path = tmp_path / "m.safetensors"
@@ -206,8 +252,11 @@ def test_encoder_weights_names_go_to_smp_and_paths_must_exist(tmp_path):
 
 
 def test_decoder_channels_must_match_depth():
-    with pytest.raises(CrustWatchError, match="one width per encoder stage"):
+    with pytest.raises(CrustWatchError, match="one width per encoder stage, for example \\[32, 16, 8\\]"):
         models.create_model("Unet", "resnet18", 3, encoder_depth=3, decoder_channels=[16, 8])
+    # null: smp's widths, as many as the stages used (smp itself would refuse 5 widths for 4 stages)
+    net = models.create_model("Unet", "resnet18", 3, encoder_depth=4, decoder_channels=None)
+    assert net(torch.zeros(1, 3, 32, 32)).shape == (1, 3, 32, 32)
 
 
 class _AlertingUnet(torch.nn.Module):
@@ -303,3 +352,28 @@ def test_adabn_re_estimates_batchnorm_statistics_only():
     assert not torch.equal(sa[bn], s0[bn])  # statistics moved to the new camera's data
     assert all(torch.equal(sa[k], s0[k]) for k in s0 if "running" not in k and "num_batches" not in k)
     assert not a.training
+
+
+def test_progress_in_logs_is_one_line_per_update():
+    import io as _io
+
+    from crustwatch.progress import LineProgress
+
+    t = [0.0]
+    console = _io.StringIO()
+    bar = LineProgress(200, "train seed 3", console=console, every_s=30, clock=lambda: t[0])
+    for _ in range(200):
+        t[0] += 0.5  # 100 s in all: a line at each tenth, and none in between
+        bar.update(1)
+        if bar.n == 100:
+            bar.set_postfix(loss="0.5000")
+    assert len(bar.lines) == 10 and "\r" not in console.getvalue()
+    assert bar.lines[0] == "train seed 3: 20/200 (10%) in 10 s, about 1.5 min left"
+    assert bar.lines[-1] == "train seed 3: 200/200 (100%) in 1.7 min [loss 0.5000]"
+    assert console.getvalue().splitlines()[4] == "  crustwatch " + bar.lines[4]
+    # a slow step still reports every `every_s` seconds
+    slow = LineProgress(1000, "predict x (tiles)", console=_io.StringIO(), every_s=30, clock=lambda: t[0])
+    for _ in range(3):
+        t[0] += 31
+        slow.update(1)
+    assert len(slow.lines) == 3 and slow.lines[0].startswith("predict x (tiles): 1/1000 (0%) in 31 s")

@@ -240,6 +240,31 @@ def test_cover_tables(finished):
     assert "map_cover_pct" in by_image.columns and "map_cover_pct" in site.columns
 
 
+def test_ignore_value_below_the_class_ids_gets_no_channel(tiny_project):
+    """The source study's masks: 0 unlabelled, classes 1..7. The model has 7 channels, the maps hold
+    class ids only and every photo's cover sums to 100% (adjusted and as map fractions)."""
+    from PIL import Image
+
+    sheet = pd.read_csv(tiny_project / "images.tsv", sep="\t", dtype=str, keep_default_na=False)
+    for m in sheet["mask"]:
+        if m:
+            a = np.asarray(Image.open(tiny_project / m))
+            Image.fromarray(np.where(a == 255, 0, a + 1).astype(np.uint8)).save(tiny_project / m)
+    classes = [{**c, "id": c["id"] + 1} for c in demo.demo_classes()]
+    tiny_config(tiny_project, classes=classes, ignore_index=0)
+    snakemake(tiny_project, "--cores", "2")
+    card = yaml.safe_load((tiny_project / "results" / "models" / "tiny" / "seed0" / "model_card.json").read_text())
+    assert card["n_classes"] == 7 and card["ignore_index"] == 0
+    ids = {c["id"] for c in classes}
+    for iid in sheet["image_id"]:
+        with rasterio.open(tiny_project / "results" / "predictions" / f"{iid}.tif") as src:
+            assert set(np.unique(src.read(1)).tolist()) <= ids, iid
+    by_image = pd.read_csv(tiny_project / "results" / "coverage" / "by_image.tsv", sep="\t")
+    assert set(by_image["class"]) == {c["name"] for c in classes}
+    for col in ("cover_pct", "map_cover_pct"):
+        np.testing.assert_allclose(by_image.groupby("image_id")[col].sum(), 100, atol=1e-6)
+
+
 def test_metrics_and_splits(finished):
     splits = pd.read_csv(finished / "results" / "splits.tsv", sep="\t")
     assert set(splits["split"]) == {"train", "val", "test"}

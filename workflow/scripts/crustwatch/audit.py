@@ -283,7 +283,8 @@ def rebuild_seed(a: Audit, card_path: Path, card: dict) -> bool:
         )
         got = sha256_file(Path(tmp) / "model.safetensors")
     same = got == card["weights_sha256"]
-    a.say(f"{label}: {card['train']['steps']} steps, {card['train']['cpu_threads']} threads, "
+    steps = (card.get("plan") or {}).get("steps", card["train"].get("steps"))
+    a.say(f"{label}: {steps} steps, {card['train']['cpu_threads']} threads, "
           f"{time.time() - t0:.0f} s: weights sha256 {got[:12]} vs recorded {card['weights_sha256'][:12]}: "
           f"{'IDENTICAL' if same else 'DIFFERENT'}")
     if not same:

@@ -335,6 +335,7 @@ def adjust_cover(per_image: pd.DataFrame, confusion: pd.DataFrame, val_ids: list
     with np.errstate(invalid="ignore", divide="ignore"):
         frac[group, class_id] = out["class_px"].to_numpy() / out["valid_px"].to_numpy()
     adjusted = frac.copy()
+    ids = np.unique(class_id)
     first = np.flatnonzero(~out.duplicated(["image_id", "model"]).to_numpy())
     cache: dict[tuple[str, str], np.ndarray] = {}
     for g, iid, model, valid in zip(group[first], out["image_id"].to_numpy()[first], out["model"].to_numpy()[first],
@@ -345,7 +346,10 @@ def adjust_cover(per_image: pd.DataFrame, confusion: pd.DataFrame, val_ids: list
         key = (model, iid if iid in cms[model] else "\0" + cam)
         if key not in cache:
             cache[key] = error_rates(cms[model], camera_of, iid, cam, min_class_px)[0]
-        adjusted[g] = simplex_lsq(cache[key], frac[g])
+        # over the configured classes only: an id that is no class (the ignore value below the
+        # class ids, a gap in the ids) never receives cover
+        adjusted[g] = 0.0
+        adjusted[g, ids] = simplex_lsq(cache[key][np.ix_(ids, ids)], frac[g, ids])
     out["cover_pct"] = np.where(out["valid_px"].to_numpy() > 0, 100.0 * adjusted[group, class_id], out["cover_pct"])
     check = out[(out["model"] == "ensemble") & out["image_id"].isin(photos) & out["true_cover_pct"].notna()]
     adj_err = float((check["cover_pct"] - check["true_cover_pct"]).abs().mean())

@@ -50,11 +50,21 @@ class Augment:
     scale: float = 0.2
 
 
+#: per photo and class, at most this many pixel positions are kept for class-balanced
+#: centring (an even subsample of the class's pixels: memory stays bounded on big photos)
+CLASS_POSITIONS_MAX = 200_000
+
+
 class PatchSampler:
     """Draws training batches of random patches from photos held in memory.
 
-    Patches are centred on valid (non-ignore) pixels; photos are drawn in proportion
-    to their valid area. Batch ``step`` is a pure function of ``(seed, step)``: its
+    With ``class_balance`` b, a fraction b of the patches (on average) is centred on a pixel
+    of one class drawn uniformly from the classes the masks hold (then a photo in proportion
+    to that class's pixels in it, then one of those pixels): a taxon covering 1% of the
+    labelled pixels is then seen in about b / K of the patches rather than in a few. The
+    other patches lie anywhere, photos drawn in proportion to their labelled area. With
+    b = 0 no extra random number is drawn, so batches are those of earlier releases.
+    Batch ``step`` is a pure function of ``(seed, step)``: its
     generator is numpy's PCG64 seeded with both, so the sequence of batches does
     not depend on how many loader workers make them, in which order they finish,
     or whether training was interrupted and resumed.
@@ -70,6 +80,7 @@ class PatchSampler:
         augment: Augment | None = None,
         raw: list[np.ndarray] | None = None,
         luts: list[np.ndarray] | None = None,
+        class_balance: float = 0.0,
     ) -> None:
         """``images`` are normalized float photos; with ``augment.drift``, ``raw`` (the same
         photos as uint8, before normalization) and their ``luts`` (3, 256) are used instead."""
@@ -99,6 +110,55 @@ class PatchSampler:
         if valid.sum() == 0:
             raise ValueError("training masks hold no labelled pixel (all ignore_index)")
         self.p = valid / valid.sum()
+        if not 0.0 <= class_balance <= 1.0:
+            raise ValueError(f"class_balance must lie in 0..1, not {class_balance}")
+        self.class_balance = float(class_balance)
+        self.classes: list[int] = []
+        self.positions: dict[int, list[np.ndarray]] = {}
+        self.class_p: dict[int, np.ndarray] = {}
+        if self.class_balance > 0:
+            self._index_classes()
+
+    def _index_classes(self) -> None:
+        """Flat positions of every class's pixels per photo (evenly subsampled above the cap)."""
+        ids = sorted({int(v) for m in self.masks for v in np.unique(m) if int(v) != self.ignore})
+        for c in ids:
+            per_photo, counts = [], []
+            for m in self.masks:
+                pos = np.flatnonzero(m.ravel() == c)
+                counts.append(pos.size)
+                if pos.size > CLASS_POSITIONS_MAX:
+                    pos = pos[np.linspace(0, pos.size - 1, CLASS_POSITIONS_MAX).astype(np.int64)]
+                per_photo.append(pos.astype(np.int64))
+            n = np.asarray(counts, dtype=np.float64)
+            self.positions[c], self.class_p[c] = per_photo, n / n.sum()
+        self.classes = ids
+
+    def class_pixels(self) -> dict[int, int]:
+        """Labelled pixels of each class over the training photos (as padded for sampling)."""
+        out: dict[int, int] = {}
+        for m in self.masks:
+            v, n = np.unique(m, return_counts=True)
+            for c, k in zip(v.tolist(), n.tolist()):
+                if c != self.ignore:
+                    out[int(c)] = out.get(int(c), 0) + int(k)
+        return dict(sorted(out.items()))
+
+    def _photo(self, rng: np.random.Generator) -> tuple[int, int | None]:
+        """Photo index of the next crop, and the class to centre it on (None: anywhere)."""
+        if self.class_balance > 0 and self.classes and rng.random() < self.class_balance:
+            c = self.classes[int(rng.integers(len(self.classes)))]
+            return int(rng.choice(len(self.images), p=self.class_p[c])), c
+        return int(rng.choice(len(self.images), p=self.p)), None
+
+    def _corner(self, rng: np.random.Generator, i: int, S: int, c: int | None) -> tuple[int, int]:
+        """Top-left corner of an S x S crop of photo ``i``: anywhere, or centred on a pixel of class ``c``."""
+        _, h, w = self.images[i].shape
+        if c is None:
+            return int(rng.integers(0, h - S + 1)), int(rng.integers(0, w - S + 1))
+        pos = self.positions[c][i]
+        cy, cx = divmod(int(pos[int(rng.integers(pos.size))]), w)
+        return int(np.clip(cy - S // 2, 0, h - S)), int(np.clip(cx - S // 2, 0, w - S))
 
     def rng_for(self, step: int) -> np.random.Generator:
         return np.random.default_rng([self.seed, int(step)])
@@ -109,15 +169,14 @@ class PatchSampler:
         xs, ys = [], []
         P = self.patch
         for _ in range(size):
-            i = int(rng.choice(len(self.images), p=self.p))
+            i, c = self._photo(rng)
             img, m = self.images[i], self.masks[i]
             _, h, w = img.shape
             S = P
             if self.drift and self.aug.scale > 0:
                 f = float(np.exp(rng.uniform(-np.log1p(self.aug.scale), np.log1p(self.aug.scale))))
                 S = int(min(h, w, max(8, round(P * f))))
-            y0 = int(rng.integers(0, h - S + 1))
-            x0 = int(rng.integers(0, w - S + 1))
+            y0, x0 = self._corner(rng, i, S, c)
             x = img[:, y0 : y0 + S, x0 : x0 + S]
             y = m[y0 : y0 + S, x0 : x0 + S]
             if self.drift:

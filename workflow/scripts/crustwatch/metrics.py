@@ -6,8 +6,33 @@ import numpy as np
 
 
 def n_classes(classes: list[dict]) -> int:
-    """Size of the class axis for a class map ``[{id, name}, ...]``: the largest id plus one."""
+    """Size of the class axis of tables indexed by class id (cover, confusion): the largest id plus
+    one. The model has one channel per class instead (:func:`class_ids`)."""
     return max(int(c["id"]) for c in classes) + 1
+
+
+#: the ignore value of training targets, whatever the project's ``ignore_index``: class channels
+#: are 0..K-1, so 255 never collides with one (ids run to 254, so K <= 255)
+TARGET_IGNORE = 255
+
+
+def class_ids(classes: list[dict]) -> list[int]:
+    """The configured class ids in channel order: the model's output channel k is the k-th smallest id."""
+    return sorted(int(c["id"]) for c in classes)
+
+
+def channel_lut(classes: list[dict]) -> np.ndarray:
+    """(256,) uint8 lookup from mask value to training target: a class id to its channel, anything
+    else (the ignore value) to :data:`TARGET_IGNORE`. The identity for ids 0..K-1 and ignore 255."""
+    lut = np.full(256, TARGET_IGNORE, dtype=np.uint8)
+    for k, c in enumerate(class_ids(classes)):
+        lut[c] = k
+    return lut
+
+
+def id_lut(classes: list[dict]) -> np.ndarray:
+    """(K,) uint8 lookup from output channel to class id (a predicted map holds class ids)."""
+    return np.asarray(class_ids(classes), dtype=np.uint8)
 
 
 def confusion(pred: np.ndarray, true: np.ndarray, n_classes: int, ignore_index: int = 255) -> np.ndarray:

@@ -14,6 +14,10 @@ from .errors import CrustWatchError
 from .files import atomic_path, sha256_file
 
 
+#: segmentation-models-pytorch's Unet decoder widths (for 5 stages; fewer stages take the first ones)
+SMP_DECODER_CHANNELS = (256, 128, 64, 32, 16)
+
+
 def create_model(
     arch: str = "Unet",
     encoder: str = "resnet18",
@@ -31,7 +35,8 @@ def create_model(
         encoder: smp encoder name (default ``resnet18``); ``tu-<name>`` for timm encoders.
         n_classes: number of output classes.
         encoder_depth: encoder stages used, 3 to 5 (default 5). Fewer stages: faster, smaller context.
-        decoder_channels: Unet decoder widths, one per stage (default smp's).
+        decoder_channels: Unet decoder widths, one per stage (default: smp's, the first
+            ``encoder_depth`` of 256, 128, 64, 32, 16).
         encoder_weights: ``None`` (random init, default); the path of a local weights file
             (``.safetensors``, or a ``.pt``/``.pth`` state dict) for the encoder; or the name of
             pretrained weights that segmentation-models-pytorch knows for ``encoder`` (``imagenet``
@@ -49,11 +54,14 @@ def create_model(
         in_channels=in_channels,
         classes=n_classes,
     )
-    if decoder_channels is not None and arch.lower() in ("unet", "unetplusplus"):
+    if arch.lower() in ("unet", "unetplusplus"):
+        if decoder_channels is None:  # smp's own widths, one per stage used
+            decoder_channels = SMP_DECODER_CHANNELS[:encoder_depth]
         if len(decoder_channels) != encoder_depth:
             raise CrustWatchError(
-                f"model.decoder_channels has {len(decoder_channels)} entries but encoder_depth is "
-                f"{encoder_depth}; give one width per encoder stage"
+                f"model.decoder_channels has {len(decoder_channels)} entries ({list(decoder_channels)}) but "
+                f"model.encoder_depth is {encoder_depth}: give one width per encoder stage, for example "
+                f"{[8 * 2 ** k for k in reversed(range(encoder_depth))]}, or null for smp's widths"
             )
         kwargs["decoder_channels"] = list(decoder_channels)
     if local and not Path(encoder_weights).is_file():

@@ -7,6 +7,7 @@ run by hand for debugging.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 from pathlib import Path
@@ -256,12 +257,16 @@ def write_splits(splits: pd.DataFrame, out_tsv: str) -> None:
 # ---------------------------------------------------------------- training
 
 
-def _load_training_pairs(photos: list[str], masks: list[str]):
+def _load_training_pairs(photos: list[str], masks: list[str], classes: list[dict]):
+    """Normalized photos and their masks as training targets (class channels, ignore 255)."""
+    from .metrics import channel_lut
+
+    lut = channel_lut(classes)
     imgs, ms = [], []
     for p, m in zip(photos, masks):
         img, _ = io.read_raster(p)
         mask, _ = io.read_raster(m)
-        ms.append(norm.resample_mask(mask[0], img.shape[1:]))
+        ms.append(lut[norm.resample_mask(mask[0], img.shape[1:])])
         imgs.append(img.astype(np.float32))
     return imgs, ms
 
@@ -303,12 +308,14 @@ def train_seed(
 
     from . import infer, metrics, models, provenance
     from .data import PatchSampler
+    from .plan import plan_steps
     from .train import TrainConfig, configure_determinism, pick_device, train_model
 
     cfg = TrainConfig.from_dict({**train_cfg, **(runtime_cfg or {})})
     device = pick_device(train_cfg.get("device", "auto"))
     flags = configure_determinism(seed, cfg.cpu_threads, device)
-    n_classes = metrics.n_classes(classes)
+    # one output channel per configured class, whatever the ids and the ignore value
+    n_classes = len(classes)
     model = models.create_model(
         model_cfg["arch"], model_cfg["encoder"], n_classes, model_cfg["encoder_depth"],
         model_cfg.get("decoder_channels"), model_cfg.get("encoder_weights"),
@@ -324,7 +331,8 @@ def train_seed(
         "inputs": {i: (d["normalized_photo_sha256"], d["ingested_mask_sha256"]) for i, d in data.items()},
         "device": device.type, "threads": cfg.cpu_threads,
     }
-    imgs, masks = _load_training_pairs(train_photos, train_masks)
+    imgs, masks = _load_training_pairs(train_photos, train_masks, classes)
+    target_ignore = metrics.TARGET_IGNORE  # the targets' ignore value (the project's is in the card)
     raw = luts = None
     if cfg.augment.drift:
         if not raw_photos or len(raw_photos) != len(train_ids):
@@ -335,29 +343,39 @@ def train_seed(
             photo, _ = io.read_raster(path)
             raw.append(norm.resample_photo(photo, img.shape[1:]))
             luts.append(np.asarray(r["lut"], dtype=np.float32))
-    sampler = PatchSampler(imgs, masks, cfg.patch_size, ignore_index, seed, cfg.augment, raw=raw, luts=luts)
+    sampler = PatchSampler(imgs, masks, cfg.patch_size, target_ignore, seed, cfg.augment, raw=raw, luts=luts,
+                           class_balance=cfg.class_balance)
+    plan = None
+    if cfg.steps == "auto":
+        plan = plan_steps(sampler.class_pixels(), cfg.patch_size, cfg.batch_size, cfg.class_balance, cfg.plan)
+        cfg = dataclasses.replace(cfg, steps=plan["steps"])
+        log.info("seed %d: train.steps auto -> %d steps, set by %s (%d classes, %d labelled pixels: "
+                 "%d steps by classes, %d by pixels, bounds %d..%d)", seed, plan["steps"], plan["decided_by"],
+                 plan["classes_present"], plan["labelled_pixels"], plan["by_classes"], plan["by_pixels"],
+                 plan["min_steps"], plan["max_steps"])
     log.info("seed %d: %d training photos, device %s, %d steps, %d torch threads", seed, len(imgs), device,
              cfg.steps, flags["torch_threads"])
     checkpoint = Path(out_weights).with_name("checkpoint.safetensors")
-    history = train_model(model, sampler, cfg, n_classes, ignore_index, device, progress=progress, log=log.info,
+    history = train_model(model, sampler, cfg, n_classes, target_ignore, device, progress=progress, log=log.info,
                           checkpoint=checkpoint, fingerprint=provenance.digest(shaping))
 
     # validation: the same sliding window as prediction
     val_metrics = {}
     if val_photos:
-        vimgs, vmasks = _load_training_pairs(val_photos, val_masks)
+        vimgs, vmasks = _load_training_pairs(val_photos, val_masks, classes)
         cm = np.zeros((n_classes, n_classes), dtype=np.int64)
         with torch.inference_mode():
             for img, m in zip(vimgs, vmasks):
                 # the library's default step, so prediction settings never change a trained model's card
                 p = infer.sliding_window_probs([model], img, n_classes, cfg.patch_size, batch_size=cfg.batch_size,
                                                device=device)[0]
-                cm += metrics.confusion(p.argmax(0), m, n_classes, ignore_index)
+                cm += metrics.confusion(p.argmax(0), m, n_classes, target_ignore)
         s = metrics.scores(cm)
         val_metrics = {
             "overall_accuracy": s["overall_accuracy"],
             "miou": s["miou"],
-            "iou": {c["name"]: _nan_none(s["iou"][int(c["id"])]) for c in classes},
+            "iou": {c["name"]: _nan_none(s["iou"][metrics.class_ids(classes).index(int(c["id"]))])
+                    for c in classes},
             "pixels": int(cm.sum()),
         }
         log.info("seed %d validation: OA %.3f mIoU %.3f", seed, s["overall_accuracy"], s["miou"])
@@ -374,6 +392,8 @@ def train_seed(
         "classes": classes,
         "ignore_index": ignore_index,
         "train": dict(train_cfg),
+        # train.steps auto: the steps trained and how the data decided them
+        "plan": plan or {"steps": cfg.steps, "decided_by": "train.steps"},
         "runtime": {k: getattr(cfg, k) for k in ("log_every", "checkpoint_every", "workers")},
         "train_images": list(train_ids),
         "val_images": list(val_ids),
@@ -491,9 +511,9 @@ def _load_members(ens: dict, weights: list[str], cards: list[str], device):
     """The ensemble's models with checked weights, and their seeds."""
     import torch
 
-    from . import metrics, models
+    from . import models
 
-    n_classes = metrics.n_classes(ens["classes"])
+    n_classes = len(ens["classes"])  # one channel per class (metrics.class_ids)
     m = ens["model"]
     nets, seeds = [], []
     for w, c in zip(weights, cards):
@@ -598,9 +618,9 @@ def predict_image(
     several photos (otherwise it is loaded here).
     """
     import torch
-    from tqdm import tqdm
 
     from . import infer, metrics
+    from .progress import progress as progress_bar
 
     torch.set_num_threads(max(1, threads))
     ens = loaded["ens"] if loaded else io.read_json(ensemble_json)
@@ -616,7 +636,8 @@ def predict_image(
         )
     loaded = loaded or load_ensemble(ensemble_json, weights, cards, predict_cfg)
     device, nets, seeds = loaded["device"], loaded["nets"], loaded["seeds"]
-    n_classes = metrics.n_classes(ens["classes"])
+    n_classes = len(ens["classes"])
+    to_id = metrics.id_lut(ens["classes"])  # output channel -> class id
     if adabn:
         from safetensors.torch import load_file
 
@@ -632,15 +653,14 @@ def predict_image(
     # per-seed probabilities (a 24 MP photo stays under 2 GB, `bench/predict_memory.py`)
     with io.RasterRows(photo) as rows:
         n_tiles = len(infer.tile_coords(rows.height, rows.width, patch, step_fraction))
-        with tqdm(total=n_tiles, desc=f"predict {nrec['image_id']}", ascii=True, disable=not progress,
-                  mininterval=2.0) as bar:
+        with progress_bar(n_tiles, f"predict {nrec['image_id']} (tiles)", enabled=progress) as bar:
             maps = infer.predict_maps(nets, rows, n_classes, patch, step_fraction, predict_cfg.get("batch_size", 16),
                                       device, progress=bar.update, tta=bool(predict_cfg.get("tta", False)),
                                       with_uncertainty=bool(out_uncertainty), with_probabilities=bool(out_probs),
                                       bf16=loaded["bf16"])
     shape = (irec["height"], irec["width"])
-    ens_map = norm.resample_mask(maps.pop("classes"), shape)
-    seed_maps = np.stack([norm.resample_mask(s, shape) for s in maps.pop("seeds")])
+    ens_map = to_id[norm.resample_mask(maps.pop("classes"), shape)]
+    seed_maps = np.stack([to_id[norm.resample_mask(s, shape)] for s in maps.pop("seeds")])
     tags = {
         "image_id": nrec["image_id"],
         **loaded["tags"],

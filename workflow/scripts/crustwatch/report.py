@@ -227,6 +227,7 @@ def provenance_table(ensemble_json: str, cards: list[str]) -> pd.DataFrame:
             "val_photos": len(card.get("val_images", [])),
             "training_data_sha256": data_sha,
             "steps": tr.get("steps"),
+            "steps_set_by": (card.get("plan") or {}).get("decided_by", "train.steps"),
             "training_seconds": tr.get("seconds"),
             "val_miou": round(card.get("validation", {}).get("miou", float("nan")), 4),
             "device": card.get("device", {}).get("device"),

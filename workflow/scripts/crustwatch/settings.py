@@ -11,12 +11,19 @@ TRAIN_RUNTIME_KEYS = ("log_every", "checkpoint_every", "workers")
 def train_settings(train_cfg: dict) -> dict:
     """The ``train:`` settings that shape the weights (what the train rule takes as params).
 
+    ``plan`` is left out unless ``steps`` is ``auto``, and ``class_balance`` when it is 0.
     With ``augment.drift`` off, ``augment.blur_sigma`` (read only by the drift simulation)
     is left out too: it came after models were trained with drift off, and a project that
     keeps drift off must not retrain because the schema now fills it in. The other drift
     ranges stay, as they always have been in the params.
     """
     out = {k: v for k, v in train_cfg.items() if k not in TRAIN_RUNTIME_KEYS}
+    # read only by `steps: auto`; and class_balance 0 samples as before it existed: a project
+    # that fixes its steps and keeps class_balance 0 keeps its models
+    if out.get("steps") != "auto":
+        out.pop("plan", None)
+    if out.get("class_balance") == 0:
+        out.pop("class_balance")
     aug = out.get("augment")
     if isinstance(aug, dict) and not aug.get("drift", False) and "blur_sigma" in aug:
         out["augment"] = {k: v for k, v in aug.items() if k != "blur_sigma"}

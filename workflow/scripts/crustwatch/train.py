@@ -18,6 +18,7 @@ import torch
 
 from .data import Augment, PatchSampler, batch_loader
 from .files import atomic_path
+from .plan import StepsPlan
 from .settings import TRAIN_RUNTIME_KEYS  # noqa: F401  (re-exported: the keys that never change weights)
 
 log = logging.getLogger("crustwatch")
@@ -30,7 +31,11 @@ class TrainConfig:
     Attributes:
         patch_size: square training crop in pixels; also the prediction tile (default 128).
         batch_size: patches per step (default 16).
-        steps: optimizer steps (default 300).
+        steps: optimizer steps, or ``"auto"``: planned from the training masks' labelled pixels
+            and classes (:func:`crustwatch.plan.plan_steps`, settings in ``plan``) before training.
+        class_balance: fraction of patches centred on a pixel of a uniformly drawn class
+            (:class:`crustwatch.data.PatchSampler`; here 0: off; the config schema's default 0.5).
+        plan: settings of ``steps: "auto"`` (:class:`crustwatch.plan.StepsPlan`).
         lr: peak AdamW learning rate, after a 5% warm-up, cosine decay to 0 (default 0.003).
         weight_decay: AdamW weight decay (default 1e-4).
         dice_weight: weight of the Dice term added to cross-entropy (default 1.0).
@@ -55,7 +60,10 @@ class TrainConfig:
 
     patch_size: int = 128
     batch_size: int = 16
-    steps: int = 300
+    steps: int | str = 300
+    # absent means off, as before the setting existed (the schema's default is 0.5)
+    class_balance: float = 0.0
+    plan: StepsPlan = field(default_factory=StepsPlan)
     lr: float = 3e-3
     weight_decay: float = 1e-4
     dice_weight: float = 1.0
@@ -71,8 +79,9 @@ class TrainConfig:
     def from_dict(cls, d: dict) -> "TrainConfig":
         d = dict(d)
         aug = Augment(**d.pop("augment", {}) or {})
+        plan = StepsPlan(**d.pop("plan", {}) or {})
         known = {k: v for k, v in d.items() if k in cls.__dataclass_fields__}
-        return cls(augment=aug, **known)
+        return cls(augment=aug, plan=plan, **known)
 
 
 def pick_device(requested: str = "auto") -> torch.device:
@@ -252,8 +261,10 @@ def train_model(
     resumes from it; the result is bit-identical to an uninterrupted run. The
     checkpoint is removed when training ends.
     """
-    from tqdm import tqdm
+    from .progress import progress as progress_bar
 
+    if not isinstance(cfg.steps, int) or isinstance(cfg.steps, bool) or cfg.steps < 1:
+        raise ValueError(f"train_model needs a number of steps, not {cfg.steps!r} (plan 'auto' first: crustwatch.plan)")
     # channels_last: about 20% faster convolutions on CPU (oneDNN), same results for a given seed
     model.to(device, memory_format=torch.channels_last).train()
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
@@ -282,7 +293,7 @@ def train_model(
     shown: set[str] = set()
     t0 = time.time()
     loader = batch_loader(sampler, cfg.batch_size, cfg.steps, start, cfg.workers, pin_memory=device.type == "cuda")
-    bar = tqdm(total=cfg.steps, initial=start, desc="train", disable=not progress, mininterval=2.0, ascii=True)
+    bar = progress_bar(cfg.steps, f"train seed {sampler.seed}", initial=start, enabled=progress)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         for step, (x, y) in enumerate(loader, start):
