@@ -339,3 +339,25 @@ def test_class_maps_with_colours_write_without_gdal_errors(tmp_path, caplog):
                 assert ds.colormap(1)[1] == (0, 255, 0, 255) and (ds.read(1) == arr).all()
                 assert ds.tags()["classes"] == "0=a,1=b" and ds.descriptions == ("class",)
     assert "GDAL signalled an error" not in caplog.text, caplog.text
+
+
+def test_unit_slips_in_mm_per_px_and_sizes_after_resampling(tmp_path):
+    Image.fromarray(RGB).save(tmp_path / "a.png")  # 64 x 40
+
+    def check(gsd, target, max_mp=None):
+        rows = [{"line": 2, "image_id": "p1", "image_path": str(tmp_path / "a.png"), "mask_path": "",
+                 "mm_per_px": gsd}]
+        try:
+            check_inputs(rows, CLASS_IDS, 255, None, max_mp, target)
+        except InputErrors as e:
+            return str(e.errors[0])
+        return None
+
+    # a unit typo (0.001: metres?) is refused before it shrinks the photo to one pixel
+    assert "mm_per_px 0.001 is outside the plausible" in check(0.001, 1.0)
+    assert "metres or cm" in check(250, 1.0)
+    text = check(0.5, 1.0)  # 32 x 20 pixels after resampling
+    assert "would be 32x20 pixels, too small" in text and "sheet line 2" in text
+    # the pixel limit holds for the photo as resampled, not only as read
+    assert "would be 640x400 = 0.3 megapixels, over ingest.max_megapixels = 0.1" in check(10, 1.0, max_mp=0.1)
+    assert check(1.0, 1.0, max_mp=0.1) is None and check("", 1.0) is None and check(2.0, None) is None

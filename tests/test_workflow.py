@@ -297,7 +297,8 @@ def test_metrics_and_splits(finished):
 def test_logs_and_benchmarks(finished):
     assert (finished / "benchmarks" / "train" / "tiny" / "seed0.tsv").exists()
     log = (finished / "logs" / "train" / "tiny" / "seed0.log").read_text()
-    assert "train:" in log and "step 3/3" in log  # tqdm bar and loss lines
+    assert "train seed 0: 3/3 (100%)" in log and "step 3/3" in log  # progress and loss lines, one per line
+    assert "\r" not in log
     assert any((finished / "benchmarks" / "predict").iterdir())
 
 
@@ -417,6 +418,74 @@ def finished_copy(finished, tmp_path) -> Path:
     dst = tmp_path / "project"
     shutil.copytree(finished, dst, symlinks=True)
     return dst
+
+
+def _rewrite(path: Path, keep_mtime: bool) -> None:
+    """New pixels in the same file name (and, with ``keep_mtime``, the old modification time)."""
+    from PIL import Image
+
+    st = path.stat()
+    a = np.asarray(Image.open(path))
+    Image.fromarray((255 - a).astype(np.uint8)).save(path, **({"quality": 90} if path.suffix == ".jpg" else {}))
+    if keep_mtime:
+        os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+
+
+def test_content_not_mtime_decides_what_reruns(finished_copy):
+    p = finished_copy
+    sheet = pd.read_csv(p / "images.tsv", sep="\t", dtype=str, keep_default_na=False)
+    # touched, or copied over with the same bytes: nothing reruns
+    for f in sheet["image"]:
+        (p / f).touch()
+    assert "Nothing to be done" in (lambda r: r.stdout + r.stderr)(snakemake(p, "-n", "--cores", "1"))
+    # a test photo replaced in place, its old mtime kept: its shard re-ingests and re-predicts in this
+    # one run (no second run needed), and nothing trains
+    test_photo = p / sheet.loc[sheet["split"] == "test", "image"].iloc[0]
+    _rewrite(test_photo, keep_mtime=True)
+    jobs = planned_jobs(snakemake(p, "-n", "--cores", "1"))
+    assert jobs.get("ingest") == 1 and jobs.get("predict", 0) >= 1 and jobs.get("cover", 0) >= 1, jobs
+    assert "train" not in jobs and "ensemble_card" not in jobs, jobs
+    # a training photo changed: the models retrain
+    train_photo = p / sheet.loc[sheet["split"] == "train", "image"].iloc[0]
+    _rewrite(train_photo, keep_mtime=True)
+    assert planned_jobs(snakemake(p, "-n", "--cores", "1")).get("train") == 2
+
+
+def test_settings_in_another_key_order_rerun_nothing(finished_copy):
+    """The same effective settings written in another order (a minimal config, a reordered one, the
+    classes listed by name) are the same parameters: nothing reruns."""
+    def reverse(obj):
+        if isinstance(obj, dict):
+            return {k: reverse(obj[k]) for k in reversed(list(obj))}
+        return [reverse(v) for v in obj] if isinstance(obj, list) else obj
+
+    with changed_config(finished_copy) as (cfg, write):
+        cfg.clear()
+        cfg.update(reverse(yaml.safe_load((finished_copy / "config.yaml").read_text())))
+        write()
+        res = snakemake(finished_copy, "-n", "--cores", "1")
+        assert "Nothing to be done" in res.stdout + res.stderr, res.stdout[-3000:]
+        # classes listed in another order: tables and plots follow the list, models and maps do not
+        cfg["classes"] = sorted(cfg["classes"], key=lambda c: c["name"])
+        write()
+        jobs = planned_jobs(snakemake(finished_copy, "-n", "--cores", "1"))
+        assert not {"ingest", "normalize", "train", "ensemble_card", "predict"} & set(jobs), jobs
+
+
+def test_failed_input_check_keeps_every_result(finished_copy):
+    """A run stopped by the input check (a class missing from the list) deletes nothing: the corrected
+    run has nothing to do, and no model is retrained."""
+    p = finished_copy
+    before = {f: f.stat().st_mtime_ns for f in (p / "results").rglob("*") if f.is_file()}
+    with changed_config(p) as (cfg, write):
+        cfg["classes"] = cfg["classes"][:-1]
+        write()
+        res = snakemake(p, "--cores", "1", check=False)
+        out = res.stdout + res.stderr
+        assert res.returncode != 0 and "sheet line" in out and "neither a class id" in out, out
+    assert "Nothing to be done" in (lambda r: r.stdout + r.stderr)(snakemake(p, "-n", "--cores", "1"))
+    after = {f: f.stat().st_mtime_ns for f in (p / "results").rglob("*") if f.is_file()}
+    assert after == before
 
 
 def test_drift_only_blur_never_retrains_while_drift_is_off(finished_copy):

@@ -1,6 +1,7 @@
 # Sheet loading and validation, wildcard constraints and input functions.
 # The stage files (ingest.smk, ...) hold rules only.
 
+import json
 import re
 import sys
 from pathlib import Path
@@ -9,11 +10,12 @@ from snakemake.utils import validate
 
 sys.path.insert(0, str(Path(workflow.basedir) / "workflow" / "scripts"))
 
+from crustwatch import fingerprint as cw_fp  # noqa: E402
 from crustwatch import sheet as cw_sheet  # noqa: E402
 from crustwatch.errors import CrustWatchError  # noqa: E402
 from crustwatch.normalize import calibration_ids as calibration_photos  # noqa: E402
 from crustwatch.project import check_config  # noqa: E402
-from crustwatch.settings import resolve_seeds, train_settings  # noqa: E402
+from crustwatch.settings import canonical, resolve_seeds, train_settings  # noqa: E402
 from crustwatch.shards import (
     manifest_path,
     photo_paths,
@@ -28,10 +30,14 @@ validate(config, schema="../schemas/config.schema.yaml")
 MODEL = config["model"]["name"]
 # `seeds:` is a list or a sweep {start, count}
 SEEDS = resolve_seeds(config["seeds"])
-CLASS_IDS = [int(c["id"]) for c in config["classes"]]
+CLASS_IDS = sorted(int(c["id"]) for c in config["classes"])
 
 # The sheet is checked in full (columns, ids, dates, files) before any job runs.
 SHEET = cw_sheet.load_sheet(config["images"])
+# sha256 of every photo and mask (cached; only new or changed files are read)
+FINGERPRINT = cw_fp.fingerprints(
+    [p for p in SHEET["image_path"]] + [m for m in SHEET["mask_path"] if m]
+)
 validate(
     SHEET[[c for c in SHEET.columns if c in cw_sheet.REQUIRED + cw_sheet.OPTIONAL]],
     schema="../schemas/images.schema.yaml",
@@ -69,8 +75,11 @@ def ids_in(*splits):
 
 
 def class_map():
-    """Class ids and names, without display colours."""
-    return [{"id": int(c["id"]), "name": c["name"]} for c in config["classes"]]
+    """Class ids and names by id, without display colours (the order of the list is no setting)."""
+    return sorted(
+        ({"id": int(c["id"]), "name": c["name"]} for c in config["classes"]),
+        key=lambda c: c["id"],
+    )
 
 
 def train_params():
@@ -148,12 +157,14 @@ def shard_masks(wildcards):
 
 
 def ingest_items(wildcards):
-    """Per photo of the shard: what ingest reads (a params rerun trigger)."""
+    """Per photo of the shard: what ingest reads, by content (a params rerun trigger)."""
     return [
         {
             "image_id": i,
             "photo": SHEET.loc[i, "image_path"],
+            "photo_sha256": FINGERPRINT.get(SHEET.loc[i, "image_path"], ""),
             "mask": SHEET.loc[i, "mask_path"],
+            "mask_sha256": FINGERPRINT.get(SHEET.loc[i, "mask_path"], ""),
             **_meta(i),
         }
         for i in SHARDS[wildcards.shard]
@@ -245,10 +256,36 @@ def cover_items(wildcards):
 
 
 def sheet_rows():
-    """Rows for the raster checks: line, id and paths."""
-    return SHEET[["line", "image_id", "image_path", "mask_path", "reference"]].to_dict(
-        "records"
-    )
+    """Rows for the raster checks: line, id, paths, reference box and scale."""
+    cols = ["line", "image_id", "image_path", "mask_path", "reference", "mm_per_px"]
+    return SHEET[cols].to_dict("records")
+
+
+def check_all_inputs():
+    """Open every photo and mask not yet checked in this content (and with these settings) and
+    stop, naming each problem, before any job runs (the onstart hook: main process only).
+    """
+    from crustwatch.pipeline import check_inputs, write_check_table
+
+    settings = {
+        "class_ids": CLASS_IDS,
+        "ignore_index": config["ignore_index"],
+        "max_megapixels": config["ingest"]["max_megapixels"],
+        "target_mm_per_px": config["normalize"]["target_mm_per_px"],
+    }
+    key = json.dumps(settings, sort_keys=True)
+    rows = [r for r in sheet_rows()]
+    todo = cw_fp.unchecked(rows, FINGERPRINT, key)
+    if not todo:
+        return
+    print(f"CrustWatch: checking {len(todo)} new or changed photos", file=sys.stderr)
+    try:
+        checked = check_inputs(todo, out_tsv=None, **settings)
+    except CrustWatchError as e:
+        print(f"\nCrustWatch: {e}\n", file=sys.stderr)
+        raise SystemExit(1)
+    cw_fp.mark_checked(todo, FINGERPRINT, key)
+    write_check_table(checked, list(SHEET.index), "results/checks/inputs.tsv")
 
 
 def training_paths(kind, splits):
@@ -306,3 +343,7 @@ def get_final_output():
         "results/report/maps",
         *[f"results/plots/cover_by_plot/{k}.png" for k in sorted(SITE_OF_KEY)],
     ]
+
+
+onstart:
+    check_all_inputs()

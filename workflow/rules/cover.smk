@@ -15,7 +15,7 @@ rule cover:
         "../../envs/io.yaml"
     params:
         photos=cover_items,
-        classes=config["classes"],
+        classes=canonical(config["classes"]),
         ignore_index=config["ignore_index"],
     script:
         "../scripts/cover.py"
@@ -65,7 +65,7 @@ rule aggregate_cover:
         adjust_min_photos=config["cover"]["adjust_min_photos"],
         calibration_min_pairs=config["cover"]["calibration_min_pairs"],
         val_confusion=[path_of(i, "confusion") for i in val_labelled_ids()],
-        classes=config["classes"],
+        classes=canonical(config["classes"]),
         covers=[path_of(i, "cover") for i in SHEET.index],
     script:
         "../scripts/aggregate_cover.py"
@@ -86,6 +86,6 @@ rule plot_cover:
     conda:
         "../../envs/io.yaml"
     params:
-        classes=config["classes"],
+        classes=canonical(config["classes"]),
     script:
         "../scripts/plot_cover.py"

@@ -38,7 +38,7 @@ rule evaluate:
     conda:
         "../../envs/io.yaml"
     params:
-        classes=config["classes"],
+        classes=canonical(config["classes"]),
         confusion=[path_of(i, "confusion") for i in evaluated_ids()],
     script:
         "../scripts/evaluate.py"
@@ -68,7 +68,7 @@ rule seed_sensitivity:
     conda:
         "../../envs/io.yaml"
     params:
-        classes=config["classes"],
+        classes=canonical(config["classes"]),
         level=config["cover"]["interval_level"],
     script:
         "../scripts/seed_sensitivity.py"

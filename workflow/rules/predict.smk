@@ -24,9 +24,12 @@ rule predict:
         runtime=grow(30),
         cpus_per_task=1,
     params:
-        predict=config["predict"],
+        predict=canonical(config["predict"]),
         # the class map's colour table (a colour change rewrites the maps, never retrains)
-        colors=[{"id": c["id"], "color": c.get("color")} for c in config["classes"]],
+        colors=sorted(
+            ({"id": c["id"], "color": c.get("color")} for c in config["classes"]),
+            key=lambda c: c["id"],
+        ),
         photos=predict_items,
     script:
         "../scripts/predict.py"
@@ -55,7 +58,7 @@ rule adabn:
         runtime=grow(30),
         cpus_per_task=2,
     params:
-        predict=config["predict"],
+        predict=canonical(config["predict"]),
         photos=camera_photos,
     script:
         "../scripts/adabn.py"

@@ -20,7 +20,7 @@ rule plot_cover_by_plot:
         "../../envs/io.yaml"
     params:
         site=lambda wildcards: SITE_OF_KEY[wildcards.site],
-        classes=config["classes"],
+        classes=canonical(config["classes"]),
     script:
         "../scripts/plot_cover_by_plot.py"
 

@@ -31,7 +31,7 @@ rule train:
         val_ids=ids_in("val"),
         classes=class_map(),
         ignore_index=config["ignore_index"],
-        model=config["model"],
+        model=canonical(config["model"]),
         train=train_params(),
         split_seed=split_seed(),
         photos=training_paths("norm_photo", ["train"]),

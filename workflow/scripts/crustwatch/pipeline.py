@@ -36,8 +36,15 @@ def setup_logging(path: str | None = None) -> None:
 # ---------------------------------------------------------------- checks and ingest
 
 
-def check_inputs(rows: list[dict], class_ids: list[int], ignore_index: int, out_tsv: str,
-                 max_megapixels: float | None = None) -> None:
+#: plausible ground sampling distances of plot photos, mm per pixel (a phone 20 cm above the
+#: ground to a drone at 30 m); values outside are almost always a unit slip (m or cm for mm)
+MM_PER_PX_RANGE = (0.01, 100.0)
+#: the smallest side, in pixels, a photo may have after resampling to target_mm_per_px
+MIN_RESAMPLED_SIDE = 32
+
+
+def check_inputs(rows: list[dict], class_ids: list[int], ignore_index: int, out_tsv: str | None,
+                 max_megapixels: float | None = None, target_mm_per_px: float | None = None) -> list[dict]:
     """Open every photo and mask of the sheet and check them before any training.
 
     Photos are checked from their headers (readable raster, bands, size within
@@ -50,8 +57,13 @@ def check_inputs(rows: list[dict], class_ids: list[int], ignore_index: int, out_
         rows: sheet rows with ``line image_id image_path mask_path``.
         class_ids: ids allowed in masks, besides ``ignore_index``.
         ignore_index: the mask value that is never trained on nor counted.
-        out_tsv: table written when all rows pass: one line per photo with its size.
-        max_megapixels: the largest photo accepted (``ingest.max_megapixels``).
+        out_tsv: table written when all rows pass: one line per photo with its size (None: not written).
+        max_megapixels: the largest photo accepted (``ingest.max_megapixels``), as read and as
+            resampled to ``target_mm_per_px`` (rows with ``mm_per_px``).
+        target_mm_per_px: the ground scale photos are resampled to (``normalize.target_mm_per_px``).
+
+    Returns:
+        The table's rows.
 
     Raises:
         InputErrors: every problem found, each naming the sheet line, the file and the problem.
@@ -71,6 +83,7 @@ def check_inputs(rows: list[dict], class_ids: list[int], ignore_index: int, out_
                     f"{max_megapixels:g}; raise the limit in the config if the photo is right",
                     r["image_path"], line, iid)
             io.check_png(r["image_path"], "photo", line, iid)
+            _check_scale(r, h, w, max_megapixels, target_mm_per_px)
             mh = mw = None
             if r.get("mask_path"):
                 m = io.read_mask(r["mask_path"], line, iid)
@@ -98,8 +111,51 @@ def check_inputs(rows: list[dict], class_ids: list[int], ignore_index: int, out_
             errors.append(e)
     if errors:
         raise InputErrors(errors, "the photos and masks of the image sheet")
-    io.write_tsv(pd.DataFrame(out), out_tsv)
+    if out_tsv:
+        io.write_tsv(pd.DataFrame(out), out_tsv)
     log.info("checked %d photos", len(out))
+    return out
+
+
+def write_check_table(checked: list[dict], image_ids: list[str], out_tsv: str) -> None:
+    """Merge the rows checked now into the table of earlier checks (``results/checks/inputs.tsv``),
+    keeping the sheet's current photos only, in sheet order."""
+    old = pd.read_csv(out_tsv, sep="\t", dtype={"image_id": str}) if Path(out_tsv).is_file() else pd.DataFrame()
+    new = pd.DataFrame(checked)
+    table = pd.concat([old[~old["image_id"].isin(new["image_id"])] if len(old) else old, new], ignore_index=True)
+    order = {i: k for k, i in enumerate(image_ids)}
+    table = table[table["image_id"].isin(order)].sort_values("image_id", key=lambda c: c.map(order))
+    io.write_tsv(table, out_tsv)
+
+
+def _check_scale(r: dict, h: int, w: int, max_megapixels: float | None, target: float | None) -> None:
+    """A row's ``mm_per_px`` within plausible units, and the photo's size after resampling to ``target``
+    neither below :data:`MIN_RESAMPLED_SIDE` nor over ``max_megapixels``."""
+    gsd = r.get("mm_per_px")
+    if gsd in (None, "") or gsd != gsd:
+        return
+    gsd = float(gsd)
+    line, iid = int(r["line"]), r["image_id"]
+    lo, hi = MM_PER_PX_RANGE
+    if not lo <= gsd <= hi:
+        raise InputError(
+            f"mm_per_px {gsd:g} is outside the plausible {lo:g}..{hi:g} mm per pixel of plot photos "
+            f"(a {w} px wide photo would span {w * gsd / 1000:.3g} m); is it in metres or cm? Give millimetres "
+            "per pixel", r["image_path"], line, iid)
+    if not target:
+        return
+    f = norm.scale_factor(gsd, target)
+    nh, nw = norm.scaled_shape(h, w, f)
+    if min(nh, nw) < MIN_RESAMPLED_SIDE:
+        raise InputError(
+            f"resampled from mm_per_px {gsd:g} to normalize.target_mm_per_px {target:g}, the {w}x{h} photo "
+            f"would be {nw}x{nh} pixels, too small to classify (under {MIN_RESAMPLED_SIDE}); check both values",
+            r["image_path"], line, iid)
+    if max_megapixels and nw * nh > max_megapixels * 1e6:
+        raise InputError(
+            f"resampled from mm_per_px {gsd:g} to normalize.target_mm_per_px {target:g}, the {w}x{h} photo "
+            f"would be {nw}x{nh} = {nw * nh / 1e6:.1f} megapixels, over ingest.max_megapixels = "
+            f"{max_megapixels:g}; check both values, or raise the limit", r["image_path"], line, iid)
 
 
 def ingest_photo(src: str, image_id: str, mm_per_px: float | None, target_mm_per_px: float | None, out_photo: str,

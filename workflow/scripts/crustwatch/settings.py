@@ -17,7 +17,7 @@ def train_settings(train_cfg: dict) -> dict:
     keeps drift off must not retrain because the schema now fills it in. The other drift
     ranges stay, as they always have been in the params.
     """
-    out = {k: v for k, v in train_cfg.items() if k not in TRAIN_RUNTIME_KEYS}
+    out = {k: v for k, v in canonical(train_cfg).items() if k not in TRAIN_RUNTIME_KEYS}
     # read only by `steps: auto`; and class_balance 0 samples as before it existed: a project
     # that fixes its steps and keeps class_balance 0 keeps its models
     if out.get("steps") != "auto":
@@ -28,6 +28,16 @@ def train_settings(train_cfg: dict) -> dict:
     if isinstance(aug, dict) and not aug.get("drift", False) and "blur_sigma" in aug:
         out["augment"] = {k: v for k, v in aug.items() if k != "blur_sigma"}
     return out
+
+
+def canonical(obj):
+    """``obj`` with every dict's keys sorted, recursively: settings given in another key order
+    (a minimal config against a full one) are then the same rule parameters, and nothing reruns."""
+    if isinstance(obj, dict):
+        return {k: canonical(obj[k]) for k in sorted(obj, key=str)}
+    if isinstance(obj, (list, tuple)):
+        return [canonical(v) for v in obj]
+    return obj
 
 
 def train_runtime(train_cfg: dict) -> dict:
