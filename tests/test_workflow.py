@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 from contextlib import contextmanager
 import subprocess
@@ -91,7 +92,8 @@ def test_models_and_cards(finished):
         assert card["seed"] == seed and card["split_seed"] is None  # the tiny sheet gives each split
         assert card["model"]["arch"] == "Unet" and card["model"]["encoder"] == "resnet18"
         assert card["train"]["steps"] == 3 and card["train"]["cpu_threads"] == 2
-        assert "log_every" not in card["train"] and card["runtime"]["log_every"] == 1
+        run = yaml.safe_load((d / "training_run.json").read_text())
+        assert "log_every" not in card["train"] and run["runtime"]["log_every"] == 1
         assert card["classes"][0] == {"id": 0, "name": "bare_soil"} and card["ignore_index"] == 255
         # every training and validation photo and mask, by sha256, source and derived files
         assert sorted(card["data"]) == sorted(card["train_images"] + card["val_images"])
@@ -104,16 +106,17 @@ def test_models_and_cards(finished):
         assert card["normalization"]["method"] == "camera_moments"
         assert set(card["normalization"]["per_photo"]) == set(card["data"])
         assert {"torch", "segmentation-models-pytorch", "snakemake", "numpy", "rasterio"} <= set(card["versions"])
-        assert card["device"]["device"] == "cpu" and card["device"]["cpu"]
+        assert card["device"] == {"device": "cpu"} and run["device"]["cpu"] and run["host"]
         det = card["determinism"]
         assert det["use_deterministic_algorithms"] is True and det["torch_threads"] == 2
         assert det["cudnn_benchmark"] is False and det["nondeterministic_ops"] == [] and det["bit_reproducible"]
-        assert card["training"]["seconds"] > 0 and card["training"]["resumed_from_step"] is None
+        assert run["seconds"] > 0 and run["resumed_from_step"] is None and "seconds" not in card["training"]
+        assert run["card_sha256"] == sha256_file(d / "model_card.json")
         assert 0 <= card["validation"]["overall_accuracy"] <= 1
         assert card["weights_sha256"] == sha256_file(d / "model.safetensors")
-        assert len(card["code"]["git_commit"]) == 40
+        assert len(run["code"]["git_commit"]) == 40 and "code" not in card
         # the workflow's own library ran, not another installed copy of crustwatch
-        assert card["code"]["path"] == str(REPO)
+        assert run["code"]["path"] == str(REPO)
     ens = yaml.safe_load((models_dir / "ensemble.json").read_text())
     assert ens["seeds"] == [0, 1] and len(ens["members"]) == 2
     for m in ens["members"]:
@@ -565,12 +568,38 @@ def test_deleted_model_rebuilds_bit_identical_whatever_the_cores(finished_copy):
 
     weights = finished_copy / "results/models/tiny/seed0/model.safetensors"
     before = sha256_file(weights)
+    card_before = sha256_file(weights.parent / "model_card.json")
     weights.unlink()
     # trained with 2 torch threads under --cores 2; rebuilt under --cores 1, still 2 threads
     snakemake(finished_copy, "--cores", "1", "results/models/tiny/seed0/model.safetensors")
     assert sha256_file(weights) == before
     card = yaml.safe_load((weights.parent / "model_card.json").read_text())
     assert card["weights_sha256"] == before and card["determinism"]["torch_threads"] == 2
+    # the card holds only what shapes the numbers: a bit-identical rebuild writes it unchanged, so
+    # every earlier table that cites it still audits (the run's own facts are in training_run.json)
+    assert sha256_file(weights.parent / "model_card.json") == card_before
+    res = crustwatch_cli("audit", "results/coverage/by_site_date.tsv", cwd=finished_copy)
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-2000:]
+    assert yaml.safe_load((weights.parent / "training_run.json").read_text())["weights_sha256"] == before
+
+
+def test_replaced_weights_are_refused_and_the_advised_command_restores_them(finished_copy):
+    import shlex
+
+    from crustwatch.io import sha256_file
+
+    p = finished_copy
+    models_dir = p / "results/models/tiny"
+    original = sha256_file(models_dir / "seed0/model.safetensors")
+    shutil.copy(models_dir / "seed1/model.safetensors", models_dir / "seed0/model.safetensors")
+    res = snakemake(p, "--cores", "2", check=False)
+    out = res.stdout + res.stderr
+    assert res.returncode != 0 and "changed or replaced" in out, out[-3000:]
+    advice = re.search(r"snakemake --cores N --forcerun (\S+)", out)
+    assert advice, out[-3000:]
+    snakemake(p, "--cores", "2", "--forcerun", *shlex.split(advice.group(1)))
+    assert sha256_file(models_dir / "seed0/model.safetensors") == original
+    assert "Nothing to be done" in (lambda r: r.stdout + r.stderr)(snakemake(p, "-n", "--cores", "1"))
 
 
 def test_killed_training_job_resumes_to_identical_weights(finished_copy):
@@ -600,8 +629,8 @@ def test_killed_training_job_resumes_to_identical_weights(finished_copy):
     snakemake(p, "--cores", "2", target)
     log = (p / "logs/train/tiny/seed5.log").read_text()
     assert "resumed from checkpoint" in log, log[-2000:]
-    card = yaml.safe_load((p / "results/models/tiny/seed5/model_card.json").read_text())
-    assert card["training"]["resumed_from_step"] > 0 and not ckpt.exists()
+    run = yaml.safe_load((p / "results/models/tiny/seed5/training_run.json").read_text())
+    assert run["resumed_from_step"] > 0 and not ckpt.exists()
     resumed = sha256_file(p / target)
     # the same job, uninterrupted
     (p / target).unlink()

@@ -10,6 +10,8 @@ rule train:
     output:
         weights="results/models/{model}/seed{seed}/model.safetensors",
         card="results/models/{model}/seed{seed}/model_card.json",
+        # this run's facts (duration, host, processor, code commit): beside the card, never cited
+        run="results/models/{model}/seed{seed}/training_run.json",
     log:
         "logs/train/{model}/seed{seed}.log",
     benchmark:

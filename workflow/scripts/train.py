@@ -36,6 +36,7 @@ run(
         split_seed=p.split_seed,
         out_weights=snakemake.output.weights,
         out_card=snakemake.output.card,
+        out_run=snakemake.output.run,
         # read from the config, not params: they never change the weights, so never retrain
         runtime_cfg=train_runtime(snakemake.config["train"]),
     ),

@@ -162,15 +162,17 @@ def run_audit(path: str | Path, rebuild: bool = False, seeds: list[int] | None =
         a.say(f"model seed {card['seed']}: card {c.relative_to(root) if c.is_relative_to(root) else c}")
         weights = card.get("weights") or str(c.with_name("model.safetensors"))
         a.check("weights", weights, card["weights_sha256"])
-        dev = card.get("device", {})
+        run = _run_record(c)
+        dev = run.get("device") or card.get("device", {})
         det = card.get("determinism", {})
         a.say(f"    trained on {dev.get('device')} ({dev.get('gpu') or dev.get('cpu')}), "
-              f"{det.get('torch_threads')} torch threads, {card.get('training', {}).get('seconds')} s, "
-              f"resumed from step {card.get('training', {}).get('resumed_from_step')}")
+              f"{det.get('torch_threads')} torch threads, {run.get('seconds', card.get('training', {}).get('seconds'))} s, "
+              f"resumed from step {run.get('resumed_from_step', card.get('training', {}).get('resumed_from_step'))}"
+              f"{', host ' + run['host'] if run.get('host') else ''}")
         a.say(f"    determinism: deterministic algorithms {det.get('use_deterministic_algorithms')}, "
               f"cudnn.benchmark {det.get('cudnn_benchmark')}, ops without deterministic kernel: "
               f"{det.get('nondeterministic_ops') or 'none'}")
-        code = card.get("code", {})
+        code = run.get("code") or card.get("code", {})
         a.say(f"    code: git {code.get('git_commit')}{' (uncommitted changes)' if code.get('git_dirty') else ''}")
         v = card.get("versions", {})
         a.say("    libraries: " + ", ".join(f"{k} {v[k]}" for k in sorted(v)))
@@ -225,6 +227,12 @@ def run_audit(path: str | Path, rebuild: bool = False, seeds: list[int] | None =
     return a
 
 
+def _run_record(card_path) -> dict:
+    """The training run record beside a model card (``training_run.json``), {} when absent."""
+    p = Path(card_path).with_name("training_run.json")
+    return read_json(p) if p.is_file() else {}
+
+
 def rebuild_seed(a: Audit, card_path: Path, card: dict) -> bool:
     """Retrain one seed from its card in a temporary folder; compare the weights' sha256."""
     import logging
@@ -253,8 +261,9 @@ def rebuild_seed(a: Audit, card_path: Path, card: dict) -> bool:
                 a.problems.append(f"{label}: inputs changed")
                 return False
     here = cpu_model()
-    if card.get("device", {}).get("cpu") not in (None, here) and trained_on == "cpu":
-        a.say(f"{label}: note: trained on CPU '{card['device']['cpu']}', rebuilding on '{here}'; "
+    was = (_run_record(card_path).get("device") or card.get("device", {})).get("cpu")
+    if was not in (None, here) and trained_on == "cpu":
+        a.say(f"{label}: note: trained on CPU '{was}', rebuilding on '{here}'; "
               "other CPU types may round differently")
     train_ids, val_ids = card["train_images"], card["val_images"]
 

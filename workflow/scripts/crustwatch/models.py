@@ -117,7 +117,8 @@ def load_weights(model: torch.nn.Module, path: str | Path, expected_sha256: str 
         if got != expected_sha256:
             raise CrustWatchError(
                 f"weights file '{path}' has sha256 {got[:12]}... but its model card records "
-                f"{expected_sha256[:12]}...; the file was changed or replaced. Rebuild it with snakemake"
+                f"{expected_sha256[:12]}...; the file was changed or replaced. Retrain it (bit for bit the "
+                f"recorded model): snakemake --cores N --forcerun {path}"
             )
     model.load_state_dict(load_file(str(path)))
     return model

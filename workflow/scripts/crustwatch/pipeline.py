@@ -10,6 +10,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import platform
+import time
 from pathlib import Path
 
 import numpy as np
@@ -348,8 +350,16 @@ def train_seed(
     runtime_cfg: dict | None = None,
     progress: bool = True,
     raw_photos: list[str] | None = None,
+    out_run: str | None = None,
 ) -> None:
-    """Train one model with one seed and write its weights (safetensors) and model card.
+    """Train one model with one seed and write its weights (safetensors), its model card and the
+    record of the training run (``out_run``, default ``training_run.json`` beside the card).
+
+    The card holds what shapes the weights and follows from them (seed, settings, the plan, the
+    training and validation data by sha256, library versions, determinism flags, the device type,
+    losses and validation scores, the weights' sha256): a bit-identical rebuild writes the same
+    card, so every output that cites its sha256 still audits. The run record holds the facts of
+    this run only (duration, resumed step, host, processor, code commit, loader and log settings).
 
     ``raw_photos`` (the ingested photos of ``train_ids``) are read only with
     ``augment.drift``: camera drift is then simulated on the photo as the camera
@@ -450,7 +460,6 @@ def train_seed(
         "train": dict(train_cfg),
         # train.steps auto: the steps trained and how the data decided them
         "plan": plan or {"steps": cfg.steps, "decided_by": "train.steps"},
-        "runtime": {k: getattr(cfg, k) for k in ("log_every", "checkpoint_every", "workers")},
         "train_images": list(train_ids),
         "val_images": list(val_ids),
         "data": data,
@@ -466,16 +475,28 @@ def train_seed(
                           for i, r in nrecs.items()},
         },
         "versions": provenance.versions(),
-        "code": provenance.code_version(Path(__file__).resolve().parents[3]),
-        "device": provenance.device_info(device),
+        # the device type shapes the numbers; which processor, and the code commit, go to the run record
+        "device": {"device": device.type},
         "determinism": {**flags, "nondeterministic_ops": nondet,
                         "bit_reproducible": not nondet and (device.type == "cpu" or flags["cudnn_deterministic"])},
-        "training": history,
+        "training": {k: history[k] for k in ("steps", "loss_first", "loss_last")},
         "validation": val_metrics,
         "weights": str(out_weights),
         "weights_sha256": sha,
     }
     io.write_json(out_card, card)
+    io.write_json(out_run or str(Path(out_card).with_name("training_run.json")), {
+        "seed": seed,
+        "weights_sha256": sha,
+        "card_sha256": io.sha256_file(out_card),
+        "seconds": history["seconds"],
+        "resumed_from_step": history["resumed_from_step"],
+        "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "host": platform.node(),
+        "device": provenance.device_info(device),
+        "code": provenance.code_version(Path(__file__).resolve().parents[3]),
+        "runtime": {k: getattr(cfg, k) for k in ("log_every", "checkpoint_every", "workers")},
+    })
 
 
 def _training_data_record(train_ids, val_ids, train_photos, train_masks, val_photos, val_masks,

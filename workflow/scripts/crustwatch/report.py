@@ -205,6 +205,12 @@ def cameras_figure(cams: list[dict], method: str, path: str | Path) -> None:
 # ---------------------------------------------------------------- Provenance
 
 
+def training_run(card_path) -> dict:
+    """The training run record beside a model card (``training_run.json``); {} when absent."""
+    p = Path(card_path).with_name("training_run.json")
+    return io.read_json(p) if p.is_file() else {}
+
+
 def provenance_table(ensemble_json: str, cards: list[str]) -> pd.DataFrame:
     """One row per ensemble member: seed, hashes of weights, card and ensemble card, the data it was
     trained on, training steps and time, device, code commit and library versions."""
@@ -216,8 +222,10 @@ def provenance_table(ensemble_json: str, cards: list[str]) -> pd.DataFrame:
         shas = sorted(v for rec in data.values() for k, v in rec.items() if k.endswith("sha256"))
         data_sha = hashlib.sha256("\n".join(shas).encode()).hexdigest()
         ver = card.get("versions", {})
-        code = card.get("code", {})
+        run = training_run(c)
+        code = run.get("code") or card.get("code", {})  # cards before release 0.x held the run's facts
         tr = card.get("training", {})
+        dev = run.get("device") or card.get("device", {})
         rows.append({
             "seed": card["seed"],
             "weights_sha256": card["weights_sha256"],
@@ -228,10 +236,10 @@ def provenance_table(ensemble_json: str, cards: list[str]) -> pd.DataFrame:
             "training_data_sha256": data_sha,
             "steps": tr.get("steps"),
             "steps_set_by": (card.get("plan") or {}).get("decided_by", "train.steps"),
-            "training_seconds": tr.get("seconds"),
+            "training_seconds": run.get("seconds", tr.get("seconds")),
             "val_miou": round(card.get("validation", {}).get("miou", float("nan")), 4),
-            "device": card.get("device", {}).get("device"),
-            "processor": card.get("device", {}).get("gpu") or card.get("device", {}).get("cpu"),
+            "device": dev.get("device"),
+            "processor": dev.get("gpu") or dev.get("cpu"),
             "git_commit": (code.get("git_commit") or "")[:12] + (" (dirty)" if code.get("git_dirty") else ""),
             "crustwatch": ver.get("crustwatch"),
             "torch": ver.get("torch"),
