@@ -361,3 +361,28 @@ def test_unit_slips_in_mm_per_px_and_sizes_after_resampling(tmp_path):
     # the pixel limit holds for the photo as resampled, not only as read
     assert "would be 640x400 = 0.3 megapixels, over ingest.max_megapixels = 0.1" in check(10, 1.0, max_mp=0.1)
     assert check(1.0, 1.0, max_mp=0.1) is None and check("", 1.0) is None and check(2.0, None) is None
+
+
+def test_palette_photos_gifs_and_multi_image_files(tmp_path, caplog):
+    """A palette PNG or GIF photo is read through its colour table (with a warning), not as grey
+    indices; a TIFF of several pages is refused; a palette mask is read as its indices (class ids)."""
+    import logging
+
+    colours = np.array([[200, 30, 30], [30, 200, 30], [30, 30, 200]], np.uint8)
+    idx = (np.arange(40 * 64).reshape(40, 64) % 3).astype(np.uint8)
+    pal = Image.fromarray(idx, mode="P")
+    pal.putpalette(colours.ravel().tolist() + [0] * (768 - 9))
+    for name in ("pal.png", "pal.gif"):
+        pal.save(tmp_path / name)
+        with caplog.at_level(logging.WARNING, logger="crustwatch"):
+            arr, _ = io.read_photo(tmp_path / name, 2, "p1")
+        assert (np.moveaxis(arr, 0, -1) == colours[idx]).all(), name
+        assert "indexed-colour" in caplog.text and "colour table" in caplog.text
+        assert check_one(tmp_path, tmp_path / name) is None
+    # a palette mask: the indices are the class ids
+    pal.save(tmp_path / "mask.png")
+    assert (io.read_mask(tmp_path / "mask.png") == idx).all()
+    # several pages in one TIFF: only the first would be read
+    Image.fromarray(RGB).save(tmp_path / "pages.tif", save_all=True, append_images=[Image.fromarray(RGB[::-1])])
+    err = check_one(tmp_path, tmp_path / "pages.tif")
+    assert_names_all(err, tmp_path / "pages.tif", "holds 2 images", "one image per file")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import warnings
 from pathlib import Path
@@ -101,11 +102,43 @@ def check_png(path: str | Path, what: str = "photo", row=None, image_id=None) ->
                          image_id) from None
 
 
+def _images_in(ds) -> int:
+    """How many images a file holds (pages of a TIFF, frames of a GIF): GDAL shows the first."""
+    try:
+        return max(1, len(ds.subdatasets))
+    except Exception:  # drivers without subdatasets
+        return 1
+
+
+def _one_image(ds, path, what: str, row, image_id) -> None:
+    n = _images_in(ds)
+    if n > 1:
+        raise InputError(f"{what} file holds {n} images (pages or frames); only the first would be read. "
+                         "Give one image per file (save each page or frame on its own)", str(path), row, image_id)
+
+
+def is_palette(ds) -> bool:
+    """An indexed-colour raster (palette PNG, GIF): its values are indices into a colour table."""
+    from rasterio.enums import ColorInterp
+
+    return ds.count == 1 and ds.colorinterp[0] == ColorInterp.palette
+
+
 def raster_shape(path: str | Path, what: str = "photo", row=None, image_id=None) -> tuple[int, int, int]:
-    """Return (bands, height, width) from the header only, as viewers show the photo (EXIF orientation)."""
+    """Return (bands, height, width) from the header only, as viewers show the photo (EXIF orientation).
+    A palette photo counts as 3 bands (it is read through its colour table); a file of several
+    images is refused."""
     with _open(path, what, row, image_id) as ds:
+        _one_image(ds, path, what, row, image_id)
+        if what == "photo" and is_palette(ds):
+            return 3, *raster_shape_hw(ds)
         turned = exif_orientation(ds) in (5, 6, 7, 8)
         return ds.count, (ds.width if turned else ds.height), (ds.height if turned else ds.width)
+
+
+def raster_shape_hw(ds) -> tuple[int, int]:
+    turned = exif_orientation(ds) in (5, 6, 7, 8)
+    return (ds.width if turned else ds.height), (ds.height if turned else ds.width)
 
 
 def read_photo(path: str | Path, row: int | None = None, image_id: str | None = None,
@@ -129,10 +162,21 @@ def read_photo(path: str | Path, row: int | None = None, image_id: str | None = 
                 f"photo is {ds.width}x{ds.height} = {ds.width * ds.height / 1e6:.1f} megapixels, over the limit "
                 f"ingest.max_megapixels = {max_megapixels:g}; raise the limit if the photo is right",
                 str(path), row, image_id)
+        _one_image(ds, path, "photo", row, image_id)
         try:
             arr = ds.read()
         except RasterioIOError as e:
             raise InputError(f"photo is truncated or corrupt ({e})", str(path), row, image_id) from None
+        if is_palette(ds):  # indices into a colour table, not grey levels
+            table = np.zeros((256, 3), dtype=np.uint8)
+            for k, rgba in ds.colormap(1).items():
+                if 0 <= k < 256:
+                    table[k] = rgba[:3]
+            arr = np.moveaxis(table[arr[0]], -1, 0)
+            logging.getLogger("crustwatch").warning(
+                "photo %s (%s) is indexed-colour (a palette PNG or GIF: at most 256 colours); read through its "
+                "colour table as RGB. Save photos as JPEG, PNG (RGB) or GeoTIFF to keep all their colours",
+                path, image_id or "")
         orientation = exif_orientation(ds)
         geo = {
             "crs": ds.crs.to_wkt() if ds.crs else None,
@@ -183,8 +227,10 @@ def read_mask(
     row: int | None = None,
     image_id: str | None = None,
 ) -> np.ndarray:
-    """Read a single-band class-index mask as uint8 (H, W)."""
+    """Read a single-band class-index mask as uint8 (H, W). A palette mask (a PNG whose colour
+    table shows the classes, as annotation tools export) is read as its indices: the class ids."""
     with _open(path, "mask", row, image_id) as ds:
+        _one_image(ds, path, "mask", row, image_id)
         if ds.count != 1:
             raise InputError(
                 f"mask has {ds.count} bands; expected a single band of class ids", str(path), row, image_id
