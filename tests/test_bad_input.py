@@ -386,3 +386,27 @@ def test_palette_photos_gifs_and_multi_image_files(tmp_path, caplog):
     Image.fromarray(RGB).save(tmp_path / "pages.tif", save_all=True, append_images=[Image.fromarray(RGB[::-1])])
     err = check_one(tmp_path, tmp_path / "pages.tif")
     assert_names_all(err, tmp_path / "pages.tif", "holds 2 images", "one image per file")
+
+
+def test_missing_files_give_a_hint_and_a_short_list(tmp_path, monkeypatch):
+    (tmp_path / "sheets").mkdir()
+    (tmp_path / "photos").mkdir()
+    Image.fromarray(RGB).save(tmp_path / "photos" / "a.png")
+    rows = "".join(f"p{k}\tmesa\tP1\t2020-05-01\tphotos/a.png\t\t\n" for k in range(30))
+    (tmp_path / "sheets" / "images.tsv").write_text(HEADER + rows)
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(InputErrors) as e:
+        cw_sheet.load_sheet("sheets/images.tsv")
+    text = str(e.value)
+    # 30 missing photos (plus the 29 repeats of one file): a dozen listed, the rest counted, and why
+    assert text.count("\n  - ") == 12 and "more of the same kinds" in text
+    assert "relative to the sheet's own folder 'sheets'" in text and "'photos/a.png' exists relative to" in text
+
+
+def test_the_demo_sheet_without_its_photos_says_how_to_make_them(tmp_path, monkeypatch):
+    rows = "".join(f"p{k}\tmesa\tP1\t2020-05-01\tdata/demo/photos/p{k}.png\t\t\n" for k in range(3))
+    (tmp_path / "images.tsv").write_text(HEADER + rows)
+    monkeypatch.setattr(cw_sheet, "DEMO_SHEET", (tmp_path / "images.tsv").resolve())
+    with pytest.raises(InputErrors) as e:
+        cw_sheet.load_sheet(tmp_path / "images.tsv")
+    assert "bundled demo's sheet" in str(e.value) and "make demo" in str(e.value) and "--configfile" in str(e.value)

@@ -42,7 +42,15 @@ class InputError(CrustWatchError):
 class InputErrors(CrustWatchError):
     """Several input problems, reported together so users fix them in one pass."""
 
-    def __init__(self, errors: list[InputError], source: str = "") -> None:
+    #: problems listed in the message; the rest are counted (all are in ``errors``)
+    SHOWN = 12
+
+    def __init__(self, errors: list[InputError], source: str = "", hint: str = "") -> None:
         self.errors = errors
         head = f"{len(errors)} problem(s) in {source}" if source else f"{len(errors)} problem(s)"
-        super().__init__(head + ":\n" + "\n".join(f"  - {e}" for e in errors))
+        lines = [f"  - {e}" for e in errors[: self.SHOWN]]
+        if len(errors) > self.SHOWN:
+            lines.append(f"  ... and {len(errors) - self.SHOWN} more of the same kinds")
+        if hint:
+            lines.append(f"  hint: {hint}")
+        super().__init__(head + ":\n" + "\n".join(lines))

@@ -161,13 +161,36 @@ def load_sheet(
                 err("mask file does not exist", msk)
     errors += _collisions(df, image_paths, mask_paths)
     if errors:
-        raise InputErrors(errors, f"image sheet '{path}'")
+        raise InputErrors(errors, f"image sheet '{path}'", _missing_files_hint(path, df, errors))
     df["image_path"] = image_paths
     df["mask_path"] = mask_paths
     df["mm_per_px"] = gsd
     df["camera"] = df["camera"].where(df["camera"] != "", DEFAULT_CAMERA)
     df["line"] = [_line(i) for i in range(len(df))]
     return df.set_index("image_id", drop=False)
+
+
+#: the bundled demo's sheet, relative to the workflow (its photos are made by `make demo`)
+DEMO_SHEET = Path(__file__).resolve().parents[3] / "config" / "images.tsv"
+
+
+def _missing_files_hint(path: Path, df: pd.DataFrame, errors: list[InputError]) -> str:
+    """What to do about missing files: the demo's photos not made yet (no --configfile given), or
+    paths written relative to another folder than the sheet's."""
+    missing = [e for e in errors if e.problem.endswith("does not exist")]
+    if not missing:
+        return ""
+    if path.resolve() == DEMO_SHEET and len(missing) > len(errors) // 2:
+        return ("this is the bundled demo's sheet (config/images.tsv), and its photos are not made yet: run "
+                "`make demo` (or `crustwatch demo --out data/demo --sheet config/images.tsv`). For your own "
+                "project give its config: snakemake --cores N --configfile my.yaml")
+    for e in missing:
+        value = df.loc[int(e.row) - 2, "image" if "photo" in e.problem else "mask"] if e.row else ""
+        if value and not Path(value).is_absolute() and Path(value).exists():
+            return (f"paths in the sheet are relative to the sheet's own folder '{path.parent}', but "
+                    f"'{value}' exists relative to the working directory '{Path.cwd()}': write the paths "
+                    "relative to the sheet's folder (or absolute), or move the sheet")
+    return ""
 
 
 def _collisions(df: pd.DataFrame, image_paths: list[str], mask_paths: list[str]) -> list[InputError]:
