@@ -56,6 +56,27 @@ def load(data: Path, scale: float) -> dict[str, tuple[np.ndarray, np.ndarray, np
     return out
 
 
+def figure(df: pd.DataFrame, path: Path) -> None:
+    """Overall accuracy and mIoU against steps, one line per balance setting and photo split."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.4))
+    for ax, metric in zip(axes, ("overall_accuracy", "miou")):
+        for (b, split), g in df.groupby(["balance", "split"]):
+            ax.plot(g["step"], g[metric], marker="o", linestyle="-" if split == "test" else "--",
+                    color="C0" if b == 0 else "C1", label=f"class_balance {b:g}, {split} photo")
+        ax.set_xlabel("training step (one 600-step cosine schedule)")
+        ax.set_title(metric.replace("_", " "))
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--work", default=str(ROOT / "bench" / "data" / "real"))
@@ -68,7 +89,11 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--scale", type=float, default=1 / 3)
     ap.add_argument("--depth", type=int, default=4)
     ap.add_argument("--decoder", default="64,32,16,8")
+    ap.add_argument("--plot-only", metavar="TSV", help="only draw the figure of an earlier curve TSV")
     args = ap.parse_args(argv)
+    if args.plot_only:
+        figure(pd.read_csv(args.plot_only, sep="\t"), Path(args.plot_only).with_suffix(".png"))
+        return
 
     data = load(Path(args.work) / "data", args.scale)
     sheet = real.fold_sheet(args.fold, Path(args.work) / "data", drifted=False)
@@ -113,6 +138,7 @@ def main(argv: list[str] | None = None) -> None:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     pd.DataFrame(rows).to_csv(out / f"curve_{args.fold}.tsv", sep="\t", index=False)
+    figure(pd.DataFrame(rows), out / f"curve_{args.fold}.png")
     print(pd.DataFrame(rows).to_string(), flush=True)
 
 

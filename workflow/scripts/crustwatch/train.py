@@ -34,7 +34,7 @@ class TrainConfig:
         steps: optimizer steps, or ``"auto"``: planned from the training masks' labelled pixels
             and classes (:func:`crustwatch.plan.plan_steps`, settings in ``plan``) before training.
         class_balance: fraction of patches centred on a pixel of a uniformly drawn class
-            (:class:`crustwatch.data.PatchSampler`; here 0: off; the config schema's default 0.5).
+            (:class:`crustwatch.data.PatchSampler`; default 0: off).
         plan: settings of ``steps: "auto"`` (:class:`crustwatch.plan.StepsPlan`).
         lr: peak AdamW learning rate, after a 5% warm-up, cosine decay to 0 (default 0.003).
         weight_decay: AdamW weight decay (default 1e-4).
@@ -61,7 +61,7 @@ class TrainConfig:
     patch_size: int = 128
     batch_size: int = 16
     steps: int | str = 300
-    # absent means off, as before the setting existed (the schema's default is 0.5)
+    # absent means off, as before the setting existed
     class_balance: float = 0.0
     plan: StepsPlan = field(default_factory=StepsPlan)
     lr: float = 3e-3
