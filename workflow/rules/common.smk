@@ -92,6 +92,23 @@ def train_threads():
     return config["train"]["cpu_threads"] + config["train"]["workers"]
 
 
+def train_mem_mb():
+    """Memory a training job asks the cluster for: the estimate from patch, batch and model widths
+    (crustwatch.project.train_memory_gib) plus the photos held in memory, at least 8 GB.
+    """
+    from crustwatch.project import train_memory_gib
+
+    t, m = config["train"], config["model"]
+    gib = train_memory_gib(
+        t["patch_size"],
+        t["batch_size"],
+        m["encoder_depth"],
+        m["decoder_channels"],
+        len(config["classes"]),
+    )
+    return max(8000, int(1024 * (gib + 2)))
+
+
 def grow(base):
     """A resource that grows with each retry of a failed job: base x attempt
     (a job killed for memory or time on a cluster asks for more next time)."""

@@ -23,7 +23,7 @@ rule train:
     # a GPU when the cluster has one; memory and time grow with each retry (--retries)
     resources:
         gpu=1,
-        mem_mb=grow(8000),
+        mem_mb=grow(train_mem_mb()),
         runtime=grow(120),
         cpus_per_task=train_threads(),
     # only what shapes the weights: changing prediction, cover or plot settings

@@ -419,6 +419,7 @@ def train_seed(
                  "%d steps by classes, %d by pixels, bounds %d..%d)", seed, plan["steps"], plan["decided_by"],
                  plan["classes_present"], plan["labelled_pixels"], plan["by_classes"], plan["by_pixels"],
                  plan["min_steps"], plan["max_steps"])
+    _check_train_memory(cfg, model_cfg, n_classes, imgs, device)
     log.info("seed %d: %d training photos, device %s, %d steps, %d torch threads", seed, len(imgs), device,
              cfg.steps, flags["torch_threads"])
     checkpoint = Path(out_weights).with_name("checkpoint.safetensors")
@@ -497,6 +498,45 @@ def train_seed(
         "code": provenance.code_version(Path(__file__).resolve().parents[3]),
         "runtime": {k: getattr(cfg, k) for k in ("log_every", "checkpoint_every", "workers")},
     })
+
+
+def _available_gib() -> float | None:
+    """Memory this process may still use, GiB: the cgroup limit (a SLURM job, a container) or
+    the machine's available memory, whichever is less; None where neither can be read."""
+    found = []
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                found.append(int(line.split()[1]) / 2**20)
+    except OSError:
+        pass
+    for f in ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"):
+        try:
+            v = Path(f).read_text().strip()
+            if v.isdigit() and int(v) < 2**60:
+                used = Path(f).with_name("memory.current" if f.endswith(".max") else "memory.usage_in_bytes")
+                cur = int(used.read_text().strip()) if used.exists() else 0
+                found.append((int(v) - cur) / 2**30)
+        except OSError:
+            pass
+    return min(found) if found else None
+
+
+def _check_train_memory(cfg, model_cfg: dict, n_classes: int, imgs: list, device) -> None:
+    """Refuse, with the numbers, a training step that cannot fit in this machine's memory (CPU)."""
+    from .project import train_memory_gib
+
+    if device.type != "cpu":
+        return
+    need = train_memory_gib(cfg.patch_size, cfg.batch_size, model_cfg["encoder_depth"],
+                            model_cfg.get("decoder_channels"), n_classes)
+    need += sum(i.nbytes for i in imgs) * 2 / 2**30  # the photos and their raw copies for the drift simulation
+    have = _available_gib()
+    if have is not None and need > have:
+        raise CrustWatchError(
+            f"training needs about {need:.1f} GiB (train.patch_size {cfg.patch_size}, train.batch_size "
+            f"{cfg.batch_size}, {len(imgs)} photos in memory) but {have:.1f} GiB are available here; lower the "
+            "patch or batch size, or run on a machine (or cluster job: resources mem_mb) with more memory")
 
 
 def _training_data_record(train_ids, val_ids, train_photos, train_masks, val_photos, val_masks,
