@@ -16,11 +16,12 @@ modification time is hashed again; an untouched file costs one ``stat``.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
 from pathlib import Path
+
+from .files import sha256_file
 
 log = logging.getLogger("crustwatch")
 
@@ -30,14 +31,6 @@ CACHE_VERSION = 1
 
 def _key(st: os.stat_result) -> list[int]:
     return [st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino]
-
-
-def sha256_path(path: str | Path, chunk: int = 1 << 20) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            h.update(block)
-    return h.hexdigest()
 
 
 def load_cache(cache: str | Path) -> dict:
@@ -79,7 +72,7 @@ def fingerprints(paths: list[str], cache: str | Path = CACHE) -> dict[str, str]:
         if hit and hit[0] == _key(st):
             out[p] = hit[1]
             continue
-        out[p] = sha256_path(p)
+        out[p] = sha256_file(p)
         files[key] = [_key(os.stat(p)), out[p]]
         changed += 1
     if changed:
