@@ -11,18 +11,27 @@ from crustwatch.cover import aggregate, calibrate, image_cover, seed_interval, t
 CLASSES = [{"id": 0, "name": "soil"}, {"id": 1, "name": "moss"}, {"id": 2, "name": "lichen"}]
 
 
-def test_cover_excludes_ignore_pixels():
+def test_one_denominator_for_labelled_and_unlabelled_photos():
+    """Cover counts the plot area's pixels whether the photo has a mask or not; the mask is the truth on
+    its labelled pixels, compared with the estimate over those same pixels (eval_*)."""
     truth = np.array([[0, 0, 1, 255], [1, 1, 2, 255]], dtype=np.uint8)
-    pred = np.array([[0, 1, 1, 1], [1, 1, 2, 1]], dtype=np.uint8)  # ignore pixels predicted as moss
-    df = image_cover("x", pred, {}, CLASSES, truth, 255)
-    e = df[df["model"] == "ensemble"].set_index("class")
-    assert (e["valid_px"] == 6).all()
-    assert e.loc["soil", "cover_pct"] == pytest.approx(100 / 6)
-    assert e.loc["moss", "cover_pct"] == pytest.approx(400 / 6)
-    assert e.loc["lichen", "cover_pct"] == pytest.approx(100 / 6)
+    pred = np.array([[0, 1, 1, 1], [1, 1, 2, 1]], dtype=np.uint8)  # the unlabelled column predicted as moss
+    e = image_cover("x", pred, {}, CLASSES, truth, 255).set_index("class")
+    u = image_cover("x", pred, {}, CLASSES).set_index("class")  # the same map, no mask
+    assert (e["valid_px"] == 8).all() and (u["valid_px"] == 8).all()
+    assert e["cover_pct"].tolist() == u["cover_pct"].tolist() == pytest.approx([12.5, 75, 12.5])
     assert e["cover_pct"].sum() == pytest.approx(100)
+    # the truth and the estimate it is compared with: the 6 labelled pixels
+    assert (e["eval_px"] == 6).all() and e.loc["moss", "eval_class_px"] == 4
+    assert e.loc["moss", "eval_cover_pct"] == pytest.approx(400 / 6)
     assert e.loc["moss", "true_cover_pct"] == pytest.approx(300 / 6)
-    assert e.loc["moss", "class_px"] == 4 and e.loc["moss", "true_px"] == 3
+    assert e.loc["moss", "class_px"] == 6 and e.loc["moss", "true_px"] == 3
+    assert u["eval_cover_pct"].isna().all() and u["true_cover_pct"].isna().all()
+    # an area box (the plot inside a frame) counts the same pixels for both
+    a = image_cover("x", pred, {}, CLASSES, truth, 255, area=(0, 0, 3, 2)).set_index("class")
+    b = image_cover("x", pred, {}, CLASSES, area=(0, 0, 3, 2)).set_index("class")
+    assert (a["valid_px"] == 6).all() and a["cover_pct"].tolist() == b["cover_pct"].tolist()
+    assert a["cover_pct"].tolist() == pytest.approx(a["eval_cover_pct"].tolist())  # fully labelled area
 
 
 def test_cover_without_mask_counts_every_pixel():

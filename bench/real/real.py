@@ -233,6 +233,10 @@ def crustwatch_results(fold_dir: Path, sheet: pd.DataFrame) -> tuple[dict, pd.Da
         cms[iid] = cm
     rows = cov[["image_id", "class", "cover_pct", "map_cover_pct", "true_cover_pct", "ci_low", "ci_high",
                 "interval"]].copy()
+    if "eval_cover_pct" in cov:  # compared with the truth on its own (labelled) pixels, interval moved with it
+        shift = (cov["eval_cover_pct"] - cov["cover_pct"]).to_numpy()
+        rows["cover_pct"], rows["map_cover_pct"] = cov["eval_cover_pct"], cov["eval_map_cover_pct"]
+        rows["ci_low"], rows["ci_high"] = rows["ci_low"] + shift, rows["ci_high"] + shift
     return cms, rows
 
 

@@ -266,15 +266,28 @@ def predict_items(wildcards):
 
 
 def cover_items(wildcards):
+    # the plot area box only where the sheet gives one (a project without keeps its params)
     return [
-        {"image_id": i, "has_mask": bool(SHEET.loc[i, "mask_path"])}
+        {
+            "image_id": i,
+            "has_mask": bool(SHEET.loc[i, "mask_path"]),
+            **({"area": SHEET.loc[i, "area"]} if SHEET.loc[i, "area"] else {}),
+        }
         for i in SHARDS[wildcards.shard]
     ]
 
 
 def sheet_rows():
     """Rows for the raster checks: line, id, paths, reference box and scale."""
-    cols = ["line", "image_id", "image_path", "mask_path", "reference", "mm_per_px"]
+    cols = [
+        "line",
+        "image_id",
+        "image_path",
+        "mask_path",
+        "reference",
+        "area",
+        "mm_per_px",
+    ]
     return SHEET[cols].to_dict("records")
 
 

@@ -1,8 +1,16 @@
 """Cover: defined per image, aggregated as means of per-image covers, with intervals.
 
-A class map's cover of a class = its pixels / valid pixels, where valid pixels
-exclude ``ignore_index`` in the photo's mask (when the photo has a mask) and
-nothing otherwise: ``map_cover_pct``. ``cover_pct`` is that fraction adjusted
+Which pixels count (one rule for every photo, labelled or not): the photo's plot area, the
+sheet's ``area`` box (``x0,y0,x1,y1`` in photo pixels: the plot inside a frame, say) or, without
+one, the whole photo (``valid_px``). A mask's unlabelled pixels inside the area are plot all the
+same: they count with the class the map gives them, exactly as on an unlabelled photo. The mask
+is the truth on its labelled pixels only: ``true_cover_pct`` is over them, and every comparison
+with the truth (the adjustment's check, the interval calibration, the evaluation's cover error
+and interval coverage, the benchmarks) uses the estimate over the same pixels,
+``eval_cover_pct`` and ``eval_map_cover_pct`` (``eval_px`` pixels). On a fully labelled area
+they equal ``cover_pct`` and ``map_cover_pct``.
+
+A class map's cover of a class = its pixels / the area's pixels: ``map_cover_pct``. ``cover_pct`` is that fraction adjusted
 for the model's error rates measured on the validation photos (below), or the
 same number with ``cover.adjust: none``. Aggregates (plot x date, site x date)
 are means of per-image covers; summed pixel counts are written beside them so
@@ -94,6 +102,17 @@ def cover_pct(px: np.ndarray, valid_px: int) -> np.ndarray:
     return 100.0 * np.asarray(px, dtype=np.float64) / valid_px
 
 
+def area_mask(shape: tuple[int, int], area: tuple[int, int, int, int] | None) -> np.ndarray:
+    """The pixels that count: inside ``area`` (x0, y0, x1, y1; clipped to the photo), or all."""
+    counted = np.zeros(shape, dtype=bool)
+    if area is None:
+        counted[:] = True
+    else:
+        x0, y0, x1, y1 = area
+        counted[max(0, y0):max(0, y1), max(0, x0):max(0, x1)] = True
+    return counted
+
+
 def image_cover(
     image_id: str,
     ensemble_map: np.ndarray,
@@ -101,21 +120,30 @@ def image_cover(
     classes: list[dict],
     truth: np.ndarray | None = None,
     ignore_index: int = 255,
+    area: tuple[int, int, int, int] | None = None,
 ) -> pd.DataFrame:
     """Cover of one photo for the ensemble and for each seed, with the truth when a mask is given.
 
+    Cover counts the pixels of ``area`` (the whole photo without one), labelled or not; the truth
+    and the ``eval_*`` estimate are over the mask's labelled pixels in the area (module docstring).
+
     Returns:
-        Long table: ``image_id model class_id class class_px valid_px cover_pct true_px true_cover_pct``.
+        Long table: ``image_id model class_id class class_px valid_px cover_pct true_px true_cover_pct
+        eval_px eval_class_px eval_cover_pct`` (the last five empty without a mask).
     """
     n = n_classes(classes)
-    valid = truth != ignore_index if truth is not None else np.ones(ensemble_map.shape, dtype=bool)
-    vpx = int(valid.sum())
-    true_px = class_pixels(truth, valid, n) if truth is not None else None
+    counted = area_mask(ensemble_map.shape, area)
+    vpx = int(counted.sum())
+    labelled = counted & (truth != ignore_index) if truth is not None else None
+    epx = int(labelled.sum()) if labelled is not None else 0
+    true_px = class_pixels(truth, labelled, n) if truth is not None else None
+    tpct = cover_pct(true_px, epx) if true_px is not None else None
     rows = []
     for model, cmap in [("ensemble", ensemble_map)] + [(f"seed{s}", m) for s, m in sorted(seed_maps.items())]:
-        px = class_pixels(cmap, valid, n)
+        px = class_pixels(cmap, counted, n)
         pct = cover_pct(px, vpx)
-        tpct = cover_pct(true_px, vpx) if true_px is not None else None
+        e_px = class_pixels(cmap, labelled, n) if labelled is not None else None
+        e_pct = cover_pct(e_px, epx) if e_px is not None else None
         for c in classes:
             k = int(c["id"])
             rows.append(
@@ -129,6 +157,9 @@ def image_cover(
                     "cover_pct": float(pct[k]),
                     "true_px": int(true_px[k]) if true_px is not None else pd.NA,
                     "true_cover_pct": float(tpct[k]) if tpct is not None else np.nan,
+                    "eval_px": epx if labelled is not None else pd.NA,
+                    "eval_class_px": int(e_px[k]) if e_px is not None else pd.NA,
+                    "eval_cover_pct": float(e_pct[k]) if e_pct is not None else np.nan,
                 }
             )
     return pd.DataFrame(rows)
@@ -299,6 +330,9 @@ def adjust_cover(per_image: pd.DataFrame, confusion: pd.DataFrame, val_ids: list
     """
     out = per_image.copy()
     out["map_cover_pct"] = out["cover_pct"]
+    has_eval = "eval_cover_pct" in out
+    if has_eval:  # the same estimate over a labelled photo's labelled pixels (module docstring)
+        out["eval_map_cover_pct"] = out["eval_cover_pct"]
     conf = confusion[confusion["image_id"].isin(val_ids)]
     photos = sorted(conf["image_id"].unique().tolist())
     rec: dict = {"method": "confusion", "photos": photos, "min_class_px": min_class_px, "models": {}}
@@ -331,32 +365,43 @@ def adjust_cover(per_image: pd.DataFrame, confusion: pd.DataFrame, val_ids: list
     # one row of map fractions per (photo, model); rates are shared by a camera's unlabelled photos
     group = out.groupby(["image_id", "model"], sort=False).ngroup().to_numpy()
     class_id = out["class_id"].to_numpy()
-    frac = np.zeros((group.max() + 1, n))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        frac[group, class_id] = out["class_px"].to_numpy() / out["valid_px"].to_numpy()
-    adjusted = frac.copy()
     ids = np.unique(class_id)
     first = np.flatnonzero(~out.duplicated(["image_id", "model"]).to_numpy())
     cache: dict[tuple[str, str], np.ndarray] = {}
-    for g, iid, model, valid in zip(group[first], out["image_id"].to_numpy()[first], out["model"].to_numpy()[first],
-                                    out["valid_px"].to_numpy()[first]):
-        if valid == 0:
-            continue
-        cam = camera_of.get(iid, "")
-        key = (model, iid if iid in cms[model] else "\0" + cam)
-        if key not in cache:
-            cache[key] = error_rates(cms[model], camera_of, iid, cam, min_class_px)[0]
-        # over the configured classes only: an id that is no class (the ignore value below the
-        # class ids, a gap in the ids) never receives cover
-        adjusted[g] = 0.0
-        adjusted[g, ids] = simplex_lsq(cache[key][np.ix_(ids, ids)], frac[g, ids])
-    out["cover_pct"] = np.where(out["valid_px"].to_numpy() > 0, 100.0 * adjusted[group, class_id], out["cover_pct"])
+
+    def adjust(px_col: str, total_col: str, col: str) -> None:
+        """``col`` <- the adjusted fractions of ``px_col / total_col`` (rows with a total)."""
+        total = pd.to_numeric(out[total_col], errors="coerce").fillna(0).to_numpy(dtype=np.float64)
+        frac = np.zeros((group.max() + 1, n))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            frac[group, class_id] = pd.to_numeric(out[px_col], errors="coerce").to_numpy(dtype=np.float64) / total
+        adjusted = frac.copy()
+        for g, iid, model, valid in zip(group[first], out["image_id"].to_numpy()[first],
+                                        out["model"].to_numpy()[first], total[first]):
+            if not valid > 0:
+                continue
+            cam = camera_of.get(iid, "")
+            key = (model, iid if iid in cms[model] else "\0" + cam)
+            if key not in cache:
+                cache[key] = error_rates(cms[model], camera_of, iid, cam, min_class_px)[0]
+            # over the configured classes only: an id that is no class (the ignore value below the
+            # class ids, a gap in the ids) never receives cover
+            adjusted[g] = 0.0
+            adjusted[g, ids] = simplex_lsq(cache[key][np.ix_(ids, ids)], frac[g, ids])
+        out[col] = np.where(total > 0, 100.0 * adjusted[group, class_id], out[col])
+
+    adjust("class_px", "valid_px", "cover_pct")
+    if has_eval:
+        adjust("eval_class_px", "eval_px", "eval_cover_pct")
+    est, raw = ("eval_cover_pct", "eval_map_cover_pct") if has_eval else ("cover_pct", "map_cover_pct")
     check = out[(out["model"] == "ensemble") & out["image_id"].isin(photos) & out["true_cover_pct"].notna()]
-    adj_err = float((check["cover_pct"] - check["true_cover_pct"]).abs().mean())
-    map_err = float((check["map_cover_pct"] - check["true_cover_pct"]).abs().mean())
+    adj_err = float((check[est] - check["true_cover_pct"]).abs().mean())
+    map_err = float((check[raw] - check["true_cover_pct"]).abs().mean())
     rec["validation_check"] = {"adjusted_error_pp": adj_err, "map_error_pp": map_err, "pairs": int(len(check))}
     if require_gain and not adj_err <= map_err:
         out["cover_pct"] = out["map_cover_pct"]
+        if has_eval:
+            out["eval_cover_pct"] = out["eval_map_cover_pct"]
         return out, {**rec, "method": "none", "reason": (
             f"on the {len(photos)} validation photos (each adjusted with the others' error rates) the adjusted "
             f"cover erred {adj_err:.2f} pp against the maps' own {map_err:.2f} pp")}
@@ -392,7 +437,8 @@ def calibrate(by_image: pd.DataFrame, level: float = 0.95, floor_pp: float = 0.0
         return {"method": "seed_t", **rec, "q": None, "rank": None, "finite_sample_guarantee": False,
                 "reason": f"{len(cal)} validation (photo, class) pairs; a calibrated {level:.0%} interval needs "
                           f"at least {need} (cover.calibration_min_pairs)"}
-    scores = np.sort(((cal["cover_pct"] - cal["true_cover_pct"]).abs() / (cal["seed_sd"] + floor_pp)).to_numpy())
+    est = cal["eval_cover_pct"] if "eval_cover_pct" in cal else cal["cover_pct"]  # the truth's own pixels
+    scores = np.sort(((est - cal["true_cover_pct"]).abs() / (cal["seed_sd"] + floor_pp)).to_numpy())
     n = len(scores)
     rank = math.ceil((n + 1) * level)
     return {"method": "calibrated", **rec, "q": float(scores[min(rank, n) - 1]), "rank": min(rank, n),
@@ -418,6 +464,11 @@ def aggregate(
     df = per_image.merge(meta, on="image_id", how="left")
     if "map_cover_pct" not in df:
         df["map_cover_pct"] = df["cover_pct"]
+    for col in ("eval_cover_pct", "eval_map_cover_pct"):
+        if col not in df:
+            df[col] = df["eval_cover_pct"] if col == "eval_map_cover_pct" and "eval_cover_pct" in df else np.nan
+        df[col] = pd.to_numeric(df[col], errors="coerce")
+    labelled_mean = lambda s: s.mean() if s.notna().all() else np.nan  # noqa: E731
     gkeys = keys + ["class_id", "class"]
     agg = (
         df.groupby(gkeys + ["model"], sort=False, dropna=False)
@@ -427,7 +478,9 @@ def aggregate(
             valid_px=("valid_px", "sum"),
             class_px=("class_px", "sum"),
             n_images=("image_id", "nunique"),
-            true_cover_pct=("true_cover_pct", lambda s: s.mean() if s.notna().all() else np.nan),
+            true_cover_pct=("true_cover_pct", labelled_mean),
+            eval_cover_pct=("eval_cover_pct", labelled_mean),
+            eval_map_cover_pct=("eval_map_cover_pct", labelled_mean),
         )
         .reset_index()
     )
@@ -442,7 +495,8 @@ def aggregate(
     ens["seed_sd"] = sd
     ens["n_seeds"] = n_seeds
     ens["interval"] = f"{INTERVAL_METHOD}{int(round(level * 100))}"
-    cols = keys + ["class", "cover_pct", "ci_low", "ci_high", "seed_sd", "n_seeds", "n_images", "valid_px", "class_px", "map_cover_pct", "true_cover_pct", "interval", "class_id"]
+    cols = keys + ["class", "cover_pct", "ci_low", "ci_high", "seed_sd", "n_seeds", "n_images", "valid_px", "class_px",
+                   "map_cover_pct", "true_cover_pct", "eval_cover_pct", "eval_map_cover_pct", "interval", "class_id"]
     out = ens[cols]
     out = out.sort_values(keys + ["class_id"], kind="stable").drop(columns="class_id").reset_index(drop=True)
     return apply_calibration(out, calibration)

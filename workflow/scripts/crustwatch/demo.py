@@ -325,9 +325,20 @@ def sheet_rows(spec: DemoSpec, out_dir: str | Path, sheet_path: str | Path) -> l
                         "split": split,
                         "mm_per_px": f"{cam.mm_per_px:g}",
                         "reference": reference_box(spec, cam),
+                        "area": area_box(spec, cam),
                     }
                 )
     return rows
+
+
+def area_box(spec: DemoSpec, cam: Camera) -> str:
+    """The plot inside the white frame, in photo pixels: the pixels whose cover is counted
+    (exactly the mask's labelled pixels, see :func:`render`)."""
+    n = int(round((spec.plot_mm + 2 * spec.frame_mm) / cam.mm_per_px))
+    cc = (np.arange(n) + 0.5) * cam.mm_per_px
+    inside = np.flatnonzero((cc >= spec.frame_mm) & (cc < spec.frame_mm + spec.plot_mm))
+    lo, hi = int(inside[0]), int(inside[-1]) + 1
+    return f"{lo},{lo},{hi},{hi}"
 
 
 def reference_box(spec: DemoSpec, cam: Camera) -> str:

@@ -96,4 +96,7 @@ def mark_checked(rows: list[dict], digests: dict[str, str], settings: str, cache
 
 
 def _row_key(r: dict, digests: dict[str, str]) -> str:
-    return f"{r['image_id']}:{digests.get(r['image_path'], '')}:{digests.get(r.get('mask_path') or '', '')}"
+    """A row as the check sees it: its files' contents and the sheet values it checks."""
+    files = f"{digests.get(r['image_path'], '')}:{digests.get(r.get('mask_path') or '', '')}"
+    values = ":".join(str(r.get(k, "")) for k in ("reference", "area", "mm_per_px"))
+    return f"{r['image_id']}:{files}:{values}"

@@ -103,11 +103,12 @@ def check_inputs(rows: list[dict], class_ids: list[int], ignore_index: int, out_
                         iid,
                     )
                 io.check_mask_values(m, class_ids, ignore_index, r["mask_path"], line, iid)
-            if r.get("reference"):
-                x0, y0, x1, y1 = parse_box(r["reference"])
-                if x1 > w or y1 > h:
-                    raise InputError(f"reference box {r['reference']} reaches outside the {w}x{h} photo",
-                                     r["image_path"], line, iid)
+            for col in ("reference", "area"):
+                if r.get(col):
+                    x0, y0, x1, y1 = parse_box(r[col])
+                    if x1 > w or y1 > h:
+                        raise InputError(f"{col} box {r[col]} reaches outside the {w}x{h} photo",
+                                         r["image_path"], line, iid)
             out.append({"image_id": iid, "line": line, "width": w, "height": h, "bands": bands, "mask": bool(r.get("mask_path"))})
         except InputError as e:
             errors.append(e)
@@ -821,9 +822,10 @@ def predict_image(
 
 def cover_image(
     image_id: str, classes_tif: str, seeds_tif: str, mask_tif: str | None, classes: list[dict], ignore_index: int,
-    out_cover: str, out_confusion: str,
+    out_cover: str, out_confusion: str, area: str | None = None,
 ) -> None:
-    """Per-image cover (ensemble and each seed) and, when labelled, confusion matrices."""
+    """Per-image cover (ensemble and each seed) over the plot ``area`` (the sheet's box, or the whole
+    photo) and, when labelled, confusion matrices (over the mask's labelled pixels in the area)."""
     from . import metrics
     from .cover import image_cover
 
@@ -831,7 +833,12 @@ def cover_image(
     stack, smeta = io.read_raster(seeds_tif)
     seeds = [int(s) for s in smeta["tags"]["seeds"].split(",")]
     truth = io.read_raster(mask_tif)[0][0] if mask_tif else None
-    df = image_cover(image_id, ens[0], dict(zip(seeds, stack)), classes, truth, ignore_index)
+    box = parse_box(area) if area else None
+    df = image_cover(image_id, ens[0], dict(zip(seeds, stack)), classes, truth, ignore_index, box)
+    if truth is not None and box is not None:  # the confusion, too, over the area only
+        from .cover import area_mask
+
+        truth = np.where(area_mask(truth.shape, box), truth, ignore_index).astype(truth.dtype)
     # every row names the card of the model that made it: the ensemble's, or the seed's own
     tags = meta["tags"]
     member = dict(kv.split("=", 1) for kv in tags.get("member_cards", "").split(",") if kv)
@@ -895,6 +902,8 @@ def aggregate_cover(cover_tsvs: list[str], splits_tsv: str, level: float, out: d
             log.warning("cover not adjusted: %s; cover is the class map's pixel fraction", adjustment["reason"])
     else:
         per_image = per_image.assign(map_cover_pct=per_image["cover_pct"])
+        if "eval_cover_pct" in per_image:
+            per_image = per_image.assign(eval_map_cover_pct=per_image["eval_cover_pct"])
         adjustment = {"method": "none"}
     io.write_json(out["adjustment"], adjustment)
     cards = per_image[per_image["model"] == "ensemble"].drop_duplicates("image_id")[["image_id", "card_sha256"]]
@@ -928,8 +937,9 @@ def aggregate_cover(cover_tsvs: list[str], splits_tsv: str, level: float, out: d
     io.write_tsv(by_image, out["by_image"])
     for name, keys in (("by_plot_date", ["site", "plot", "date"]), ("by_site_date", ["site", "date"])):
         io.write_tsv(with_cards(aggregate(per_image, meta, keys, level, calibration), keys), out[name])
-    seeds = per_image[["image_id", "model", "class", "class_px", "valid_px", "cover_pct", "map_cover_pct",
-                       "true_cover_pct", "card_sha256"]]
+    seeds = per_image[[c for c in ("image_id", "model", "class", "class_px", "valid_px", "cover_pct", "map_cover_pct",
+                                   "true_cover_pct", "eval_px", "eval_cover_pct", "eval_map_cover_pct", "card_sha256")
+                       if c in per_image]]
     io.write_tsv(seeds, out["by_image_seed"])
 
 
@@ -1004,7 +1014,8 @@ def evaluate(confusion_tsvs: list[str], by_image_seed_tsv: str, splits_tsv: str,
                 rows.append((model, split, name, "f1", s["f1"][k]))
             c = cov[(cov["model"] == model) & (cov["split"] == split) & cov["true_cover_pct"].notna()]
             for prefix, col in (("", "cover_pct"), ("map_", "map_cover_pct")):
-                err = c[col] - c["true_cover_pct"]
+                # against the truth's own pixels: the estimate over the mask's labelled pixels
+                err = c[f"eval_{col}" if f"eval_{col}" in c else col] - c["true_cover_pct"]
                 per_class = err.abs().groupby(c["class"]).mean()
                 bias = err.groupby(c["class"]).mean()
                 for name in names.values():
@@ -1039,7 +1050,9 @@ def interval_coverage(by_image: pd.DataFrame, class_names: list[str]) -> list[tu
     rows = []
     t = by_image[by_image["true_cover_pct"].notna() & by_image["split"].isin(["val", "test"])]
     for split, g in t.groupby("split", sort=True):
-        inside = (g["true_cover_pct"] >= g["ci_low"]) & (g["true_cover_pct"] <= g["ci_high"])
+        # the interval moved to the estimate over the truth's own pixels (equal on a fully labelled area)
+        shift = (g["eval_cover_pct"] - g["cover_pct"]).fillna(0) if "eval_cover_pct" in g else 0.0
+        inside = (g["true_cover_pct"] >= g["ci_low"] + shift) & (g["true_cover_pct"] <= g["ci_high"] + shift)
         width = g["ci_high"] - g["ci_low"]
         for name in class_names:
             sel = g["class"] == name
@@ -1111,6 +1124,8 @@ def cover_shard(shard: str, items: list[dict], classes: list[dict], ignore_index
     """Cover (and, for labelled photos, the confusion matrix) of every photo of a shard;
     ``items``: image_id, has_mask."""
     masked = {it["image_id"]: it["has_mask"] for it in items}
+    area = {it["image_id"]: it.get("area") for it in items}
     shards.run_shard(shard, list(masked), ["cover", "confusion"],
                      lambda iid, p: cover_image(iid, p["prediction"], p["seeds"], p["mask"] if masked[iid] else None,
-                                                classes, ignore_index, p["cover"], p["confusion"]), out_manifest)
+                                                classes, ignore_index, p["cover"], p["confusion"], area[iid]),
+                     out_manifest)

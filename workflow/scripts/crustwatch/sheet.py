@@ -14,7 +14,7 @@ import pandas as pd
 from .errors import InputError, InputErrors
 
 REQUIRED = ["image_id", "site", "plot", "date", "image"]
-OPTIONAL = ["camera", "mask", "split", "mm_per_px", "reference"]
+OPTIONAL = ["camera", "mask", "split", "mm_per_px", "reference", "area"]
 SPLITS = ("train", "val", "test")
 ID_PATTERN = re.compile(r"^[A-Za-z0-9._-]+$")
 DATE_PATTERN = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -143,11 +143,12 @@ def load_sheet(
                 err(f"mm_per_px '{g}' must be a positive number")
                 val = np.nan
         gsd.append(val)
-        if r["reference"]:
-            try:
-                parse_box(r["reference"])
-            except ValueError as e:
-                err(f"reference '{r['reference']}': {e}")
+        for col in ("reference", "area"):
+            if r[col]:
+                try:
+                    parse_box(r[col])
+                except ValueError as e:
+                    err(f"{col} '{r[col]}': {e}")
         img = _resolve(base, r["image"]) if r["image"] else ""
         msk = _resolve(base, r["mask"]) if r["mask"] else ""
         image_paths.append(img)
