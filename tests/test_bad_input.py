@@ -410,3 +410,44 @@ def test_the_demo_sheet_without_its_photos_says_how_to_make_them(tmp_path, monke
     with pytest.raises(InputErrors) as e:
         cw_sheet.load_sheet(tmp_path / "images.tsv")
     assert "bundled demo's sheet" in str(e.value) and "make demo" in str(e.value) and "--configfile" in str(e.value)
+
+
+def test_mm_per_px_that_contradicts_the_georeference_is_refused(tmp_path, caplog):
+    import logging
+
+    from rasterio.crs import CRS
+    from rasterio.transform import from_origin
+
+    path = tmp_path / "geo.tif"
+    with rasterio.open(path, "w", driver="GTiff", width=64, height=40, count=3, dtype="uint8",
+                       crs=CRS.from_epsg(32612), transform=from_origin(500000, 4200000, 0.0005, 0.0005)) as ds:
+        ds.write(np.moveaxis(RGB, -1, 0))
+    assert io.georeferenced_mm_per_px(path) == pytest.approx(0.5)
+
+    def check(gsd):
+        rows = [{"line": 2, "image_id": "p1", "image_path": str(path), "mask_path": "", "mm_per_px": gsd}]
+        try:
+            check_inputs(rows, CLASS_IDS, 255, None, None, None)
+        except InputErrors as e:
+            return str(e.errors[0])
+        return None
+
+    assert "mm_per_px 5 disagrees with the photo's georeference, 0.5 mm per pixel" in check(5)
+    assert check(0.52) is None
+    with caplog.at_level(logging.WARNING, logger="crustwatch"):
+        assert check("") is None
+    assert "georeference says 0.5 mm per pixel" in caplog.text
+    Image.fromarray(RGB).save(tmp_path / "plain.png")
+    assert io.georeferenced_mm_per_px(tmp_path / "plain.png") is None
+
+
+def test_check_lists_config_and_sheet_problems_in_one_run(tmp_path, capsys):
+    from crustwatch import cli
+
+    (tmp_path / "bad.tsv").write_text("image_id\tsite\tplot\tdate\timage\nx\tm\tP1\t2020-13-01\tnope.png\n")
+    (tmp_path / "bad.yaml").write_text(f"images: {tmp_path / 'bad.tsv'}\nclasses: [{{id: 0, name: a}}, "
+                                       "{id: 1, name: a}]\nseeds: 3\n")
+    assert cli.main(["check", "--config", str(tmp_path / "bad.yaml")]) == 2
+    err = capsys.readouterr().err
+    assert "config key seeds" in err and "name a given to more than one class" in err
+    assert "'2020-13-01' is not a real date" in err and "photo file does not exist" in err

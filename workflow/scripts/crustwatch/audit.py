@@ -257,7 +257,8 @@ def rebuild_seed(a: Audit, card_path: Path, card: dict) -> bool:
             p = a.resolve(d[k])
             if not p.exists() or sha256_file(p) != d[f"{k}_sha256"]:
                 a.say(f"{label}: NOT POSSIBLE: training input {d[k]} is missing or changed; "
-                      "run snakemake to remake it, then audit again")
+                      "remake it with the project's own command (snakemake --cores N --configfile ...: it redoes changed or "
+                      "missing files), then audit again")
                 a.problems.append(f"{label}: inputs changed")
                 return False
     here = cpu_model()

@@ -39,7 +39,18 @@ def _check(args) -> int:
     cfg = yaml.safe_load(Path(args.config).read_text()) or {}
     if args.sheet:
         cfg["images"] = args.sheet
-    check_config(cfg, args.config)  # the workflow's own checks, every problem at once
+    # the workflow's own checks; the sheet is checked too even when the config has problems, so that
+    # one run lists every problem of both
+    try:
+        check_config(cfg, args.config)
+    except CrustWatchError as bad_config:
+        sheet_problem = ""
+        if isinstance(cfg.get("images"), str):
+            try:
+                cw_sheet.load_sheet(cfg["images"])
+            except CrustWatchError as e:
+                sheet_problem = f"\n{e}"
+        raise CrustWatchError(f"{bad_config}{sheet_problem}") from None
     validate(cfg, str(SCHEMA))  # the schema's defaults, as the workflow fills them in
     df = cw_sheet.load_sheet(cfg["images"])
     ids = [int(c["id"]) for c in cfg["classes"]]

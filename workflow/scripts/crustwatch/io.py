@@ -136,6 +136,20 @@ def raster_shape(path: str | Path, what: str = "photo", row=None, image_id=None)
         return ds.count, (ds.width if turned else ds.height), (ds.height if turned else ds.width)
 
 
+def georeferenced_mm_per_px(path: str | Path) -> float | None:
+    """The ground size of a pixel, in mm, that a GeoTIFF's georeference states (a projected CRS in
+    metres or feet, a north-up transform); None for photos without one (PNG, JPEG) or in degrees."""
+    with rasterio.open(path) as ds:
+        crs, t = ds.crs, ds.transform
+        if crs is None or not crs.is_projected or t.is_identity:
+            return None
+        units = (crs.linear_units or "").lower()
+        per_unit = {"metre": 1000.0, "meter": 1000.0, "m": 1000.0, "foot": 304.8, "us survey foot": 304.8006}
+        if units not in per_unit:
+            return None
+        return float(np.sqrt(abs(t.a * t.e - t.b * t.d))) * per_unit[units]
+
+
 def raster_shape_hw(ds) -> tuple[int, int]:
     turned = exif_orientation(ds) in (5, 6, 7, 8)
     return (ds.width if turned else ds.height), (ds.height if turned else ds.width)

@@ -135,10 +135,19 @@ def _check_scale(r: dict, h: int, w: int, max_megapixels: float | None, target: 
     """A row's ``mm_per_px`` within plausible units, and the photo's size after resampling to ``target``
     neither below :data:`MIN_RESAMPLED_SIDE` nor over ``max_megapixels``."""
     gsd = r.get("mm_per_px")
+    line, iid = int(r["line"]), r["image_id"]
+    geo = io.georeferenced_mm_per_px(r["image_path"])
     if gsd in (None, "") or gsd != gsd:
+        if geo is not None:
+            log.warning("sheet line %d (%s): mm_per_px is blank, but the photo's georeference says %.4g mm per "
+                        "pixel; give it in the sheet to resample the photo to normalize.target_mm_per_px", line,
+                        iid, geo)
         return
     gsd = float(gsd)
-    line, iid = int(r["line"]), r["image_id"]
+    if geo is not None and abs(geo - gsd) > 0.1 * gsd:
+        raise InputError(
+            f"mm_per_px {gsd:g} disagrees with the photo's georeference, {geo:.4g} mm per pixel; correct the "
+            "sheet (or the GeoTIFF's georeference)", r["image_path"], line, iid)
     lo, hi = MM_PER_PX_RANGE
     if not lo <= gsd <= hi:
         raise InputError(
@@ -270,7 +279,8 @@ def normalize_photo(
     hists = {k: np.asarray(v) for k, v in cam["histograms"].items()}
     pool = cam.get("pool", "all")
     if iid not in hists and pool == "all":
-        raise CrustWatchError(f"camera statistics '{camera_json}' lack photo '{iid}'; rerun the workflow")
+        raise CrustWatchError(f"camera statistics '{camera_json}' lack photo '{iid}'; remake them and what "
+                              f"follows: snakemake --cores N --forcerun {camera_json}")
     pooled, n, self_included = norm.pooled_histogram(hists, iid)
     if method not in norm.CAMERA_METHODS:
         n, self_included = 0, False
@@ -750,7 +760,7 @@ def predict_image(
         show = lambda d: ", ".join(f"{k}={d.get(k)}" for k in NORM_KEYS)  # noqa: E731
         raise CrustWatchError(
             f"photo '{nrec['image_id']}' was normalized with {show(got)} but the models were trained with "
-            f"{show(want)}; rerun normalization and training with one setting"
+            f"{show(want)}; normalize and train again with one setting: snakemake --cores N --forcerun normalize"
         )
     loaded = loaded or load_ensemble(ensemble_json, weights, cards, predict_cfg)
     device, nets, seeds = loaded["device"], loaded["nets"], loaded["seeds"]
@@ -763,7 +773,8 @@ def predict_image(
         for net, seed in zip(nets, seeds):
             mine = {k.split(".", 1)[1]: v.to(device) for k, v in stats.items() if k.startswith(f"seed{seed}.")}
             if not mine:
-                raise CrustWatchError(f"AdaBN file '{adabn}' has no statistics for seed {seed}; rerun the workflow")
+                raise CrustWatchError(f"AdaBN file '{adabn}' has no statistics for seed {seed}; remake it: "
+                                      f"snakemake --cores N --forcerun {adabn}")
             net.load_state_dict(mine, strict=False)
     patch = ens["patch_size"]
     step_fraction = predict_cfg.get("step_fraction", 0.5)
