@@ -304,7 +304,7 @@ def check_all_inputs():
         "target_mm_per_px": config["normalize"]["target_mm_per_px"],
     }
     key = json.dumps(settings, sort_keys=True)
-    rows = [r for r in sheet_rows()]
+    rows = sheet_rows()
     todo = cw_fp.unchecked(rows, FINGERPRINT, key)
     if not todo:
         return

@@ -22,6 +22,7 @@ from pathlib import Path
 
 from .errors import CrustWatchError
 from .files import read_json, sha256_file
+from .provenance import training_run
 
 
 @dataclass
@@ -162,7 +163,7 @@ def run_audit(path: str | Path, rebuild: bool = False, seeds: list[int] | None =
         a.say(f"model seed {card['seed']}: card {c.relative_to(root) if c.is_relative_to(root) else c}")
         weights = card.get("weights") or str(c.with_name("model.safetensors"))
         a.check("weights", weights, card["weights_sha256"])
-        run = _run_record(c)
+        run = training_run(c)
         dev = run.get("device") or card.get("device", {})
         det = card.get("determinism", {})
         a.say(f"    trained on {dev.get('device')} ({dev.get('gpu') or dev.get('cpu')}), "
@@ -227,12 +228,6 @@ def run_audit(path: str | Path, rebuild: bool = False, seeds: list[int] | None =
     return a
 
 
-def _run_record(card_path) -> dict:
-    """The training run record beside a model card (``training_run.json``), {} when absent."""
-    p = Path(card_path).with_name("training_run.json")
-    return read_json(p) if p.is_file() else {}
-
-
 def rebuild_seed(a: Audit, card_path: Path, card: dict) -> bool:
     """Retrain one seed from its card in a temporary folder; compare the weights' sha256."""
     import logging
@@ -262,7 +257,7 @@ def rebuild_seed(a: Audit, card_path: Path, card: dict) -> bool:
                 a.problems.append(f"{label}: inputs changed")
                 return False
     here = cpu_model()
-    was = (_run_record(card_path).get("device") or card.get("device", {})).get("cpu")
+    was = (training_run(card_path).get("device") or card.get("device", {})).get("cpu")
     if was not in (None, here) and trained_on == "cpu":
         a.say(f"{label}: note: trained on CPU '{was}', rebuilding on '{here}'; "
               "other CPU types may round differently")

@@ -464,10 +464,8 @@ def aggregate(
     df = per_image.merge(meta, on="image_id", how="left")
     if "map_cover_pct" not in df:
         df["map_cover_pct"] = df["cover_pct"]
-    for col in ("eval_cover_pct", "eval_map_cover_pct"):
-        if col not in df:
-            df[col] = df["eval_cover_pct"] if col == "eval_map_cover_pct" and "eval_cover_pct" in df else np.nan
-        df[col] = pd.to_numeric(df[col], errors="coerce")
+    df["eval_cover_pct"] = pd.to_numeric(df.get("eval_cover_pct", np.nan), errors="coerce")
+    df["eval_map_cover_pct"] = pd.to_numeric(df.get("eval_map_cover_pct", df["eval_cover_pct"]), errors="coerce")
     labelled_mean = lambda s: s.mean() if s.notna().all() else np.nan  # noqa: E731
     gkeys = keys + ["class_id", "class"]
     agg = (

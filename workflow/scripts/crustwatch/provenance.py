@@ -62,3 +62,11 @@ def device_info(device) -> dict:
 def digest(obj) -> str:
     """sha256 of an object's canonical JSON."""
     return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def training_run(card_path) -> dict:
+    """The training run record beside a model card (``training_run.json``); {} when absent."""
+    from .files import read_json
+
+    p = Path(card_path).with_name("training_run.json")
+    return read_json(p) if p.is_file() else {}

@@ -16,6 +16,7 @@ import pandas as pd
 from . import io
 from . import normalize as norm
 from .plots import _darker, _luminance, class_colors
+from .provenance import training_run
 
 
 def _plt():
@@ -203,12 +204,6 @@ def cameras_figure(cams: list[dict], method: str, path: str | Path) -> None:
 
 
 # ---------------------------------------------------------------- Provenance
-
-
-def training_run(card_path) -> dict:
-    """The training run record beside a model card (``training_run.json``); {} when absent."""
-    p = Path(card_path).with_name("training_run.json")
-    return io.read_json(p) if p.is_file() else {}
 
 
 def provenance_table(ensemble_json: str, cards: list[str]) -> pd.DataFrame:
