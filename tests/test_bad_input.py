@@ -1,5 +1,5 @@
 """The bad-input corpus: every case is either refused with a message naming the sheet line, the file and
-the problem, or accepted through a documented conversion (README "Accepted photos and masks")."""
+the problem, or accepted through a documented conversion (docs/input.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The workflow's defaults are the settings the drift benchmark chose (README "Camera drift")."""
+"""The workflow's defaults are the settings the drift benchmark chose (docs/camera-drift.md)."""
 
 from __future__ import annotations
 

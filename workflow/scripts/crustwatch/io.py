@@ -159,7 +159,7 @@ def read_photo(path: str | Path, row: int | None = None, image_id: str | None = 
                max_megapixels: float | None = None) -> tuple[np.ndarray, dict]:
     """Read a photo as canonical uint8 RGB, shape (3, H, W), turned as its EXIF orientation says.
 
-    Conversions (README "Accepted photos and masks"): 1 band (grey) -> replicated to
+    Conversions (docs/input.md): 1 band (grey) -> replicated to
     RGB; 2 bands (grey + alpha) -> grey replicated, alpha dropped; 4 bands (RGBA)
     -> alpha dropped; CMYK JPEG -> RGB (GDAL); uint16 -> x 255/65535; float32/64
     with every value in 0..1 -> x 255; EXIF orientation 2-8 -> turned upright.

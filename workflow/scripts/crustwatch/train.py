@@ -49,7 +49,7 @@ class TrainConfig:
             ``energy_weight * (mean F(target) - mean F(source))**2``, where
             ``F = -logsumexp(logits)`` is the free energy of a pixel (logits read as
             negative energies): target photos are pulled to look as familiar to the
-            model as its training photos. Benchmark only (README "Camera drift").
+            model as its training photos. Benchmark only (docs/camera-drift.md).
         precision: ``fp32`` (default) or ``bf16``: forward and loss under bfloat16
             autocast (weights and optimizer stay float32); about twice as fast on GPUs
             with bf16 tensor cores, slower on most CPUs.
