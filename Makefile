@@ -3,6 +3,7 @@
 # make bench-drift   compare normalization methods on generated camera drift
 # make bench-drift-ceiling   what each camera's own photos allow (the bound on any correction)
 # make bench-real GIT_DIR=...   the workflow against a pixel random forest on real Utah plot photos
+# make bench-change   are the change tables' changes real? the demo plus a camera-only date
 # make bench-dag     time the planning of 10,000- and 100,000-photo projects
 # make bench         prediction and training speed against a naive loop, and
 #                    the peak memory of predicting a 24 MP photo
@@ -11,7 +12,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 CORES ?= all
 
-.PHONY: demo test venv lint fmt clean-demo bench bench-speed bench-memory bench-drift bench-drift-ceiling bench-dag bench-real
+.PHONY: demo test venv lint fmt clean-demo bench bench-speed bench-memory bench-drift bench-drift-ceiling bench-dag bench-real bench-change
 
 $(BIN)/crustwatch: requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -59,6 +60,11 @@ bench-real: venv
 	test -n "$(GIT_DIR)" || { echo "give GIT_DIR=<bare git dir of stefanherdy/JESS>" >&2; exit 2; }
 	$(BIN)/pip install --quiet -r bench/real/requirements.txt
 	PATH=$(abspath $(BIN)):$$PATH $(BIN)/python bench/real/real.py --git-dir $(GIT_DIR) $(ARGS)
+
+# change between dates against the known truth (about 15 min on 2 CPU cores):
+# bench/results/change/summary.tsv, cells.tsv, plots.tsv, change.png
+bench-change: venv
+	PATH=$(abspath $(BIN)):$$PATH $(BIN)/python bench/change/change.py
 
 # how long `snakemake -n` takes on 10,000 and 100,000 generated photos:
 # bench/results/dag_scale.tsv

@@ -243,6 +243,40 @@ def test_cover_tables(finished):
     assert "map_cover_pct" in by_image.columns and "map_cover_pct" in site.columns
 
 
+def test_change_tables(finished):
+    """The change tables of the tiny project (2 sites x 2 plots x 2 dates, a new camera on the second date)
+    agree with its cover table, carry the ensemble card, and the figure is drawn per site."""
+    from crustwatch.change import BY_PLOT_COLUMNS, BY_SITE_COLUMNS, TREND_COLUMNS
+    from crustwatch.io import sha256_file
+
+    ch = finished / "results" / "change"
+    text = {"plot": str, "date_from": str, "date_to": str, "date": str}
+    by_plot = pd.read_csv(ch / "by_plot.tsv", sep="\t", dtype=text, keep_default_na=False, na_values=[""])
+    by_site = pd.read_csv(ch / "by_site.tsv", sep="\t", dtype=text, keep_default_na=False, na_values=[""])
+    trend = pd.read_csv(ch / "trend.tsv", sep="\t", dtype=text, keep_default_na=False, na_values=[""])
+    for table, cols in ((by_plot, BY_PLOT_COLUMNS), (by_site, BY_SITE_COLUMNS), (trend, TREND_COLUMNS)):
+        assert list(table.columns[: len(cols)]) == cols
+    d1, d2 = demo.DEFAULT_DATES[:2]
+    assert len(by_plot) == 2 * 2 * 7 and set(zip(by_plot["date_from"], by_plot["date_to"])) == {(d1, d2)}
+    pdt = pd.read_csv(finished / "results/coverage/by_plot_date.tsv", sep="\t", dtype=text).set_index(
+        ["site", "plot", "date", "class"])["cover_pct"]
+    for r in by_plot.itertuples():
+        want = pdt[(r.site, r.plot, d2, r._3)] - pdt[(r.site, r.plot, d1, r._3)]
+        assert r.change_pp == pytest.approx(want, abs=1e-6)
+        assert r.ci_low <= r.change_pp <= r.ci_high
+    assert by_plot["camera_changed"].all()  # cam-A, then cam-B
+    assert by_plot["note"].str.contains("trained the model").any()  # the first date's training photos
+    assert (by_site["n_plots"] == 2).all() and by_site["p_value"].between(0, 1).all()
+    assert (by_site["q_value"] >= by_site["p_value"] - 1e-12).all() and by_site["summary"].str.len().gt(20).all()
+    mean = by_plot.groupby(["site", "class"])["change_pp"].mean()
+    np.testing.assert_allclose(by_site.set_index(["site", "class"])["change_pp"].loc[mean.index], mean)
+    assert len(trend) == 2 * 7 * 3 and trend["slope_pp_per_year"].notna().all()  # per plot and per site
+    ens_sha = sha256_file(finished / "results" / "models" / "tiny" / "ensemble.json")
+    for table in (by_plot, by_site, trend):
+        assert (table["ensemble_card_sha256"] == ens_sha).all()
+    assert sorted(p.name for p in (finished / "results/plots/change").glob("*.png")) == ["dunes.png", "mesa.png"]
+
+
 def test_ignore_value_below_the_class_ids_gets_no_channel(tiny_project):
     """The source study's masks: 0 unlabelled, classes 1..7. The model has 7 channels, the maps hold
     class ids only and every photo's cover sums to 100% (adjusted and as map fractions)."""
@@ -822,6 +856,8 @@ def test_new_timestep_runs_only_new_work(finished_copy, tmp_path, camera):
     cov = p / "results" / "coverage"
     old_tables = {n: (cov / f"{n}.tsv").read_text().splitlines() for n in
                   ("by_image", "by_plot_date", "by_site_date", "by_image_seed")}
+    change = {n: pd.read_csv(p / "results" / "change" / f"{n}.tsv", sep="\t", dtype=str, keep_default_na=False)
+              for n in ("by_plot", "by_site")}
     old_files = {f: f.stat().st_mtime_ns for d in ("ingest", "normalized", "predictions", "models")
                  for f in (p / "results" / d).rglob("*") if f.is_file()}
     new_ids = add_timestep(p, tmp_path, camera)
@@ -836,7 +872,7 @@ def test_new_timestep_runs_only_new_work(finished_copy, tmp_path, camera):
     # re-aggregation: tables, figures and the report's views of them (never the provenance of the models)
     assert set(jobs) - per_photo <= {"camera_stats", "check_inputs", "split", "aggregate_cover", "plot_cover",
                                      "evaluate", "seed_sensitivity", "plot_cover_by_plot", "report_maps",
-                                     "camera_report", "all"}
+                                     "camera_report", "change", "plot_change", "all"}
     snakemake(p, "--cores", "2")
     # no old file was rewritten: models, normalized photos and predictions stay as they were
     changed = [str(f) for f, t in old_files.items() if f.stat().st_mtime_ns != t]
@@ -850,6 +886,19 @@ def test_new_timestep_runs_only_new_work(finished_copy, tmp_path, camera):
         assert len(new) > len(old), name
     by_image = pd.read_csv(cov / "by_image.tsv", sep="\t", dtype=str)
     assert set(new_ids) <= set(by_image["image_id"]) and demo.DEFAULT_DATES[2] in set(by_image["date"])
+    # change: the new date adds its pairs (from the last date and from the first); every old row stays, and
+    # only the site table's q-values (and what follows from them) are recomputed over the larger family
+    keys = ["site", "plot", "class", "date_from", "date_to"]
+    for name, old in change.items():
+        new = pd.read_csv(p / "results" / "change" / f"{name}.tsv", sep="\t", dtype=str, keep_default_na=False)
+        k = [c for c in keys if c in new]
+        assert set(zip(*(new[c] for c in ("date_from", "date_to")))) == {
+            (demo.DEFAULT_DATES[0], demo.DEFAULT_DATES[1]), (demo.DEFAULT_DATES[0], demo.DEFAULT_DATES[2]),
+            (demo.DEFAULT_DATES[1], demo.DEFAULT_DATES[2])}
+        kept = new.merge(old[k], on=k)[old.columns].reset_index(drop=True)
+        family = ["q_value", "significant", "summary"] if name == "by_site" else []
+        pd.testing.assert_frame_equal(kept.drop(columns=family), old.drop(columns=family))
+        assert len(new) == 3 * len(old), name
     rec = json.loads((p / f"results/normalized/{new_ids[0]}/photo.json").read_text())
     assert rec["camera"] == camera and rec["camera_pool"] == "first_date"
     assert rec["calibration_photo"] is (camera == "cam-C")
@@ -892,9 +941,10 @@ def test_report_opens_in_a_browser_with_every_category(finished, tmp_path):
         pytest.skip(why)
     r = Report(html, tmp_path / "chromium-profile")
     try:
-        assert all(c in r.text() for c in ("Cover", "Maps", "Quality", "Drift", "Provenance"))
+        assert all(c in r.text() for c in ("Cover", "Change", "Maps", "Quality", "Drift", "Provenance"))
         expected = {
             "Cover": ["Per site", "Per plot", "Tables"],
+            "Change": ["Per site", "Tables"],
             "Quality": ["All metrics", "Cover estimate and interval", "Ensemble and each seed", "Per class", "Test photos",
                         "Validation photos"],
             "Drift": ["per camera statistics", "camera drift and correction"],
@@ -917,6 +967,12 @@ def test_report_opens_in_a_browser_with_every_category(finished, tmp_path):
             view(r, name)
             assert any(w > 300 and h > 200 for w, h in r.images()), name
             assert caption in info(r, name), name
+        r.home()
+        r.click("Change")
+        r.click("Per site", then="mesa")
+        view(r, "mesa")
+        assert any(w > 300 for w, _ in r.images())
+        assert "dashed frame marks a pair across which the camera changed" in info(r, "mesa")
         r.home()
         r.click("Cover")
         r.click("Per plot", then="mesa")

@@ -11,6 +11,7 @@ from snakemake.utils import validate
 sys.path.insert(0, str(Path(workflow.basedir) / "workflow" / "scripts"))
 
 from crustwatch import fingerprint as cw_fp  # noqa: E402
+from crustwatch.change import as_date_text  # noqa: E402
 from crustwatch import sheet as cw_sheet  # noqa: E402
 from crustwatch.errors import CrustWatchError  # noqa: E402
 from crustwatch.normalize import calibration_ids as calibration_photos  # noqa: E402
@@ -353,6 +354,11 @@ def report_map_ids():
     return [ids[int(k * step)] for k in range(n)]
 
 
+def change_pairs():
+    """``change.pairs`` as ``[date_from, date_to]`` texts (YAML reads an unquoted date as a date)."""
+    return [[as_date_text(d) for d in pair] for pair in config["change"]["pairs"]]
+
+
 def get_final_output():
     return [
         "results/splits.tsv",
@@ -372,6 +378,10 @@ def get_final_output():
         "results/eval/provenance.tsv",
         "results/report/maps",
         *[f"results/plots/cover_by_plot/{k}.png" for k in sorted(SITE_OF_KEY)],
+        "results/change/by_plot.tsv",
+        "results/change/by_site.tsv",
+        "results/change/trend.tsv",
+        *[f"results/plots/change/{k}.png" for k in sorted(SITE_OF_KEY)],
     ]
 
 

@@ -70,6 +70,7 @@ import numpy as np
 import pandas as pd
 
 from .metrics import n_classes
+from .stats import t_quantile
 
 INTERVAL_METHOD = "seed_t"
 #: how cover is estimated from a class map (``cover.adjust``)
@@ -163,37 +164,6 @@ def image_cover(
                 }
             )
     return pd.DataFrame(rows)
-
-
-def t_quantile(p: float, df: int) -> float:
-    """Quantile of Student's t distribution (bisection on a numerically integrated CDF)."""
-    if df <= 0:
-        return float("nan")
-    if p == 0.5:
-        return 0.0
-    c = math.exp(math.lgamma((df + 1) / 2) - math.lgamma(df / 2)) / math.sqrt(df * math.pi)
-
-    def pdf(x: float) -> float:
-        return c * (1 + x * x / df) ** (-(df + 1) / 2)
-
-    def cdf(x: float) -> float:  # Simpson from 0 to x, x >= 0
-        n = 2000
-        h = x / n
-        s = pdf(0) + pdf(x) + sum((4 if i % 2 else 2) * pdf(i * h) for i in range(1, n))
-        return 0.5 + s * h / 3
-
-    target = p if p > 0.5 else 1 - p
-    lo, hi = 0.0, 1.0
-    while cdf(hi) < target:
-        hi *= 2
-    for _ in range(60):
-        mid = (lo + hi) / 2
-        if cdf(mid) < target:
-            lo = mid
-        else:
-            hi = mid
-    q = (lo + hi) / 2
-    return q if p > 0.5 else -q
 
 
 def seed_interval(center: np.ndarray, seed_values: np.ndarray, level: float = 0.95) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -180,6 +180,14 @@ def _thresholds(spec: DemoSpec, site: str, plot: int, t: int, jitter_seed: int) 
     return out
 
 
+def composition_date(spec: DemoSpec, t: int) -> int:
+    """The date index whose ground a photo of date ``t`` shows: ``t`` itself, unless ``spec.extra["hold"]``
+    (``{"date_index": t, "as": s}``) says that the plots did not change from date ``s`` to date ``t`` (a
+    revisit with another camera and another day's light, the same ground)."""
+    hold = spec.extra.get("hold")
+    return int(hold["as"]) if hold and t == int(hold["date_index"]) else t
+
+
 def _field(spec, site, plot, name, scale, x, y, jitter_seed):
     base = fbm(_seed(spec.seed, site, plot, name), scale, x, y)
     # slow boundary dynamics between dates, same patches otherwise (permanent plot)
@@ -201,8 +209,9 @@ def render(
     off = rng.uniform(-4, 4, size=2)
     c = (np.arange(n) + 0.5) * cam.mm_per_px
     x, y = np.meshgrid(c + off[0], c + off[1])
-    jitter = _seed(spec.seed, site, plot, t, "jitter")
-    thr = _thresholds(spec, site, plot, t, jitter)
+    tc = composition_date(spec, t)
+    jitter = _seed(spec.seed, site, plot, tc, "jitter")
+    thr = _thresholds(spec, site, plot, tc, jitter)
     by_name = {cl["name"]: cl for cl in CLASSES}
     mask = np.zeros((n, n), dtype=np.uint8)
     free = np.ones((n, n), dtype=bool)

@@ -126,6 +126,28 @@ def config_problems(config: dict) -> list[str]:
         if gib > MAX_TRAIN_GIB:
             out.append(f"config keys train.patch_size {patch} x train.batch_size {batch}: training would need about "
                        f"{gib:.0f} GiB (more than {MAX_TRAIN_GIB:.0f}); use a smaller patch (128-512) or batch")
+    out += pairs_problems((config.get("change") or {}).get("pairs", []))
+    return out
+
+
+def pairs_problems(pairs) -> list[str]:
+    """``change.pairs`` must hold pairs of two different dates, ``YYYY-MM-DD``."""
+    import datetime
+
+    if not isinstance(pairs, list):
+        return []  # the schema says so
+    out = []
+    for k, pair in enumerate(pairs):
+        if not isinstance(pair, list) or len(pair) != 2:
+            continue  # the schema says so
+        texts = [v.isoformat() if isinstance(v, datetime.date) else str(v) for v in pair]
+        for t in texts:
+            try:
+                datetime.date.fromisoformat(t)
+            except ValueError:
+                out.append(f"config key change.pairs.{k}: '{t}' is not a date YYYY-MM-DD (as in the sheet's `date`)")
+        if texts[0] == texts[1]:
+            out.append(f"config key change.pairs.{k}: both dates are {texts[0]}; a change needs two dates")
     return out
 
 

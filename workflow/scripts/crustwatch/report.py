@@ -1,6 +1,6 @@
 """Tables and figures made for the Snakemake report (``snakemake --report``).
 
-Categories: Cover (per site, per plot), Maps (per photo), Quality (per class,
+Categories: Cover (per site, per plot), Change (per site), Maps (per photo), Quality (per class,
 per split, per seed), Drift (per camera) and Provenance (the models' cards).
 """
 
@@ -83,6 +83,79 @@ def cover_by_plot_figure(by_plot_date: pd.DataFrame, site: str, classes: list[di
     fig.suptitle(f"Site {site}: cover per permanent plot over time (bands: cover intervals)", fontsize=10,
                  x=0.01, ha="left")
     fig.tight_layout(rect=(0, 0, 1, 0.96))
+    _save(fig, path)
+
+
+# ---------------------------------------------------------------- Change
+
+
+def _pair_label(a: str, b: str) -> str:
+    return f"{a}\n-> {b}"
+
+
+def change_figure(by_site: pd.DataFrame, by_plot: pd.DataFrame, site: str, classes: list[dict],
+                  path: str | Path) -> None:
+    """One site's changes: a class x date-pair grid of the mean change over plots (colour, its interval and q
+    in the cell; bold: significant; dashed frame: a camera changed), and below it each plot's change per pair
+    with its interval, one panel per class."""
+    plt = _plt()
+    s = by_site[by_site["site"].astype(str) == str(site)]
+    bp = by_plot[by_plot["site"].astype(str) == str(site)]
+    names = [c["name"] for c in classes if c["name"] in set(s["class"])]
+    pairs = list(dict.fromkeys(zip(s["date_from"], s["date_to"])))
+    ncol = min(4, max(1, len(names)))
+    nrow = -(-len(names) // ncol)
+    fig = plt.figure(figsize=(max(7.0, 1.45 * len(pairs) + 2.5, 3.2 * ncol), 0.55 * len(names) + 1.6 + 2.4 * nrow))
+    grid = fig.add_gridspec(1 + nrow, ncol, height_ratios=[0.55 * len(names) + 1.0] + [2.2] * nrow)
+    ax = fig.add_subplot(grid[0, :])
+    val = np.full((len(names), len(pairs)), np.nan)
+    cell = {(r["class"], r["date_from"], r["date_to"]): r for r in s.to_dict("records")}
+    for i, name in enumerate(names):
+        for j, (a, b) in enumerate(pairs):
+            r = cell.get((name, a, b))
+            if r is not None and r["n_plots"] > 0:
+                val[i, j] = r["change_pp"]
+    lim = max(1.0, float(np.nanmax(np.abs(val))) if np.isfinite(val).any() else 1.0)
+    ax.imshow(np.ma.masked_invalid(val), cmap="RdBu_r", vmin=-lim, vmax=lim, aspect="auto")
+    for i, name in enumerate(names):
+        for j, (a, b) in enumerate(pairs):
+            r = cell.get((name, a, b))
+            if r is None or r["n_plots"] == 0:
+                ax.text(j, i, "no plot\non both", ha="center", va="center", fontsize=6, color="0.4")
+                continue
+            q = "no test" if pd.isna(r["q_value"]) else f"q={r['q_value']:.2g}"
+            ax.text(j, i, f"{r['change_pp']:+.1f}\n({r['ci_low']:+.1f}, {r['ci_high']:+.1f})\n{q}", ha="center",
+                    va="center", fontsize=6.5, fontweight="bold" if r["significant"] else "normal")
+            if r["camera_changed"]:
+                ax.add_patch(plt.Rectangle((j - 0.47, i - 0.47), 0.94, 0.94, fill=False, linestyle="--",
+                                           edgecolor="#d08000", linewidth=1.2))
+    ax.set_xticks(range(len(pairs)), [_pair_label(a, b) for a, b in pairs], fontsize=7)
+    ax.set_yticks(range(len(names)), [n.replace("_", " ") for n in names], fontsize=8)
+    ax.set_title(f"Site {site}: mean change over plots, pp (interval; q: false discovery rate; bold: q <= fdr; "
+                 "dashed: camera changed)", fontsize=8.5, loc="left")
+    colors = class_colors(classes)
+    for k, name in enumerate(names):
+        pax = fig.add_subplot(grid[1 + k // ncol, k % ncol])
+        col = colors[name]
+        col = _darker(col) if _luminance(col) > 0.75 else col
+        for j, (a, b) in enumerate(pairs):
+            d = bp[(bp["class"] == name) & (bp["date_from"] == a) & (bp["date_to"] == b) & bp["change_pp"].notna()]
+            x = j + np.linspace(-0.25, 0.25, max(len(d), 1))[: len(d)]
+            pax.errorbar(x, d["change_pp"], yerr=[d["change_pp"] - d["ci_low"], d["ci_high"] - d["change_pp"]],
+                         fmt="o", markersize=2.5, color=col, elinewidth=0.7, capsize=0)
+            r = cell.get((name, a, b))
+            if r is not None and r["n_plots"] > 0:
+                pax.hlines(r["change_pp"], j - 0.35, j + 0.35, color="0.2", linewidth=1.4)
+        pax.axhline(0, color="0.5", linewidth=0.6)
+        pax.set_xticks(range(len(pairs)), [str(j + 1) for j in range(len(pairs))], fontsize=7)
+        pax.set_title(name.replace("_", " "), fontsize=8.5)
+        pax.tick_params(labelsize=7)
+        pax.grid(alpha=0.3)
+        if k % ncol == 0:
+            pax.set_ylabel("change per plot (pp)", fontsize=7.5)
+    fig.text(0.01, 0.005, "Lower panels: each plot's change for date pair 1, 2, ... (the columns above), with its "
+             "interval; the bar is the site mean.", fontsize=7.5)
+    fig.tight_layout(rect=(0, 0.02, 1, 1))
     _save(fig, path)
 
 
