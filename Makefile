@@ -1,5 +1,5 @@
 # make demo   set up .venv (if missing) and run the bundled demo end to end
-# make test   set up .venv (if missing) and run the test suite
+# make test   set up .venv (if missing) and run the test suite (make test-fast: the unit tier)
 # make bench-drift   compare normalization methods on generated camera drift
 # make bench-drift-ceiling   what each camera's own photos allow (the bound on any correction)
 # make bench-real GIT_DIR=...   the workflow against a pixel random forest on real Utah plot photos
@@ -12,7 +12,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 CORES ?= all
 
-.PHONY: demo test venv lint fmt clean-demo bench bench-speed bench-memory bench-drift bench-drift-ceiling bench-dag bench-real bench-change
+.PHONY: demo test test-fast venv lint fmt clean-demo bench bench-speed bench-memory bench-drift bench-drift-ceiling bench-dag bench-real bench-change
 
 $(BIN)/crustwatch: requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -29,6 +29,10 @@ demo: venv
 
 test: venv
 	PATH=$(abspath $(BIN)):$$PATH $(BIN)/python -m pytest
+
+# the unit tier: every test but the whole-workflow runs (about 1.5 minutes)
+test-fast: venv
+	PATH=$(abspath $(BIN)):$$PATH $(BIN)/python -m pytest -m "not workflow"
 
 bench: bench-speed bench-memory
 
@@ -74,6 +78,7 @@ bench-dag: venv
 lint: venv
 	PATH=$(abspath $(BIN)):$$PATH $(BIN)/snakemake --lint
 	$(BIN)/snakefmt --check .
+	$(BIN)/ruff check .
 
 fmt: venv
 	$(BIN)/snakefmt .

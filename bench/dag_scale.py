@@ -30,7 +30,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "workflow" / "scripts"))
 
-from crustwatch import demo, io  # noqa: E402
+from crustwatch import demo  # noqa: E402
 
 BIN = Path(sys.executable).parent
 

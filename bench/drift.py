@@ -50,7 +50,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "workflow" / "scripts"))
 
-from crustwatch import cover, demo, infer, io, metrics, models  # noqa: E402
+from crustwatch import cover, demo, files, infer, io, metrics, models  # noqa: E402
 from crustwatch import normalize as norm  # noqa: E402
 from crustwatch.data import Augment, PatchSampler  # noqa: E402
 from crustwatch.sheet import load_sheet, parse_box  # noqa: E402
@@ -482,7 +482,7 @@ def main() -> int:
         t0 = time.time()
         classes = [{"id": c["id"], "name": c["name"]} for c in demo.CLASSES]
         table = ceiling(args, classes)
-        io.write_tsv(table, out / "drift_ceiling.tsv")
+        files.write_tsv(table, out / "drift_ceiling.tsv")
         pd.set_option("display.width", 200)
         print(table.round(3).to_string(index=False))
         print(f"total {time.time() - t0:.0f} s; wrote {out / 'drift_ceiling.tsv'}")
@@ -518,13 +518,13 @@ def main() -> int:
         rows += adjusted(rows, classes) + extra
     long, summ = summarise(rows, classes)
     photos = pd.DataFrame(rows).drop(columns="cm", errors="ignore")
-    io.write_tsv(photos, out / "drift_photos.tsv")
+    files.write_tsv(photos, out / "drift_photos.tsv")
     return write_results(long, summ, out, t0)
 
 
 def write_results(long: pd.DataFrame, summ: pd.DataFrame, out: Path, t0: float) -> int:
-    io.write_tsv(long, out / "drift.tsv")
-    io.write_tsv(summ, out / "drift_summary.tsv")
+    files.write_tsv(long, out / "drift.tsv")
+    files.write_tsv(summ, out / "drift_summary.tsv")
     figure(long, summ, out / "drift.png")
     pd.set_option("display.width", 200)
     print(summ.round(3).to_string(index=False))

@@ -12,7 +12,7 @@ from PIL import Image, ImageOps
 from crustwatch import io
 from crustwatch import sheet as cw_sheet
 from crustwatch.errors import InputError, InputErrors
-from crustwatch.pipeline import check_inputs
+from crustwatch.steps.ingest import check_inputs
 
 CLASS_IDS = [0, 1, 2]
 RGB = (np.random.default_rng(0).random((40, 64, 3)) * 255).astype(np.uint8)

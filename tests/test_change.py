@@ -174,3 +174,18 @@ def test_trend_slope_and_its_error():
     site = tr.loc[""]
     assert site["slope_pp_per_year"] == pytest.approx((b + 2.0) / 2) and site["n_plots"] == 2
     assert site["true_slope_pp_per_year"] == pytest.approx(2.5)
+
+
+def test_named_pairs_are_checked_with_the_config():
+    import datetime
+
+    from crustwatch.project import config_problems
+
+    base = {"images": "x.tsv", "classes": [{"id": 0, "name": "soil"}, {"id": 1, "name": "moss"}]}
+    ok = config_problems({**base, "change": {"pairs": [[datetime.date(2019, 5, 14), "2022-05-10"]]}})
+    assert ok == []
+    bad = config_problems({**base, "change": {"pairs": [["2019-13-01", "2022-05-10"], ["2020-01-01", "2020-01-01"],
+                                                        ["2020-01-01"]]}})
+    assert any("change.pairs.0: '2019-13-01' is not a date" in p for p in bad)
+    assert any("change.pairs.1: both dates are 2020-01-01" in p for p in bad)
+    assert any(p.startswith("config key change.pairs.2") for p in bad)  # the schema: two dates

@@ -77,7 +77,7 @@ def test_aggregate_is_mean_of_image_covers_with_pixel_sums():
 def test_atomic_outputs_have_normal_permissions(tmp_path):
     import os
 
-    from crustwatch.io import atomic_path
+    from crustwatch.files import atomic_path
 
     with atomic_path(tmp_path / "x.tsv") as tmp:
         tmp.write_text("a\n")
@@ -88,7 +88,7 @@ def test_atomic_outputs_have_normal_permissions(tmp_path):
 
 
 def test_failed_write_leaves_nothing(tmp_path):
-    from crustwatch.io import atomic_path
+    from crustwatch.files import atomic_path
 
     with pytest.raises(RuntimeError):
         with atomic_path(tmp_path / "x.tsv") as tmp:

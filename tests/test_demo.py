@@ -6,7 +6,8 @@ import numpy as np
 import pandas as pd
 
 from crustwatch import demo
-from crustwatch.io import read_mask, read_photo, sha256_file
+from crustwatch.files import sha256_file
+from crustwatch.io import read_mask, read_photo
 
 
 def test_tiny_project_files_are_real_rasters(tiny_project_master):

@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from crustwatch import io, shards
+from crustwatch import files, shards
 
 
 def test_shard_keys_are_path_safe_and_distinct():
@@ -22,14 +22,14 @@ def test_manifest_names_every_file_with_its_sha256(tmp_path):
     os.chdir(tmp_path)
 
     def step(iid, paths):
-        io.write_json(paths["cover"], {"id": iid})  # the stage writes its per-photo files
+        files.write_json(paths["cover"], {"id": iid})  # the stage writes its per-photo files
 
     shards.run_shard("s_2020-01-01", ["a", "b"], ["cover", "confusion"], step, "results/coverage/shards/s.json")
     man = json.loads((tmp_path / "results/coverage/shards/s.json").read_text())
     assert list(man["photos"]) == ["a", "b"]
     entry = man["photos"]["a"]
     assert set(entry) == {"cover"}  # a file the step did not write is not listed
-    assert entry["cover"]["sha256"] == io.sha256_file("results/coverage/images/a.tsv")
+    assert entry["cover"]["sha256"] == files.sha256_file("results/coverage/images/a.tsv")
 
 
 def test_a_shard_that_fails_half_way_leaves_no_manifest(tmp_path):
@@ -38,7 +38,7 @@ def test_a_shard_that_fails_half_way_leaves_no_manifest(tmp_path):
     def step(iid, paths):
         if iid == "b":
             raise RuntimeError("killed")
-        io.write_json(paths["cover"], {"id": iid})
+        files.write_json(paths["cover"], {"id": iid})
 
     with pytest.raises(RuntimeError):
         shards.run_shard("s", ["a", "b"], ["cover"], step, "m.json")

@@ -7,7 +7,7 @@ import pytest
 
 from crustwatch import sheet as cw_sheet
 from crustwatch.errors import InputError, InputErrors
-from crustwatch.pipeline import check_inputs
+from crustwatch.steps.ingest import check_inputs
 
 
 def _edit(project, fn):

@@ -380,14 +380,14 @@ def test_progress_in_logs_is_one_line_per_update():
 
 
 def test_training_that_cannot_fit_in_memory_is_refused_with_the_numbers(monkeypatch):
-    from crustwatch import pipeline
     from crustwatch.errors import CrustWatchError as Err
+    from crustwatch.steps import train as train_step
 
     cfg = TrainConfig(patch_size=1024, batch_size=64)
-    monkeypatch.setattr(pipeline, "_available_gib", lambda: 16.0)
+    monkeypatch.setattr(train_step, "_available_gib", lambda: 16.0)
     imgs = [np.zeros((3, 100, 100), np.float32)]
     with pytest.raises(Err, match=r"training needs about \d+\.\d GiB .*patch_size 1024.*but 16\.0 GiB"):
-        pipeline._check_train_memory(cfg, {"encoder_depth": 4, "decoder_channels": [64, 32, 16, 8]}, 7, imgs,
+        train_step._check_train_memory(cfg, {"encoder_depth": 4, "decoder_channels": [64, 32, 16, 8]}, 7, imgs,
                                      torch.device("cpu"))
-    pipeline._check_train_memory(TrainConfig(), {"encoder_depth": 4, "decoder_channels": [64, 32, 16, 8]}, 7, imgs,
+    train_step._check_train_memory(TrainConfig(), {"encoder_depth": 4, "decoder_channels": [64, 32, 16, 8]}, 7, imgs,
                                  torch.device("cpu"))

@@ -55,7 +55,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "workflow" / "scripts"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from crustwatch import demo, io, metrics  # noqa: E402
+from crustwatch import demo, files, io, metrics  # noqa: E402
 from crustwatch import normalize as norm  # noqa: E402
 from crustwatch.shards import photo_paths  # noqa: E402
 
@@ -420,11 +420,11 @@ def main(argv: list[str] | None = None) -> None:
                 class_rows += [(variant, method, name, "iou", v), (variant, method, name, "cover_abs_error_pp", err)]
     summary_df = pd.DataFrame(summary, columns=["variant", "method", "metric", "value"])
     per_class = pd.DataFrame(class_rows, columns=["variant", "method", "class", "metric", "value"])
-    io.write_tsv(summary_df, out / "summary.tsv")
-    io.write_tsv(folds_df, out / "folds.tsv")
-    io.write_tsv(per_class, out / "per_class.tsv")
-    io.write_tsv(photos, out / "photos.tsv")
-    io.write_json(out / "plan.json", {"config": cfg, "folds": folds, "drifted": drifted,
+    files.write_tsv(summary_df, out / "summary.tsv")
+    files.write_tsv(folds_df, out / "folds.tsv")
+    files.write_tsv(per_class, out / "per_class.tsv")
+    files.write_tsv(photos, out / "photos.tsv")
+    files.write_json(out / "plan.json", {"config": cfg, "folds": folds, "drifted": drifted,
                                       "forest": forest.SETTINGS, "python": sys.version.split()[0]})
     figure(summary_df, per_class, out / "real.png")
     print(summary_df.pivot_table(index=["variant", "metric"], columns="method", values="value").round(4).to_string())

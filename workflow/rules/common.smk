@@ -296,7 +296,7 @@ def check_all_inputs():
     """Open every photo and mask not yet checked in this content (and with these settings) and
     stop, naming each problem, before any job runs (the onstart hook: main process only).
     """
-    from crustwatch.pipeline import check_inputs, write_check_table
+    from crustwatch.steps.ingest import check_inputs, write_check_table
 
     settings = {
         "class_ids": CLASS_IDS,

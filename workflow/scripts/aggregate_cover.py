@@ -7,13 +7,13 @@ import sys
 # (snakemake sets __file__ to the original script's path)
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from crustwatch import pipeline  # noqa: E402
+from crustwatch.steps import cover  # noqa: E402
 from crustwatch.smk import run  # noqa: E402
 
 o = snakemake.output
 run(
     snakemake,
-    lambda: pipeline.aggregate_cover(
+    lambda: cover.aggregate_cover(
         list(snakemake.params.covers),
         snakemake.input.splits,
         snakemake.params.level,

@@ -7,7 +7,7 @@ import sys
 # (snakemake sets __file__ to the original script's path)
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from crustwatch import pipeline  # noqa: E402
+from crustwatch.steps import train  # noqa: E402
 from crustwatch.smk import run  # noqa: E402
 
-run(snakemake, lambda: pipeline.ensemble_card(list(snakemake.input.cards), snakemake.output[0]))
+run(snakemake, lambda: train.ensemble_card(list(snakemake.input.cards), snakemake.output[0]))

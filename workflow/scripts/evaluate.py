@@ -7,13 +7,13 @@ import sys
 # (snakemake sets __file__ to the original script's path)
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from crustwatch import pipeline  # noqa: E402
+from crustwatch.steps import evaluate  # noqa: E402
 from crustwatch.smk import run  # noqa: E402
 
 i, o = snakemake.input, snakemake.output
 run(
     snakemake,
-    lambda: pipeline.evaluate(
+    lambda: evaluate.evaluate(
         list(snakemake.params.confusion),
         i.by_image_seed,
         i.splits,

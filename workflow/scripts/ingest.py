@@ -7,13 +7,13 @@ import sys
 # (snakemake sets __file__ to the original script's path)
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from crustwatch import pipeline  # noqa: E402
+from crustwatch.steps import ingest  # noqa: E402
 from crustwatch.smk import run  # noqa: E402
 
 p = snakemake.params
 run(
     snakemake,
-    lambda: pipeline.ingest_shard(
+    lambda: ingest.ingest_shard(
         snakemake.wildcards.shard,
         p.photos,
         p.target_mm_per_px,

@@ -7,12 +7,12 @@ import sys
 # (snakemake sets __file__ to the original script's path)
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from crustwatch import pipeline  # noqa: E402
+from crustwatch.steps import normalize  # noqa: E402
 from crustwatch.smk import run  # noqa: E402
 
 run(
     snakemake,
-    lambda: pipeline.normalize_shard(
+    lambda: normalize.normalize_shard(
         snakemake.wildcards.shard,
         snakemake.params.photos,
         snakemake.params.method,

@@ -7,13 +7,13 @@ import sys
 # (snakemake sets __file__ to the original script's path)
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from crustwatch import pipeline  # noqa: E402
+from crustwatch.steps import predict  # noqa: E402
 from crustwatch.smk import run  # noqa: E402
 
 i = snakemake.input
 run(
     snakemake,
-    lambda: pipeline.predict_shard(
+    lambda: predict.predict_shard(
         snakemake.wildcards.shard,
         snakemake.params.photos,
         i.ensemble,

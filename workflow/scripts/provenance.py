@@ -7,9 +7,9 @@ import sys
 # (snakemake sets __file__ to the original script's path)
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from crustwatch import io  # noqa: E402
+from crustwatch import files  # noqa: E402
 from crustwatch.report import provenance_table  # noqa: E402
 from crustwatch.smk import run  # noqa: E402
 
-run(snakemake, lambda: io.write_tsv(provenance_table(snakemake.input.ensemble, list(snakemake.input.cards)),
+run(snakemake, lambda: files.write_tsv(provenance_table(snakemake.input.ensemble, list(snakemake.input.cards)),
                                     snakemake.output[0]))

@@ -10,34 +10,36 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 # must be set before CUDA starts, for deterministic cuBLAS
 os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
 
-from crustwatch import pipeline  # noqa: E402
+from crustwatch.steps import train  # noqa: E402
 from crustwatch.settings import train_runtime  # noqa: E402
 from crustwatch.smk import run  # noqa: E402
 
-i, p = snakemake.input, snakemake.params
-run(
-    snakemake,
-    lambda: pipeline.train_seed(
-        seed=int(snakemake.wildcards.seed),
-        train_ids=p.train_ids,
-        val_ids=p.val_ids,
+p = snakemake.params
+job = train.TrainJob(
+    seed=int(snakemake.wildcards.seed),
+    files=train.TrainingFiles(
+        train_ids=list(p.train_ids),
+        val_ids=list(p.val_ids),
         train_photos=list(p.photos),
-        raw_photos=list(p.raw_photos),
         train_masks=list(p.masks),
         val_photos=list(p.val_photos),
         val_masks=list(p.val_masks),
         photo_records=list(p.photo_records),
         mask_records=list(p.mask_records),
         norm_records=list(p.norm_records),
-        classes=p.classes,
-        ignore_index=p.ignore_index,
-        model_cfg=p.model,
-        train_cfg=p.train,
-        split_seed=p.split_seed,
-        out_weights=snakemake.output.weights,
-        out_card=snakemake.output.card,
-        out_run=snakemake.output.run,
-        # read from the config, not params: they never change the weights, so never retrain
-        runtime_cfg=train_runtime(snakemake.config["train"]),
+        raw_photos=list(p.raw_photos),
+    ),
+    classes=p.classes,
+    ignore_index=p.ignore_index,
+    model_cfg=p.model,
+    train_cfg=p.train,
+    split_seed=p.split_seed,
+)
+o = snakemake.output
+# runtime settings are read from the config, not params: they never change the weights, so never retrain
+run(
+    snakemake,
+    lambda: train.train_seed(
+        job, o.weights, o.card, o.run, runtime_cfg=train_runtime(snakemake.config["train"])
     ),
 )

@@ -9,10 +9,10 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import pandas as pd
 
-from crustwatch import pipeline  # noqa: E402
+from crustwatch.steps import split  # noqa: E402
 from crustwatch.smk import run  # noqa: E402
 
 run(
     snakemake,
-    lambda: pipeline.write_splits(pd.DataFrame(snakemake.params.splits), snakemake.output[0]),
+    lambda: split.write_splits(pd.DataFrame(snakemake.params.splits), snakemake.output[0]),
 )

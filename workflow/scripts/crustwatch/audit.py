@@ -233,7 +233,7 @@ def rebuild_seed(a: Audit, card_path: Path, card: dict) -> bool:
     import logging
     import time
 
-    from . import pipeline
+    from .steps.train import TrainingFiles, TrainJob, train_seed
     from .provenance import cpu_model
 
     seed = card["seed"]
@@ -275,17 +275,16 @@ def rebuild_seed(a: Audit, card_path: Path, card: dict) -> bool:
     logging.getLogger("crustwatch").setLevel(logging.WARNING)
     with tempfile.TemporaryDirectory(prefix=f"crustwatch-rebuild-seed{seed}-") as tmp:
         t0 = time.time()
-        pipeline.train_seed(
-            seed=seed, train_ids=train_ids, val_ids=val_ids,
+        files = TrainingFiles(
+            train_ids=train_ids, val_ids=val_ids,
             train_photos=paths(train_ids, "normalized_photo"), train_masks=paths(train_ids, "ingested_mask"),
             val_photos=paths(val_ids, "normalized_photo"), val_masks=paths(val_ids, "ingested_mask"),
             photo_records=records("photo"), mask_records=records("mask"), norm_records=records("norm"),
-            classes=card["classes"], ignore_index=card["ignore_index"],
-            model_cfg={k: v for k, v in card["model"].items() if k != "encoder_weights_sha256"},
-            train_cfg=card["train"], split_seed=card["split_seed"],
-            out_weights=str(Path(tmp) / "model.safetensors"), out_card=str(Path(tmp) / "model_card.json"),
-            progress=False, raw_photos=[str(a.root / "results" / "ingest" / i / "photo.tif") for i in train_ids],
-        )
+            raw_photos=[str(a.root / "results" / "ingest" / i / "photo.tif") for i in train_ids])
+        job = TrainJob(seed=seed, files=files, classes=card["classes"], ignore_index=card["ignore_index"],
+                       model_cfg={k: v for k, v in card["model"].items() if k != "encoder_weights_sha256"},
+                       train_cfg=card["train"], split_seed=card["split_seed"])
+        train_seed(job, str(Path(tmp) / "model.safetensors"), str(Path(tmp) / "model_card.json"), progress=False)
         got = sha256_file(Path(tmp) / "model.safetensors")
     same = got == card["weights_sha256"]
     steps = (card.get("plan") or {}).get("steps", card["train"].get("steps"))

@@ -28,7 +28,7 @@ def _check(args) -> int:
     import yaml
 
     from . import sheet as cw_sheet
-    from .pipeline import check_inputs
+    from .steps.ingest import check_inputs
 
     from snakemake.utils import validate
 

@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .io import read_photo, write_image_file
+from .io import write_image_file
 
 IGNORE = 255
 

@@ -13,12 +13,12 @@ import rasterio
 from rasterio.errors import NotGeoreferencedWarning, RasterioIOError
 
 from .errors import InputError
+from .files import atomic_path
+
 # PNG/JPEG have no georeference; rasterio warns about that on every open.
 warnings.filterwarnings("ignore", category=NotGeoreferencedWarning)
 # Never write .aux.xml side files next to users' photos.
 os.environ.setdefault("GDAL_PAM_ENABLED", "NO")
-
-from .files import _json_default, atomic_path, read_json, sha256_file, write_json, write_tsv  # noqa: F401
 
 
 def _open(path: str | Path, what: str, row: int | None, image_id: str | None):

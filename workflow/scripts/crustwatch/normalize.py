@@ -122,6 +122,8 @@ def pooled_histogram(
 
 #: how a camera's calibration photos are chosen
 CAMERA_POOLS = ("first_date", "all")
+#: normalization settings a model's photos and the photos it predicts must share
+NORM_KEYS = ("method", "target_mm_per_px", "camera_pool")
 
 
 def calibration_ids(photos: dict[str, tuple[str, str]], pool: str = "first_date") -> dict[str, list[str]]:
@@ -223,8 +225,3 @@ def lookup_table(method: Method, hist: np.ndarray | None = None, own: np.ndarray
 def apply_lut(img: np.ndarray, lut: np.ndarray) -> np.ndarray:
     """Apply a (3, 256) lookup table to a (3, H, W) uint8 photo -> float32 (3, H, W)."""
     return np.stack([lut[c][img[c]] for c in range(img.shape[0])]).astype(np.float32)
-
-
-def lut_to_display(norm: np.ndarray) -> np.ndarray:
-    """Map a normalized (3, H, W) photo back to uint8 for looking at it (not for models)."""
-    return np.clip((norm / Z_CLIP * 0.5 + 0.5) * 255, 0, 255).astype(np.uint8)

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import io
+from . import files
 from . import normalize as norm
 from .plots import _darker, _luminance, class_colors
 from .provenance import training_run
@@ -29,7 +29,7 @@ def _plt():
 
 
 def _save(fig, path: str | Path, dpi: int = 110) -> None:
-    with io.atomic_path(path) as tmp:
+    with files.atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=dpi, format="png", bbox_inches="tight")
     _plt().close(fig)
 
@@ -205,7 +205,7 @@ def camera_corrections(camera_jsons: list[str], method: str) -> list[dict]:
     (3, 256) histogram of its calibration photos and, for per-camera methods, its correction table."""
     out = []
     for f in camera_jsons:
-        cam = io.read_json(f)
+        cam = files.read_json(f)
         hists = [np.asarray(v, dtype=np.int64) for v in cam["histograms"].values()]
         pooled = sum(hists) if hists else np.zeros((3, 256), np.int64)
         out.append({"camera": cam["camera"], "calibration_date": cam.get("calibration_date"),
@@ -282,10 +282,10 @@ def cameras_figure(cams: list[dict], method: str, path: str | Path) -> None:
 def provenance_table(ensemble_json: str, cards: list[str]) -> pd.DataFrame:
     """One row per ensemble member: seed, hashes of weights, card and ensemble card, the data it was
     trained on, training steps and time, device, code commit and library versions."""
-    ens_sha = io.sha256_file(ensemble_json)
+    ens_sha = files.sha256_file(ensemble_json)
     rows = []
     for c in cards:
-        card = io.read_json(c)
+        card = files.read_json(c)
         data = card.get("data", {})
         shas = sorted(v for rec in data.values() for k, v in rec.items() if k.endswith("sha256"))
         data_sha = hashlib.sha256("\n".join(shas).encode()).hexdigest()
@@ -297,7 +297,7 @@ def provenance_table(ensemble_json: str, cards: list[str]) -> pd.DataFrame:
         rows.append({
             "seed": card["seed"],
             "weights_sha256": card["weights_sha256"],
-            "card_sha256": io.sha256_file(c),
+            "card_sha256": files.sha256_file(c),
             "ensemble_card_sha256": ens_sha,
             "train_photos": len(card.get("train_images", [])),
             "val_photos": len(card.get("val_images", [])),

@@ -20,7 +20,7 @@ import logging
 from pathlib import Path
 from typing import Callable
 
-from . import io
+from . import files
 from .sheet import path_key
 
 log = logging.getLogger("crustwatch")
@@ -70,7 +70,7 @@ def run_shard(shard: str, image_ids: list[str], outputs: list[str], step: Callab
     for k, iid in enumerate(image_ids, 1):
         paths = photo_paths(iid)
         step(iid, paths)
-        photos[iid] = {name: {"path": paths[name], "sha256": io.sha256_file(paths[name])}
+        photos[iid] = {name: {"path": paths[name], "sha256": files.sha256_file(paths[name])}
                        for name in outputs if Path(paths[name]).is_file()}
         log.info("shard %s: %d/%d photos done (%s)", shard, k, len(image_ids), iid)
-    io.write_json(out_manifest, {"shard": shard, "photos": photos})
+    files.write_json(out_manifest, {"shard": shard, "photos": photos})

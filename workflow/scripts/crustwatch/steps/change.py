@@ -6,7 +6,7 @@ import logging
 
 import pandas as pd
 
-from .. import change, io
+from .. import change, files
 
 log = logging.getLogger("crustwatch")
 
@@ -27,7 +27,7 @@ def change_tables(by_plot_date_tsv: str, by_image_tsv: str, out: dict[str, str],
     by_site = change.site_changes(by_plot, level, fdr)
     trend = change.trends(plot_date, level)
     for name, table in (("by_plot", by_plot), ("by_site", by_site), ("trend", trend)):
-        io.write_tsv(table, out[name])
+        files.write_tsv(table, out[name])
     tested = by_site["p_value"].notna()
     log.info("%d plot changes, %d site changes (%d tested, %d with q <= %g), %d trends",
              by_plot["change_pp"].notna().sum(), len(by_site), tested.sum(), by_site["significant"].sum(), fdr,

@@ -1,0 +1,229 @@
+"""Step ``predict``: the ensemble's class map, per-seed maps, uncertainty and preview of each photo."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import numpy as np
+
+from .. import files, io, shards
+from .. import normalize as norm
+from ..errors import CrustWatchError
+
+log = logging.getLogger("crustwatch")
+
+
+def _rgb(color: str) -> tuple[int, int, int]:
+    """``#rrggbb`` -> (r, g, b)."""
+    h = color.lstrip("#")
+    return int(h[0:2], 16), int(h[2:4], 16), int(h[4:6], 16)
+
+
+def _load_members(ens: dict, weights: list[str], cards: list[str], device):
+    """The ensemble's models with checked weights, and their seeds."""
+    import torch
+
+    from .. import models
+
+    n_classes = len(ens["classes"])  # one channel per class (metrics.class_ids)
+    m = ens["model"]
+    nets, seeds = [], []
+    for w, c in zip(weights, cards):
+        card = files.read_json(c)
+        net = models.create_model(m["arch"], m["encoder"], n_classes, m["encoder_depth"], m.get("decoder_channels"), None)
+        models.load_weights(net, w, expected_sha256=card["weights_sha256"])
+        nets.append(net.to(device, memory_format=torch.channels_last).eval())
+        seeds.append(card["seed"])
+    return nets, seeds
+
+
+def adapt_camera(camera: str, photos: list[str], ensemble_json: str, weights: list[str], cards: list[str],
+                 predict_cfg: dict, threads: int, out_weights: str, out_record: str) -> None:
+    """AdaBN for one camera: every seed's batch-norm statistics re-estimated on the camera's photos.
+
+    Writes only the batch-norm buffers (``seed<N>.<name>``, safetensors) and a record;
+    prediction loads them over the trained weights when ``predict.adabn`` is on.
+    """
+    import torch
+    from safetensors.torch import save_file
+
+    from .. import infer
+    from ..train import pick_device
+
+    torch.set_num_threads(max(1, threads))
+    ens = files.read_json(ensemble_json)
+    device = pick_device(predict_cfg.get("device", "auto"))
+    nets, seeds = _load_members(ens, weights, cards, device)
+    imgs = [io.read_raster(p)[0].astype(np.float32) for p in photos]
+    max_tiles = int(predict_cfg.get("adabn_max_tiles", 2000))
+    tensors = {}
+    for net, seed in zip(nets, seeds):
+        adapted = infer.adapt_batchnorm(net, imgs, ens["patch_size"], device=device, max_tiles=max_tiles)
+        for name, buf in adapted.named_buffers():
+            if "running_" in name or "num_batches_tracked" in name:
+                tensors[f"seed{seed}.{name}"] = buf.detach().cpu().contiguous()
+    with files.atomic_path(out_weights) as tmp:
+        save_file(tensors, str(tmp), metadata={"crustwatch": json.dumps({"camera": camera, "seeds": seeds})})
+    files.write_json(out_record, {
+        "camera": camera, "seeds": seeds, "photos": [str(p) for p in photos], "max_tiles": max_tiles,
+        "ensemble_card_sha256": files.sha256_file(ensemble_json), "sha256": files.sha256_file(out_weights),
+    })
+    log.info("AdaBN statistics of camera %s from %d photos for seeds %s", camera, len(photos), seeds)
+
+
+def load_ensemble(ensemble_json: str, weights: list[str], cards: list[str], predict_cfg: dict) -> dict:
+    """The ensemble ready to predict: its card, the device, the members (weights checked
+    against their cards) and the provenance tags every prediction carries.
+    Loaded once per job, however many photos it predicts."""
+    from ..train import pick_device
+
+    ens = files.read_json(ensemble_json)
+    device = pick_device(predict_cfg.get("device", "auto"))
+    nets, seeds = _load_members(ens, weights, cards, device)
+    from ..infer import native_bf16
+
+    precision = predict_cfg.get("precision", "auto")
+    return {
+        "ens": ens, "device": device, "nets": nets, "seeds": seeds,
+        # bfloat16 autocast where the hardware computes it natively (about twice the speed)
+        "bf16": precision == "bf16" or (precision == "auto" and native_bf16(device)),
+        "tags": {
+            "ensemble_card": ensemble_json,
+            "ensemble_card_sha256": files.sha256_file(ensemble_json),
+            "member_cards": ",".join(f"{s}={files.sha256_file(c)}" for s, c in zip(seeds, cards)),
+        },
+    }
+
+
+def predict_image(
+    photo: str,
+    norm_record: str,
+    ingest_record: str,
+    ensemble_json: str,
+    weights: list[str],
+    cards: list[str],
+    predict_cfg: dict,
+    threads: int,
+    out_classes: str,
+    out_seeds: str,
+    progress: bool = True,
+    adabn: str | None = None,
+    out_uncertainty: str | None = None,
+    loaded: dict | None = None,
+    out_probs: str | None = None,
+    out_preview: str | None = None,
+    preview_photo: str | None = None,
+) -> None:
+    """Ensemble prediction of one photo, written in the photo's own geometry.
+
+    With ``adabn`` (the camera's file from :func:`adapt_camera`), each seed's
+    batch-norm statistics are replaced by those re-estimated on the camera's photos.
+
+    Writes the ensemble class map (uint8, tags naming the ensemble card) and a
+    per-seed class-map stack (one band per seed), both at the photo's own width
+    and height, and with ``out_uncertainty`` a float32 raster of predictive entropy
+    and mutual information between seeds (:func:`crustwatch.infer.uncertainty`);
+    with ``out_probs`` the ensemble's class probabilities (uint8, probability x 255,
+    one band per class) and with ``out_preview`` a small PNG: photo | classes | uncertainty
+    (the photo shown is ``preview_photo``, the ingested photo, when given).
+    ``loaded`` is the ensemble from :func:`load_ensemble` when the caller predicts
+    several photos (otherwise it is loaded here).
+    """
+    import torch
+
+    from .. import infer, metrics
+    from ..progress import progress as progress_bar
+
+    torch.set_num_threads(max(1, threads))
+    ens = loaded["ens"] if loaded else files.read_json(ensemble_json)
+    nrec = files.read_json(norm_record)
+    irec = files.read_json(ingest_record)
+    want = ens["normalization"]
+    got = {k: nrec.get(k) for k in norm.NORM_KEYS}
+    if got != {k: want.get(k) for k in norm.NORM_KEYS}:
+        show = lambda d: ", ".join(f"{k}={d.get(k)}" for k in norm.NORM_KEYS)  # noqa: E731
+        raise CrustWatchError(
+            f"photo '{nrec['image_id']}' was normalized with {show(got)} but the models were trained with "
+            f"{show(want)}; normalize and train again with one setting: snakemake --cores N --forcerun normalize"
+        )
+    loaded = loaded or load_ensemble(ensemble_json, weights, cards, predict_cfg)
+    device, nets, seeds = loaded["device"], loaded["nets"], loaded["seeds"]
+    n_classes = len(ens["classes"])
+    to_id = metrics.id_lut(ens["classes"])  # output channel -> class id
+    if adabn:
+        from safetensors.torch import load_file
+
+        stats = load_file(adabn)
+        for net, seed in zip(nets, seeds):
+            mine = {k.split(".", 1)[1]: v.to(device) for k, v in stats.items() if k.startswith(f"seed{seed}.")}
+            if not mine:
+                raise CrustWatchError(f"AdaBN file '{adabn}' has no statistics for seed {seed}; remake it: "
+                                      f"snakemake --cores N --forcerun {adabn}")
+            net.load_state_dict(mine, strict=False)
+    patch = ens["patch_size"]
+    step_fraction = predict_cfg.get("step_fraction", 0.5)
+    # the normalized photo is read a band of rows at a time: memory holds the outputs, not the photo's
+    # per-seed probabilities (a 24 MP photo stays under 2 GB, `bench/predict_memory.py`)
+    with io.RasterRows(photo) as rows:
+        n_tiles = len(infer.tile_coords(rows.height, rows.width, patch, step_fraction))
+        with progress_bar(n_tiles, f"predict {nrec['image_id']} (tiles)", enabled=progress) as bar:
+            maps = infer.predict_maps(nets, rows, n_classes, patch, step_fraction, predict_cfg.get("batch_size", 16),
+                                      device, progress=bar.update, tta=bool(predict_cfg.get("tta", False)),
+                                      with_uncertainty=bool(out_uncertainty), with_probabilities=bool(out_probs),
+                                      bf16=loaded["bf16"])
+    shape = (irec["height"], irec["width"])
+    ens_map = to_id[norm.resample_mask(maps.pop("classes"), shape)]
+    seed_maps = np.stack([to_id[norm.resample_mask(s, shape)] for s in maps.pop("seeds")])
+    tags = {
+        "image_id": nrec["image_id"],
+        **loaded["tags"],
+        "predict_settings": json.dumps({"step_fraction": predict_cfg.get("step_fraction", 0.5),
+                                        "tta": bool(predict_cfg.get("tta", False)), "adabn": bool(adabn),
+                                        "precision": "bf16" if loaded["bf16"] else "fp32", "device": str(device)},
+                                       sort_keys=True),
+        "adabn_sha256": files.sha256_file(adabn) if adabn else "",
+        "seeds": ",".join(map(str, seeds)),
+        "classes": ",".join(f"{c['id']}={c['name']}" for c in ens["classes"]),
+        "source_sha256": irec["sha256"],
+    }
+    hex_colors = {int(c["id"]): c.get("color") for c in predict_cfg.get("colors", [])}
+    colors = {k: _rgb(v) for k, v in hex_colors.items() if v}
+    io.write_raster(out_classes, ens_map, irec["geo"], tags=tags, cog="nearest", colormap=colors or None,
+                    band_descriptions=["class"])
+    io.write_raster(out_seeds, seed_maps, irec["geo"], tags=tags, band_descriptions=[f"seed{s}" for s in seeds])
+    unc = None
+    if out_uncertainty:
+        unc = norm.resample_float(maps.pop("uncertainty"), shape)
+        io.write_raster(out_uncertainty, unc, irec["geo"],
+                        tags={**tags, "units": "nats", "max_entropy": f"{np.log(n_classes):.6f}"},
+                        band_descriptions=["predictive_entropy", "mutual_information"], cog="average")
+    if out_probs:
+        probs = np.stack([norm.resample_mask(p, shape) for p in maps.pop("probabilities")])
+        io.write_raster(out_probs, probs, irec["geo"], tags={**tags, "scale": "1/255", "units": "probability"},
+                        band_descriptions=[c["name"] for c in sorted(ens["classes"], key=lambda c: int(c["id"]))],
+                        cog="average")
+        del probs
+    if out_preview:
+        from ..plots import prediction_preview
+
+        classes = [{"id": int(c["id"]), "name": c["name"], "color": hex_colors.get(int(c["id"]))}
+                   for c in sorted(ens["classes"], key=lambda c: int(c["id"]))]
+        prediction_preview(preview_photo or photo, ens_map, unc, classes, out_preview, title=nrec["image_id"])
+    log.info("predicted %s with seeds %s", nrec["image_id"], seeds)
+
+
+def predict_shard(shard: str, items: list[dict], ensemble_json: str, weights: list[str], cards: list[str],
+                  predict_cfg: dict, threads: int, out_manifest: str, progress: bool = True) -> None:
+    """Ensemble prediction of every photo of a shard; ``items``: image_id, adabn (the camera's file or None)."""
+    adabn = {it["image_id"]: it.get("adabn") for it in items}
+    loaded = load_ensemble(ensemble_json, weights, cards, predict_cfg)
+    probs = bool(predict_cfg.get("probabilities", False))
+    shards.run_shard(shard, list(adabn), ["prediction", "seeds", "uncertainty", "probabilities", "preview"],
+                     lambda iid, p: predict_image(p["norm_photo"], p["norm_record"], p["ingest_record"],
+                                                  ensemble_json, weights, cards, predict_cfg, threads,
+                                                  p["prediction"], p["seeds"], progress=progress,
+                                                  adabn=adabn[iid], out_uncertainty=p["uncertainty"],
+                                                  loaded=loaded, out_probs=p["probabilities"] if probs else None,
+                                                  out_preview=p["preview"], preview_photo=p["ingest_photo"]),
+                     out_manifest)
