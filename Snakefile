@@ -11,7 +11,11 @@ from snakemake.utils import min_version
 min_version("9.0")
 
 
-configfile: "config/config.yaml"
+# The bundled demo's config, only when no project config is given: with --configfile, a project gets the
+# schema's defaults and its own settings, never the demo's pins, whatever folder it runs from.
+if not workflow.overwrite_configfiles:
+
+    configfile: "config/config.yaml"
 
 
 report: "workflow/report/workflow.rst"

@@ -395,6 +395,18 @@ def test_lint_is_clean(tiny_project):
     assert res.returncode == 0, res.stdout + res.stderr
 
 
+def test_a_project_config_never_gets_the_demos_settings(tiny_project):
+    """Run from a folder holding the demo's config/config.yaml (the repository), a project's --configfile gets
+    the schema's defaults for what it leaves out, never the demo's pins: the same settings from any folder."""
+    (tiny_project / "config").mkdir()
+    (tiny_project / "config" / "config.yaml").write_text(yaml.safe_dump(
+        {"images": "elsewhere.tsv", "classes": demo.demo_classes(), "seeds": [5], "model": {"name": "pinned"}}))
+    (tiny_project / "config.yaml").write_text(yaml.safe_dump({"images": "images.tsv", "classes": demo.demo_classes()}))
+    out = snakemake(tiny_project, "-n", "--cores", "1").stdout
+    default_seeds = [f"results/models/unet/seed{s}/model.safetensors" for s in (0, 1, 2)]
+    assert all(p in out for p in default_seeds) and "seed5" not in out and "pinned" not in out
+
+
 def test_sheet_without_training_rows_stops_at_once(tiny_project):
     sheet = pd.read_csv(tiny_project / "images.tsv", sep="\t", dtype=str, keep_default_na=False)
     sheet["split"] = sheet["split"].replace({"train": "test"})
