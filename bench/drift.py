@@ -88,7 +88,7 @@ METHODS = {
     "camera_moments+optics_blur_aug": ("camera_moments", "optics_blur", False, "first_date"),
     "camera_gamma+optics_blur_aug": ("camera_gamma", "optics_blur", False, "first_date"),
 }
-#: the energy-based domain term (train.energy_weight): the source study's weight, unlabelled target photos
+#: the energy-based domain term (energy_term): the source study's weight, unlabelled target photos
 #: being every photo not used for training
 ENERGY = {"camera_moments+energy": 0.01}
 METHODS["camera_moments+energy"] = ("camera_moments", False, False, "first_date")
@@ -161,24 +161,40 @@ def normalized(method: str, data: dict, pool: str = "first_date", extra: dict | 
     return luts, {i: norm.apply_lut(d["raw"], luts[i]) for i, d in (data | (extra or {})).items()}
 
 
+def energy_term(target: PatchSampler, weight: float, batch: int):
+    """The energy-based domain term: ``weight * (mean F(target) - mean F(source))**2`` with
+    ``F = -logsumexp(logits)`` the free energy of a pixel (logits read as negative energies), so that
+    unlabelled target photos look as familiar to the model as its training photos (docs/camera-drift.md)."""
+
+    def term(model, logits, step):
+        xt, _ = target.batch_at(step, batch)
+        xt = xt.to(logits.device).contiguous(memory_format=torch.channels_last)
+        f_target = -torch.logsumexp(model(xt).float(), dim=1).mean()
+        f_source = -torch.logsumexp(logits.float(), dim=1).mean()
+        return weight * (f_target - f_source.detach()) ** 2
+
+    return term
+
+
 def train_one(data: dict, normed: dict, luts: dict, drift: bool, steps: int, seed: int, n_classes: int, log,
               energy: float = 0.0):
     train_ids = [i for i, d in data.items() if d["group"] == "train"]
     aug = DRIFT_AUG[drift]
-    cfg = TrainConfig(steps=steps, cpu_threads=2, log_every=max(1, steps // 4), energy_weight=energy,
+    cfg = TrainConfig(steps=steps, cpu_threads=2, log_every=max(1, steps // 4),
                       augment=Augment(drift=aug is not None, **(aug or {})))
     configure_determinism(seed, cfg.cpu_threads, torch.device("cpu"))
     model = models.create_model("Unet", "resnet18", n_classes, 3, [64, 32, 16])
     sampler = PatchSampler([normed[i] for i in train_ids], [data[i]["mask"] for i in train_ids], cfg.patch_size,
                            demo.IGNORE, seed, cfg.augment, raw=[data[i]["raw"] for i in train_ids],
                            luts=[luts[i] for i in train_ids])
-    target = None
+    extra_loss = None
     if energy:
         others = [i for i, d in data.items() if d["group"] != "train"]
         target = PatchSampler([normed[i] for i in others], [np.zeros(normed[i].shape[1:], np.uint8) for i in others],
                               cfg.patch_size, demo.IGNORE, seed + 10_000)
+        extra_loss = energy_term(target, energy, max(1, cfg.batch_size // 2))
     train_model(model, sampler, cfg, n_classes, demo.IGNORE, torch.device("cpu"), progress=False, log=log,
-                target=target)
+                extra_loss=extra_loss)
     return model, cfg.patch_size
 
 

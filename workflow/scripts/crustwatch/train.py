@@ -44,12 +44,6 @@ class TrainConfig:
         log_every: steps between loss lines in the log (default 25).
         checkpoint_every: steps between checkpoints a killed job resumes from (default 50; 0: none).
         workers: loader processes making batches (default 0: the training process itself).
-        energy_weight: weight of the energy-based domain term (default 0: off). With
-            a ``target`` sampler of unlabelled photos, each step adds
-            ``energy_weight * (mean F(target) - mean F(source))**2``, where
-            ``F = -logsumexp(logits)`` is the free energy of a pixel (logits read as
-            negative energies): target photos are pulled to look as familiar to the
-            model as its training photos. Benchmark only (docs/camera-drift.md).
         precision: ``fp32`` (default) or ``bf16``: forward and loss under bfloat16
             autocast (weights and optimizer stay float32); about twice as fast on GPUs
             with bf16 tensor cores, slower on most CPUs.
@@ -73,7 +67,6 @@ class TrainConfig:
     checkpoint_every: int = 50
     workers: int = 0
     precision: str = "fp32"
-    energy_weight: float = 0.0
 
     @classmethod
     def from_dict(cls, d: dict) -> "TrainConfig":
@@ -252,9 +245,12 @@ def train_model(
     log=print,
     checkpoint: str | Path | None = None,
     fingerprint: str = "",
-    target: PatchSampler | None = None,
+    extra_loss=None,
 ) -> dict:
     """Train ``model`` in place for ``cfg.steps`` steps; return a small history.
+
+    ``extra_loss(model, logits, step)``, when given, returns a term added to each step's loss (a
+    benchmark's domain term, say); the workflow trains without one.
 
     With ``checkpoint``, the state is saved there every ``cfg.checkpoint_every``
     steps and, when a checkpoint with the same ``fingerprint`` exists, training
@@ -304,12 +300,8 @@ def train_model(
             with amp():
                 logits = model(x)
                 loss = loss_fn(logits.float(), y)
-                if cfg.energy_weight and target is not None:
-                    xt, _ = target.batch_at(step, max(1, cfg.batch_size // 2))
-                    xt = xt.to(device, non_blocking=True).contiguous(memory_format=torch.channels_last)
-                    f_target = -torch.logsumexp(model(xt).float(), dim=1).mean()
-                    f_source = -torch.logsumexp(logits.float(), dim=1).mean()
-                    loss = loss + cfg.energy_weight * (f_target - f_source.detach()) ** 2
+                if extra_loss is not None:
+                    loss = loss + extra_loss(model, logits, step)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
