@@ -4,7 +4,7 @@
 #   snakemake --cores N --configfile my.yaml   your own project
 #
 # The chain: ingest -> normalize -> split -> train (one job per seed) -> predict
-# (ensemble) -> cover and evaluation -> change between dates -> plots. See README.md and ../shared/DESIGN.md.
+# (ensemble) -> cover and evaluation -> change between dates -> plots. See README.md and docs/methods.md.
 
 from snakemake.utils import min_version
 

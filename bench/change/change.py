@@ -118,8 +118,10 @@ def figure(cells: pd.DataFrame, plots: pd.DataFrame, path: Path) -> None:
 
     fig, axes = plt.subplots(1, 2, figsize=(11, 5))
     for ax, df, what in ((axes[0], plots, "plot"), (axes[1], cells, "site")):
-        hold = df["date_to"] == HOLD_DATE
-        for sel, col, lab in ((~hold, "#2a6fb0", "dates 2019-2022"), (hold, "#d08000", "camera only (2022->2023)")):
+        hold = (df["date_from"] == SPEC.dates[3]) & (df["date_to"] == HOLD_DATE)
+        rest = df["date_to"] != HOLD_DATE
+        for sel, col, lab in ((rest, "#2a6fb0", "pairs of 2019-2022 (a new camera each date)"),
+                              (hold, "#d08000", "camera only (2022 -> 2023, ground unchanged)")):
             d = df[sel]
             ax.errorbar(d["true_change_pp"], d["change_pp"], yerr=[d["change_pp"] - d["ci_low"],
                         d["ci_high"] - d["change_pp"]], fmt="o", markersize=2.5, elinewidth=0.5, alpha=0.7,
