@@ -4,7 +4,7 @@
 #   snakemake --cores N --configfile my.yaml   your own project
 #
 # The chain: ingest -> normalize -> split -> train (one job per seed) -> predict
-# (ensemble) -> cover and evaluation -> change between dates -> plots. See README.md and docs/methods.md.
+# (ensemble) -> cover and evaluation -> change between dates -> what to label next -> plots. See README.md and docs/methods.md.
 
 from snakemake.utils import min_version
 
@@ -30,6 +30,7 @@ include: "workflow/rules/predict.smk"
 include: "workflow/rules/cover.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/change.smk"
+include: "workflow/rules/suggest.smk"
 include: "workflow/rules/report.smk"
 
 

@@ -277,6 +277,33 @@ def test_change_tables(finished):
     assert sorted(p.name for p in (finished / "results/plots/change").glob("*.png")) == ["dunes.png", "mesa.png"]
 
 
+def test_suggestions_rank_the_unlabelled_photos(finished_copy):
+    """Two photos lose their masks: they become the candidates, ranked with regions inside them and previews;
+    with every photo labelled the tables are empty."""
+    from crustwatch.steps.suggest import PHOTO_COLUMNS, REGION_COLUMNS
+
+    p = finished_copy
+    sug = p / "results" / "suggest"
+    assert pd.read_csv(sug / "photos.tsv", sep="\t").empty and not list((sug / "previews").iterdir())
+    sheet = pd.read_csv(p / "images.tsv", sep="\t", dtype=str, keep_default_na=False)
+    test = sheet.index[sheet["split"] == "test"][:2]
+    sheet.loc[test, "mask"] = ""
+    sheet.to_csv(p / "images.tsv", sep="\t", index=False)
+    snakemake(p, "--cores", "2", "results/suggest/photos.tsv")
+    photos = pd.read_csv(sug / "photos.tsv", sep="\t", dtype={"plot": str, "date": str})
+    regions = pd.read_csv(sug / "regions.tsv", sep="\t")
+    assert list(photos.columns) == PHOTO_COLUMNS and list(regions.columns) == REGION_COLUMNS
+    assert set(photos["image_id"]) == set(sheet.loc[test, "image_id"]) and list(photos["rank"]) == [1, 2]
+    assert photos["score"].is_monotonic_decreasing and (photos["why"].str.contains("mutual information")).all()
+    assert (photos["new"].str.contains("camera cam-B")).all()  # the test date's camera has no label
+    assert set(regions["image_id"]) == set(photos["image_id"])
+    for r in regions.itertuples():
+        rec = json.loads((p / f"results/ingest/{r.image_id}/photo.json").read_text())
+        assert 0 <= r.x0 < r.x1 <= rec["width"] and 0 <= r.y0 < r.y1 <= rec["height"]
+    previews = sorted(f.name for f in (sug / "previews").iterdir())
+    assert previews == [f"{r.rank:03d}_{r.image_id}.png" for r in photos.itertuples()]
+
+
 def test_ignore_value_below_the_class_ids_gets_no_channel(tiny_project):
     """The source study's masks: 0 unlabelled, classes 1..7. The model has 7 channels, the maps hold
     class ids only and every photo's cover sums to 100% (adjusted and as map fractions)."""
@@ -879,7 +906,7 @@ def test_new_timestep_runs_only_new_work(finished_copy, tmp_path, camera):
     # re-aggregation: tables, figures and the report's views of them (never the provenance of the models)
     assert set(jobs) - per_photo <= {"camera_stats", "check_inputs", "split", "aggregate_cover", "plot_cover",
                                      "evaluate", "seed_sensitivity", "plot_cover_by_plot", "report_maps",
-                                     "camera_report", "change", "plot_change", "all"}
+                                     "camera_report", "change", "plot_change", "suggest", "all"}
     snakemake(p, "--cores", "2")
     # no old file was rewritten: models, normalized photos and predictions stay as they were
     changed = [str(f) for f, t in old_files.items() if f.stat().st_mtime_ns != t]
@@ -948,10 +975,11 @@ def test_report_opens_in_a_browser_with_every_category(finished, tmp_path):
         pytest.skip(why)
     r = Report(html, tmp_path / "chromium-profile")
     try:
-        assert all(c in r.text() for c in ("Cover", "Change", "Maps", "Quality", "Drift", "Provenance"))
+        assert all(c in r.text() for c in ("Cover", "Change", "Label next", "Maps", "Quality", "Drift", "Provenance"))
         expected = {
             "Cover": ["Per site", "Per plot", "Tables"],
             "Change": ["Per site", "Tables"],
+            "Label next": ["photos to label, ranked", "regions to label"],
             "Quality": ["All metrics", "Cover estimate and interval", "Ensemble and each seed", "Per class", "Test photos",
                         "Validation photos"],
             "Drift": ["per camera statistics", "camera drift and correction"],

@@ -354,6 +354,26 @@ def report_map_ids():
     return [ids[int(k * step)] for k in range(n)]
 
 
+def unlabelled_ids():
+    """Photos without a mask: the candidates of what to label next."""
+    return [i for i in SHEET.index if not SHEET.loc[i, "mask_path"]]
+
+
+def suggest_candidates():
+    return [
+        {
+            "image_id": i,
+            **{k: str(SHEET.loc[i, k]) for k in ("site", "plot", "date", "camera")},
+            "prediction": path_of(i, "prediction"),
+            "uncertainty": path_of(i, "uncertainty"),
+            "photo": path_of(i, "ingest_photo"),
+            "record": path_of(i, "ingest_record"),
+            **({"area": SHEET.loc[i, "area"]} if SHEET.loc[i, "area"] else {}),
+        }
+        for i in unlabelled_ids()
+    ]
+
+
 def change_pairs():
     """``change.pairs`` as ``[date_from, date_to]`` texts (YAML reads an unquoted date as a date)."""
     return [[as_date_text(d) for d in pair] for pair in config["change"]["pairs"]]
@@ -382,6 +402,9 @@ def get_final_output():
         "results/change/by_site.tsv",
         "results/change/trend.tsv",
         *[f"results/plots/change/{k}.png" for k in sorted(SITE_OF_KEY)],
+        "results/suggest/photos.tsv",
+        "results/suggest/regions.tsv",
+        "results/suggest/previews",
     ]
 
 

@@ -1,6 +1,6 @@
 """Tables and figures made for the Snakemake report (``snakemake --report``).
 
-Categories: Cover (per site, per plot), Change (per site), Maps (per photo), Quality (per class,
+Categories: Cover (per site, per plot), Change (per site), Label next, Maps (per photo), Quality (per class,
 per split, per seed), Drift (per camera) and Provenance (the models' cards).
 """
 
@@ -159,19 +159,52 @@ def change_figure(by_site: pd.DataFrame, by_plot: pd.DataFrame, site: str, class
     _save(fig, path)
 
 
+# ---------------------------------------------------------------- Label next
+
+
+def suggestion_preview(photo: str | Path, mi: np.ndarray, valid: np.ndarray, boxes: list, path: str | Path,
+                       title: str, max_side: int = 480) -> None:
+    """A suggested photo: the photo with its regions to label outlined and numbered, and where the seeds
+    disagree (mutual information) with the same boxes."""
+    import rasterio
+    from rasterio.enums import Resampling
+
+    from .plots import _thumbnail_index
+
+    plt = _plt()
+    h, w = mi.shape
+    f = max(h, w) / max_side if max(h, w) > max_side else 1.0
+    th, tw = max(1, int(round(h / f))), max(1, int(round(w / f)))
+    with rasterio.open(photo) as ds:
+        bands = [1, 2, 3] if ds.count >= 3 else [1]
+        rgb = np.moveaxis(ds.read(bands, out_shape=(len(bands), th, tw), resampling=Resampling.average), 0, -1)
+    small = np.where(valid, mi, np.nan)[np.ix_(_thumbnail_index(h, th), _thumbnail_index(w, tw))]
+    fig, axes = plt.subplots(1, 2, figsize=(6.6, 3.3 * th / tw + 0.8))
+    axes[0].imshow(rgb[..., 0] if rgb.shape[-1] == 1 else rgb, cmap="gray" if rgb.shape[-1] == 1 else None)
+    im = axes[1].imshow(small, cmap="magma", vmin=0)
+    fig.colorbar(im, ax=axes[1], fraction=0.046, pad=0.02, label="seed disagreement (nats)")
+    for ax in axes:
+        for k, (x0, y0, x1, y1, _) in enumerate(boxes, 1):
+            ax.add_patch(plt.Rectangle((x0 / f - 0.5, y0 / f - 0.5), (x1 - x0) / f, (y1 - y0) / f, fill=False,
+                                       edgecolor="#00e5ff", linewidth=1.6))
+            ax.text(x0 / f + 2, y0 / f + 2, str(k), color="#00e5ff", fontsize=9, fontweight="bold", va="top")
+        ax.set_xticks([])
+        ax.set_yticks([])
+    axes[0].set_title("photo: label the numbered boxes", fontsize=8.5)
+    axes[1].set_title("where the seeds disagree", fontsize=8.5)
+    fig.suptitle(title, fontsize=9, x=0.01, ha="left")
+    fig.tight_layout()
+    _save(fig, path)
+
+
 # ---------------------------------------------------------------- Maps
 
 
 def gather_previews(previews: dict[str, str], out_dir: str | Path) -> None:
     """Copy each photo's preview PNG to ``out_dir/<image_id>.png`` (the report's Maps gallery)."""
-    out = Path(out_dir)
-    tmp = out.with_name(out.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    for iid, src in sorted(previews.items()):
-        shutil.copyfile(src, tmp / f"{iid}.png")
-    shutil.rmtree(out, ignore_errors=True)
-    tmp.rename(out)
+    with files.atomic_folder(out_dir) as tmp:
+        for iid, src in sorted(previews.items()):
+            shutil.copyfile(src, tmp / f"{iid}.png")
 
 
 # ---------------------------------------------------------------- Quality
