@@ -284,10 +284,10 @@ def test_suggestions_rank_the_unlabelled_photos(finished_copy):
 
     p = finished_copy
     sug = p / "results" / "suggest"
-    assert pd.read_csv(sug / "photos.tsv", sep="\t").empty and not list((sug / "previews").iterdir())
+    assert pd.read_csv(sug / "photos.tsv", sep="\t").empty and not list((sug / "previews").glob("*.png"))
     sheet = pd.read_csv(p / "images.tsv", sep="\t", dtype=str, keep_default_na=False)
     test = sheet.index[sheet["split"] == "test"][:2]
-    sheet.loc[test, "mask"] = ""
+    sheet.loc[test, ["mask", "split"]] = ""  # unlabelled: predicted only
     sheet.to_csv(p / "images.tsv", sep="\t", index=False)
     snakemake(p, "--cores", "2", "results/suggest/photos.tsv")
     photos = pd.read_csv(sug / "photos.tsv", sep="\t", dtype={"plot": str, "date": str})
@@ -300,7 +300,7 @@ def test_suggestions_rank_the_unlabelled_photos(finished_copy):
     for r in regions.itertuples():
         rec = json.loads((p / f"results/ingest/{r.image_id}/photo.json").read_text())
         assert 0 <= r.x0 < r.x1 <= rec["width"] and 0 <= r.y0 < r.y1 <= rec["height"]
-    previews = sorted(f.name for f in (sug / "previews").iterdir())
+    previews = sorted(f.name for f in (sug / "previews").glob("*.png"))
     assert previews == [f"{r.rank:03d}_{r.image_id}.png" for r in photos.itertuples()]
 
 
