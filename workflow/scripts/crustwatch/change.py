@@ -81,6 +81,18 @@ def half_width(cover, low, high) -> np.ndarray:
     return np.maximum(high - cover, cover - low)
 
 
+def _with_se(plot_date: pd.DataFrame, z: float) -> pd.DataFrame:
+    """The plot x date table with text keys, each cover's measurement se (its interval's half-width / ``z``)
+    and a ``true_cover_pct`` column (NaN where no mask)."""
+    df = plot_date.copy()
+    for c in ("site", "plot", "date"):
+        df[c] = df[c].astype(str)
+    df["se"] = half_width(df["cover_pct"], df["ci_low"], df["ci_high"]) / z
+    if "true_cover_pct" not in df:
+        df["true_cover_pct"] = np.nan
+    return df
+
+
 def years_between(a: str, b: str) -> float:
     return (pd.Timestamp(b) - pd.Timestamp(a)).days / DAYS_PER_YEAR
 
@@ -106,12 +118,7 @@ def plot_changes(plot_date: pd.DataFrame, cameras: pd.DataFrame | None = None, n
         training: ``site plot date`` of photos that trained the model (their cover is in-sample), if any.
     """
     z = t_quantile(0.5 + level / 2, math.inf)
-    df = plot_date.copy()
-    for c in ("site", "plot", "date"):
-        df[c] = df[c].astype(str)
-    df["se"] = half_width(df["cover_pct"], df["ci_low"], df["ci_high"]) / z
-    if "true_cover_pct" not in df:
-        df["true_cover_pct"] = np.nan
+    df = _with_se(plot_date, z)
     cam_of: dict[tuple[str, str, str], str] = {}
     if cameras is not None and len(cameras):
         cams = cameras.astype(str).groupby(["site", "plot", "date"])["camera"].agg(lambda v: ";".join(sorted(set(v))))
@@ -235,13 +242,7 @@ def _slope(t: np.ndarray, y: np.ndarray, se: np.ndarray) -> tuple[float, float, 
 
 def trends(plot_date: pd.DataFrame, level: float = 0.95) -> pd.DataFrame:
     """Slope of cover over all dates in pp per year, per plot and per site (``plot`` blank), per class."""
-    z = t_quantile(0.5 + level / 2, math.inf)
-    df = plot_date.copy()
-    for c in ("site", "plot", "date"):
-        df[c] = df[c].astype(str)
-    df["se"] = half_width(df["cover_pct"], df["ci_low"], df["ci_high"]) / z
-    if "true_cover_pct" not in df:
-        df["true_cover_pct"] = np.nan
+    df = _with_se(plot_date, t_quantile(0.5 + level / 2, math.inf))
     classes = list(dict.fromkeys(df["class"]))
     rows = []
     for site, sdf in df.groupby("site", sort=False):
