@@ -71,5 +71,7 @@ def test_regions_lie_inside_the_photo_on_the_disagreeing_pixels():
     valid[:, 45:] = False
     x0, y0, x1, y1, _ = suggest.regions(mi, valid, box=12, top=1)[0]
     assert x0 <= 9 and y0 >= 29
+    # and boxes stay inside the area: none reaches the frame around it
+    assert all(b[2] <= 45 for b in suggest.regions(mi, valid, box=12, top=5))
     big = suggest.regions(mi, np.ones(mi.shape, bool), box=500, top=2)  # a box larger than the photo: its side
     assert [b[:4] for b in big] == [(20, 0, 70, 50)]  # shrinks to the photo's, holding the hot spot; one fits

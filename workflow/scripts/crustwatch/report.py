@@ -192,7 +192,9 @@ def suggestion_preview(photo: str | Path, mi: np.ndarray, valid: np.ndarray, box
         ax.set_yticks([])
     axes[0].set_title("photo: label the numbered boxes", fontsize=8.5)
     axes[1].set_title("where the seeds disagree", fontsize=8.5)
-    fig.suptitle(title, fontsize=9, x=0.01, ha="left")
+    import textwrap
+
+    fig.suptitle("\n".join(textwrap.wrap(title, 95)), fontsize=8, x=0.01, ha="left")
     fig.tight_layout()
     _save(fig, path)
 

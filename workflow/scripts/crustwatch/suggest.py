@@ -76,18 +76,23 @@ def photo_scores(photo_mi: np.ndarray, classmap: np.ndarray, valid: np.ndarray, 
 
 
 def regions(mi: np.ndarray, valid: np.ndarray, box: int, top: int) -> list[tuple[int, int, int, int, float]]:
-    """The ``top`` non-overlapping square boxes of side ``box`` (clipped to the photo) with the highest mean
-    mutual information over their valid pixels, on a grid with half-box steps; ``(x0, y0, x1, y1, score)``."""
-    h, w = mi.shape
-    box = max(1, min(int(box), h, w))
+    """The ``top`` non-overlapping square boxes of side ``box`` (clipped to the bounding box of the ``valid``
+    pixels, the plot area) with the highest mean mutual information over their valid pixels, on a grid with
+    half-box steps inside that bounding box; ``(x0, y0, x1, y1, score)``."""
+    rows, cols = np.flatnonzero(valid.any(axis=1)), np.flatnonzero(valid.any(axis=0))
+    if rows.size == 0:
+        return []
+    # boxes stay inside the plot area's bounding box (never on a frame around it)
+    ty, by, tx, bx = int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
+    box = max(1, min(int(box), by - ty, bx - tx))
     step = max(1, box // 2)
     m = np.where(valid, mi, 0.0).astype(np.float64)
     cnt = valid.astype(np.float64)
     # integral images: the sum over any box in O(1)
     S = np.pad(m, ((1, 0), (1, 0))).cumsum(0).cumsum(1)
     C = np.pad(cnt, ((1, 0), (1, 0))).cumsum(0).cumsum(1)
-    ys = sorted(set(list(range(0, h - box + 1, step)) + [h - box]))
-    xs = sorted(set(list(range(0, w - box + 1, step)) + [w - box]))
+    ys = sorted(set(list(range(ty, by - box + 1, step)) + [by - box]))
+    xs = sorted(set(list(range(tx, bx - box + 1, step)) + [bx - box]))
     cands = []
     for y in ys:
         for x in xs:

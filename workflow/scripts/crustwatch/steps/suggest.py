@@ -68,7 +68,7 @@ def suggest_labels(candidates: list[dict], labelled: list[dict], train_mask_reco
         for r in ranked.head(max_previews).itertuples():
             photo, mi, valid = maps[r.image_id]
             suggestion_preview(photo, mi, valid, boxes[r.image_id], tmp / f"{r.rank:03d}_{r.image_id}.png",
-                               f"#{r.rank} {r.image_id}: score {r.score:.3f}")
+                               f"#{r.rank} {r.image_id}: score {r.score:.3f}. Why: {r.why}")
     log.info("%d unlabelled photos ranked; %d previews", len(ranked), min(len(ranked), max_previews))
     for r in ranked.head(5).itertuples():
         log.info("  #%d %s: %s", r.rank, r.image_id, r.why)
