@@ -47,9 +47,18 @@ class Report:
         self.home()
 
     def home(self) -> None:
-        """(Re)load the report's start page."""
-        self.driver.get(self.uri)
-        self.driver.refresh()
+        """(Re)load the report's start page. chromedriver now and then loses the page between the load and
+        the refresh ("aborted by navigation: Not attached to an active page"): then it loads once more."""
+        from selenium.common.exceptions import TimeoutException
+
+        for attempt in range(2):
+            try:
+                self.driver.get(self.uri)
+                self.driver.refresh()
+                break
+            except TimeoutException:
+                if attempt:
+                    raise
         self.wait_for("RESULTS")
 
     def text(self) -> str:

@@ -374,6 +374,14 @@ def suggest_candidates():
     ]
 
 
+def labelled_meta():
+    """Site, date and camera of the photos whose masks train or validate the models."""
+    return [
+        {k: str(SHEET.loc[i, k]) for k in ("site", "date", "camera")}
+        for i in ids_in("train", "val")
+    ]
+
+
 def change_pairs():
     """``change.pairs`` as ``[date_from, date_to]`` texts (YAML reads an unquoted date as a date)."""
     return [[as_date_text(d) for d in pair] for pair in config["change"]["pairs"]]

@@ -32,10 +32,7 @@ rule suggest:
         "../../envs/io.yaml"
     params:
         candidates=suggest_candidates(),
-        labelled=[
-            {k: str(SHEET.loc[i, k]) for k in ("site", "date", "camera")}
-            for i in ids_in("train", "val")
-        ],
+        labelled=labelled_meta(),
         train_masks=[path_of(i, "mask_record") for i in ids_in("train")],
         classes=class_map(),
         patch_size=config["train"]["patch_size"],

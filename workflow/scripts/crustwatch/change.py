@@ -191,7 +191,7 @@ def site_changes(by_plot: pd.DataFrame, level: float = 0.95, fdr: float = 0.05) 
                      "df": r["df"], "test": "paired t, plots as replicates, shared measurement error"
                      if r["n"] >= 2 else "",
                      "plot_sd_pp": float(ok["change_pp"].std(ddof=1)) if r["n"] >= 2 else np.nan,
-                     "measurement_se_pp": float(ok["se_pp"].mean()) if r["n"] else np.nan,
+                     "measurement_se_pp": r["shared_se"],
                      "camera_changed": bool(n_cam), "n_plots_camera_changed": n_cam,
                      "true_change_pp": float(ok["true_change_pp"].mean())
                      if r["n"] and ok["true_change_pp"].notna().all() else np.nan,

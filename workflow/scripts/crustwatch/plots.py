@@ -108,6 +108,21 @@ def confusion_heatmap(cm: np.ndarray, names: list[str], path: str | Path, title:
     plt.close(fig)
 
 
+def photo_thumbnail(photo: str | Path, shape: tuple[int, int], max_side: int = 480):
+    """The photo read decimated (GDAL average over blocks, never whole) to at most ``max_side`` pixels:
+    ``(rgb (th, tw, 3) or grey (th, tw), (th, tw), f)`` with ``f`` the photo pixels per thumbnail pixel."""
+    import rasterio
+    from rasterio.enums import Resampling
+
+    h, w = shape
+    f = max(h, w) / max_side if max(h, w) > max_side else 1.0
+    th, tw = max(1, int(round(h / f))), max(1, int(round(w / f)))
+    with rasterio.open(photo) as ds:
+        bands = [1, 2, 3] if ds.count >= 3 else [1]
+        rgb = np.moveaxis(ds.read(bands, out_shape=(len(bands), th, tw), resampling=Resampling.average), 0, -1)
+    return (rgb[..., 0] if rgb.shape[-1] == 1 else rgb), (th, tw), f
+
+
 def _thumbnail_index(size: int, n: int) -> np.ndarray:
     """``n`` evenly spread indices into ``size`` (centres of ``n`` equal cells)."""
     return np.minimum(((np.arange(n) + 0.5) * size / n).astype(np.int64), size - 1)
@@ -125,20 +140,11 @@ def prediction_preview(photo: str | Path, classmap: np.ndarray, uncertainty: np.
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    import rasterio
     from matplotlib.colors import BoundaryNorm, ListedColormap
     from matplotlib.patches import Patch
-    from rasterio.enums import Resampling
 
     h, w = classmap.shape
-    f = max(h, w) / max_side if max(h, w) > max_side else 1.0
-    th, tw = max(1, int(round(h / f))), max(1, int(round(w / f)))
-    with rasterio.open(photo) as ds:
-        bands = [1, 2, 3] if ds.count >= 3 else [1]
-        rgb = ds.read(bands, out_shape=(len(bands), th, tw), resampling=Resampling.average)
-    rgb = np.moveaxis(rgb, 0, -1)
-    if rgb.shape[-1] == 1:
-        rgb = rgb[..., 0]
+    rgb, (th, tw), _ = photo_thumbnail(photo, (h, w), max_side)
     iy, ix = _thumbnail_index(h, th), _thumbnail_index(w, tw)
     small = classmap[np.ix_(iy, ix)]
     colors = class_colors(classes)

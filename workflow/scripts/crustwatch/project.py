@@ -134,13 +134,15 @@ def pairs_problems(pairs) -> list[str]:
     """``change.pairs`` must hold pairs of two different dates, ``YYYY-MM-DD``."""
     import datetime
 
+    from .change import as_date_text
+
     if not isinstance(pairs, list):
         return []  # the schema says so
     out = []
     for k, pair in enumerate(pairs):
         if not isinstance(pair, list) or len(pair) != 2:
             continue  # the schema says so
-        texts = [v.isoformat() if isinstance(v, datetime.date) else str(v) for v in pair]
+        texts = [as_date_text(v) for v in pair]
         for t in texts:
             try:
                 datetime.date.fromisoformat(t)

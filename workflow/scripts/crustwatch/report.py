@@ -166,21 +166,14 @@ def suggestion_preview(photo: str | Path, mi: np.ndarray, valid: np.ndarray, box
                        title: str, max_side: int = 480) -> None:
     """A suggested photo: the photo with its regions to label outlined and numbered, and where the seeds
     disagree (mutual information) with the same boxes."""
-    import rasterio
-    from rasterio.enums import Resampling
-
-    from .plots import _thumbnail_index
+    from .plots import _thumbnail_index, photo_thumbnail
 
     plt = _plt()
     h, w = mi.shape
-    f = max(h, w) / max_side if max(h, w) > max_side else 1.0
-    th, tw = max(1, int(round(h / f))), max(1, int(round(w / f)))
-    with rasterio.open(photo) as ds:
-        bands = [1, 2, 3] if ds.count >= 3 else [1]
-        rgb = np.moveaxis(ds.read(bands, out_shape=(len(bands), th, tw), resampling=Resampling.average), 0, -1)
+    rgb, (th, tw), f = photo_thumbnail(photo, (h, w), max_side)
     small = np.where(valid, mi, np.nan)[np.ix_(_thumbnail_index(h, th), _thumbnail_index(w, tw))]
     fig, axes = plt.subplots(1, 2, figsize=(6.6, 3.3 * th / tw + 0.8))
-    axes[0].imshow(rgb[..., 0] if rgb.shape[-1] == 1 else rgb, cmap="gray" if rgb.shape[-1] == 1 else None)
+    axes[0].imshow(rgb, cmap="gray" if rgb.ndim == 2 else None)
     im = axes[1].imshow(small, cmap="magma", vmin=0)
     fig.colorbar(im, ax=axes[1], fraction=0.046, pad=0.02, label="seed disagreement (nats)")
     for ax in axes:

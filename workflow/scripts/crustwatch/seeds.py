@@ -7,7 +7,7 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from .cover import t_quantile
+from .stats import t_quantile
 
 
 BOUNDED_01 = {"overall_accuracy", "miou", "iou", "f1", "cover_interval_coverage"}

@@ -120,7 +120,8 @@ def replicate_mean(values, meas_se, level: float = 0.95) -> dict:
 
     Returns:
         ``n``, ``mean``, ``se``, ``df``, ``ci_low``, ``ci_high``, ``p_value`` (two-sided, H0: mean 0)
-        and ``mdc`` (the smallest mean whose interval excludes zero: ``t(level, df) * se``). Fewer than
+        ``mdc`` (the smallest mean whose interval excludes zero: ``t(level, df) * se``) and ``shared_se``
+        (``u``, NaN without replicates). Fewer than
         two replicates: no test (``p_value``, ``df`` NaN); one replicate keeps its own measurement interval.
     """
     v = np.asarray(values, dtype=np.float64)
@@ -129,10 +130,12 @@ def replicate_mean(values, meas_se, level: float = 0.95) -> dict:
     v, se_m = v[keep], se_m[keep]
     n = int(v.size)
     nan = float("nan")
-    out = {"n": n, "mean": nan, "se": nan, "df": nan, "ci_low": nan, "ci_high": nan, "p_value": nan, "mdc": nan}
+    out = {"n": n, "mean": nan, "se": nan, "df": nan, "ci_low": nan, "ci_high": nan, "p_value": nan, "mdc": nan,
+           "shared_se": nan}
     if n == 0:
         return out
     u = float(np.nanmean(se_m)) if np.isfinite(se_m).any() else 0.0
+    out["shared_se"] = u
     mean = float(v.mean())
     if n == 1:
         z = t_quantile(0.5 + level / 2, math.inf)
@@ -146,5 +149,5 @@ def replicate_mean(values, meas_se, level: float = 0.95) -> dict:
     df = math.inf if between == 0 else (n - 1) * (var / between) ** 2
     se = math.sqrt(var)
     tq = t_quantile(0.5 + level / 2, df)
-    return {"n": n, "mean": mean, "se": se, "df": df, "ci_low": mean - tq * se, "ci_high": mean + tq * se,
+    return {**out, "mean": mean, "se": se, "df": df, "ci_low": mean - tq * se, "ci_high": mean + tq * se,
             "p_value": t_two_sided_p(mean / se, df), "mdc": tq * se}

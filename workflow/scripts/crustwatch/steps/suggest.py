@@ -39,18 +39,16 @@ def suggest_labels(candidates: list[dict], labelled: list[dict], train_mask_reco
             pixels[int(k)] = pixels.get(int(k), 0) + int(v)
     shares = suggest.class_shares(pixels, class_ids)
     seen = pd.DataFrame(labelled, columns=["site", "date", "camera"]).astype(str)
-    rows, boxes, maps = [], {}, {}
-    for c in candidates:
+    rows, boxes = [], {}
+    by_id = {c["image_id"]: c for c in candidates}
+    for c in candidates:  # one photo's maps in memory at a time
         iid = c["image_id"]
-        mi = io.read_raster(c["uncertainty"])[0][1]
-        classmap = io.read_raster(c["prediction"])[0][0]
-        valid = area_mask(classmap.shape, parse_box(c["area"]) if c.get("area") else None)
-        s = suggest.photo_scores(mi, classmap, valid, class_ids, shares)
+        mi, valid = _disagreement(c)
+        s = suggest.photo_scores(mi, io.read_raster(c["prediction"])[0][0], valid, class_ids, shares)
         nov, new = suggest.novelty(c, seen)
         scale = float(files.read_json(c["record"]).get("scale_factor") or 1.0)
         box = int(region_px or max(8, round(patch_size / scale)))
         boxes[iid] = suggest.regions(mi, valid, box, regions_per_photo)
-        maps[iid] = (c["photo"], mi, valid)
         top = [names[class_ids[k]] for k in np.argsort(-s["fractions"])[:2] if s["fractions"][k] > 0]
         rows.append({"image_id": iid, **{k: c[k] for k in ("site", "plot", "date", "camera")},
                      "information": s["information"], "rarity": s["rarity"], "novelty": nov,
@@ -66,9 +64,16 @@ def suggest_labels(candidates: list[dict], labelled: list[dict], train_mask_reco
     files.write_tsv(pd.DataFrame(regs, columns=REGION_COLUMNS), out["regions"])
     with files.atomic_folder(out["previews"]) as tmp:
         for r in ranked.head(max_previews).itertuples():
-            photo, mi, valid = maps[r.image_id]
-            suggestion_preview(photo, mi, valid, boxes[r.image_id], tmp / f"{r.rank:03d}_{r.image_id}.png",
+            mi, valid = _disagreement(by_id[r.image_id])
+            suggestion_preview(by_id[r.image_id]["photo"], mi, valid, boxes[r.image_id],
+                               tmp / f"{r.rank:03d}_{r.image_id}.png",
                                f"#{r.rank} {r.image_id}: score {r.score:.3f}. Why: {r.why}")
     log.info("%d unlabelled photos ranked; %d previews", len(ranked), min(len(ranked), max_previews))
     for r in ranked.head(5).itertuples():
         log.info("  #%d %s: %s", r.rank, r.image_id, r.why)
+
+
+def _disagreement(c: dict):
+    """A candidate's mutual information between seeds (band 2 of its uncertainty raster) and its plot area."""
+    mi = io.read_raster(c["uncertainty"])[0][1]
+    return mi, area_mask(mi.shape, parse_box(c["area"]) if c.get("area") else None)
