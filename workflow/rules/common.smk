@@ -324,6 +324,59 @@ def training_paths(kind, splits):
     return [path_of(i, kind) for i in ids_in(*splits)]
 
 
+def pretrain_ids():
+    """The photos the encoders pretrain on: those dated up to ``pretrain.until`` (default: the last date
+    with a training or validation photo, so a new monitoring date changes nothing), at most
+    ``pretrain.max_photos`` of them spread evenly over (date, site, plot, image_id).
+    """
+    p = config["pretrain"]
+    if p["until"] is None:
+        until = max(str(SHEET.loc[i, "date"]) for i in ids_in("train", "val"))
+    else:
+        until = as_date_text(p["until"])
+    ids = sorted(
+        (i for i in SHEET.index if str(SHEET.loc[i, "date"]) <= until),
+        key=lambda i: tuple(str(v) for v in SHEET.loc[i, ["date", "site", "plot"]])
+        + (i,),
+    )
+    n = p["max_photos"]
+    if len(ids) > n:
+        ids = [ids[int(k * len(ids) / n)] for k in range(n)]
+    return ids
+
+
+def pretrain_shards():
+    return manifests("normalized", pretrain_ids())
+
+
+def pretrain_params():
+    """The pretrain settings that shape an encoder (``until`` and ``max_photos`` act through the photos)."""
+    return canonical(
+        {
+            k: v
+            for k, v in config["pretrain"].items()
+            if k not in ("until", "max_photos")
+        }
+    )
+
+
+def pretrain_train_params():
+    from crustwatch.steps.pretrain import TRAIN_KEYS
+
+    return {k: config["train"][k] for k in TRAIN_KEYS if k in config["train"]}
+
+
+def pretrained_inputs(wildcards):
+    """The seed's pretrained encoder and its card when ``pretrain.method`` is on, else nothing."""
+    if config["pretrain"]["method"] == "none":
+        return {}
+    d = f"results/pretrain/{wildcards.model}/seed{wildcards.seed}"
+    return {
+        "encoder": f"{d}/encoder.safetensors",
+        "encoder_card": f"{d}/encoder_card.json",
+    }
+
+
 def training_shards():
     ids = ids_in("train", "val")
     return manifests("ingest", ids) + manifests("normalized", ids)

@@ -5,6 +5,8 @@
 
 rule train:
     input:
+        # pretrain.method on: this seed's self-supervised encoder and its card (rule pretrain)
+        unpack(pretrained_inputs),
         # the shards holding the train and val photos; their files are in params
         shards=training_shards(),
     output:

@@ -34,6 +34,8 @@ job = train.TrainJob(
     model_cfg=p.model,
     train_cfg=p.train,
     split_seed=p.split_seed,
+    pretrained_encoder=snakemake.input.get("encoder"),
+    pretrained_card=snakemake.input.get("encoder_card"),
 )
 o = snakemake.output
 # runtime settings are read from the config, not params: they never change the weights, so never retrain

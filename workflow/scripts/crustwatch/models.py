@@ -103,7 +103,12 @@ def save_weights(model: torch.nn.Module, path: str | Path, metadata: dict[str, s
     metadata keys in an arbitrary order, which would make identical weights hash
     differently.
     """
-    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    return save_state({k: v for k, v in model.state_dict().items()}, path, metadata)
+
+
+def save_state(state: dict[str, torch.Tensor], path: str | Path, metadata: dict[str, str] | None = None) -> str:
+    """Save tensors as safetensors atomically, metadata as one sorted JSON value; returns the sha256."""
+    state = {k: v.detach().cpu().contiguous() for k, v in state.items()}
     meta = {"crustwatch": json.dumps({k: str(v) for k, v in (metadata or {}).items()}, sort_keys=True)}
     with atomic_path(path) as tmp:
         save_file(state, str(tmp), metadata=meta)

@@ -127,6 +127,29 @@ def config_problems(config: dict) -> list[str]:
             out.append(f"config keys train.patch_size {patch} x train.batch_size {batch}: training would need about "
                        f"{gib:.0f} GiB (more than {MAX_TRAIN_GIB:.0f}); use a smaller patch (128-512) or batch")
     out += pairs_problems((config.get("change") or {}).get("pairs", []))
+    out += pretrain_problems(config.get("pretrain") or {}, patch)
+    return out
+
+
+def pretrain_problems(pretrain: dict, patch) -> list[str]:
+    """``pretrain.until`` must be a date; ``pretrain.block_px`` must divide the training patch."""
+    import datetime
+
+    from .change import as_date_text
+
+    if not isinstance(pretrain, dict):
+        return []  # the schema says so
+    out = []
+    until = pretrain.get("until")
+    if until is not None:
+        try:
+            datetime.date.fromisoformat(as_date_text(until))
+        except ValueError:
+            out.append(f"config key pretrain.until: '{until}' is not a date YYYY-MM-DD (as in the sheet's `date`)")
+    block = pretrain.get("block_px", default("pretrain", "block_px"))
+    if isinstance(block, int) and isinstance(patch, int) and block > 0 and patch % block:
+        out.append(f"config key pretrain.block_px: {block} does not divide train.patch_size {patch}; the hidden blocks "
+                   f"must tile the patch (for example {next(b for b in (16, 8, 4, 2, 1) if patch % b == 0)})")
     return out
 
 

@@ -246,11 +246,14 @@ def train_model(
     checkpoint: str | Path | None = None,
     fingerprint: str = "",
     extra_loss=None,
+    loss_fn=None,
 ) -> dict:
     """Train ``model`` in place for ``cfg.steps`` steps; return a small history.
 
     ``extra_loss(model, logits, step)``, when given, returns a term added to each step's loss (a
-    benchmark's domain term, say); the workflow trains without one.
+    benchmark's domain term, say); the workflow trains without one. ``loss_fn(logits, target)``
+    replaces the segmentation loss (:func:`make_loss`): self-supervised pretraining
+    (:mod:`crustwatch.pretrain`) trains through this loop with its own.
 
     With ``checkpoint``, the state is saved there every ``cfg.checkpoint_every``
     steps and, when a checkpoint with the same ``fingerprint`` exists, training
@@ -271,7 +274,8 @@ def train_model(
             return (step + 1) / warm
         return 0.5 * (1 + math.cos(math.pi * (step - warm) / max(1, cfg.steps - warm)))
 
-    loss_fn = make_loss(n_classes, ignore_index, cfg.dice_weight)
+    if loss_fn is None:
+        loss_fn = make_loss(n_classes, ignore_index, cfg.dice_weight)
     if cfg.precision not in ("fp32", "bf16"):
         raise ValueError(f"train.precision must be fp32 or bf16, not {cfg.precision!r}")
     amp = ((lambda: torch.autocast(device.type, dtype=torch.bfloat16)) if cfg.precision == "bf16"

@@ -59,6 +59,9 @@ class TrainJob:
     model_cfg: dict
     train_cfg: dict
     split_seed: int | None
+    # the self-supervised encoder this seed starts from (``pretrain.method``; rule pretrain), and its card
+    pretrained_encoder: str | None = None
+    pretrained_card: str | None = None
 
 
 def train_seed(job: TrainJob, out_weights: str, out_card: str, out_run: str | None = None,
@@ -97,9 +100,12 @@ def train_seed(job: TrainJob, out_weights: str, out_card: str, out_run: str | No
     flags = configure_determinism(seed, cfg.cpu_threads, device)
     # one output channel per configured class, whatever the ids and the ignore value
     n_classes = len(classes)
+    pretrained = _pretrained_record(job)
     model = models.create_model(
         model_cfg["arch"], model_cfg["encoder"], n_classes, model_cfg["encoder_depth"],
-        model_cfg.get("decoder_channels"), model_cfg.get("encoder_weights"),
+        model_cfg.get("decoder_channels"),
+        # a pretrained encoder began from model.encoder_weights itself
+        job.pretrained_encoder if pretrained else model_cfg.get("encoder_weights"),
     )
     nrecs, norm_paths = {}, {}
     for path in inputs.norm_records:
@@ -111,6 +117,7 @@ def train_seed(job: TrainJob, out_weights: str, out_card: str, out_run: str | No
         "seed": seed, "model": model_cfg, "train": train_cfg, "classes": classes, "ignore_index": ignore_index,
         "inputs": {i: (d["normalized_photo_sha256"], d["ingested_mask_sha256"]) for i, d in data.items()},
         "device": device.type, "threads": cfg.cpu_threads,
+        **({"pretrained": pretrained["encoder_sha256"]} if pretrained else {}),
     }
     imgs, masks = _load_training_pairs(train_photos, train_masks, classes)
     target_ignore = metrics.TARGET_IGNORE  # the targets' ignore value (the project's is in the card)
@@ -176,6 +183,8 @@ def train_seed(job: TrainJob, out_weights: str, out_card: str, out_run: str | No
         "train": dict(train_cfg),
         # train.steps auto: the steps trained and how the data decided them
         "plan": plan or {"steps": cfg.steps, "decided_by": "train.steps"},
+        # the self-supervised encoder training started from (absent: from model.encoder_weights)
+        **({"pretrained": pretrained} if pretrained else {}),
         "train_images": list(train_ids),
         "val_images": list(val_ids),
         "data": data,
@@ -213,6 +222,34 @@ def train_seed(job: TrainJob, out_weights: str, out_card: str, out_run: str | No
         "code": provenance.code_version(Path(__file__).resolve().parents[4]),
         "runtime": {k: getattr(cfg, k) for k in ("log_every", "checkpoint_every", "workers")},
     })
+
+
+def _pretrained_record(job: TrainJob) -> dict | None:
+    """What the card says of the pretrained encoder: its card and weights by sha256, method and losses."""
+    if not job.pretrained_encoder:
+        return None
+    if not job.pretrained_card:
+        raise CrustWatchError("a pretrained encoder needs its card (rule pretrain writes both)")
+    card = files.read_json(job.pretrained_card)
+    sha = files.sha256_file(job.pretrained_encoder)
+    if card.get("encoder_sha256") != sha:
+        raise CrustWatchError(
+            f"pretrained encoder '{job.pretrained_encoder}' has sha256 {sha[:12]}... but its card "
+            f"'{job.pretrained_card}' records {str(card.get('encoder_sha256'))[:12]}...; rebuild it "
+            f"(snakemake --forcerun {job.pretrained_encoder})")
+    if card.get("seed") != job.seed:
+        raise CrustWatchError(f"pretrained encoder '{job.pretrained_encoder}' is of seed {card.get('seed')}, "
+                              f"not {job.seed}")
+    return {
+        "card": str(job.pretrained_card),
+        "card_sha256": files.sha256_file(job.pretrained_card),
+        "encoder": str(job.pretrained_encoder),
+        "encoder_sha256": sha,
+        "method": card["method"],
+        "settings": card["pretrain"],
+        "photos": len(card["photos"]),
+        "training": card["training"],
+    }
 
 
 def _available_gib() -> float | None:
@@ -299,6 +336,8 @@ def ensemble_card(cards: list[str], out_json: str) -> None:
         same = {k: card[k] for k in ("model", "classes", "ignore_index", "train", "split_seed")}
         same["data"] = {i: (d["normalized_photo_sha256"], d["ingested_mask_sha256"]) for i, d in card.get("data", {}).items()}
         same["normalization"] = {k: card["normalization"].get(k) for k in norm.NORM_KEYS}
+        # pretrained or not, and how (each seed has its own encoder)
+        same["pretrained"] = {k: card["pretrained"][k] for k in ("method", "settings")} if "pretrained" in card else None
         if shared is None:
             shared, first = same, card
         elif same != shared:
@@ -322,5 +361,6 @@ def ensemble_card(cards: list[str], out_json: str) -> None:
             "val_images": first["val_images"],
             "normalization": {k: first["normalization"].get(k) for k in norm.NORM_KEYS},
             "patch_size": first["train"]["patch_size"],
+            **({"pretrained": shared["pretrained"]} if shared["pretrained"] else {}),
         },
     )

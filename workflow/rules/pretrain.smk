@@ -1,0 +1,34 @@
+# Pretrain (optional, pretrain.method: masked): before supervised training, each seed's encoder
+# learns from the project's own photos, labelled or not, by painting back hidden blocks. The seed
+# is a wildcard, as in train: every pretrained encoder is traceable and rebuildable on its own.
+
+
+rule pretrain:
+    input:
+        # the shards holding the photos; their files are in params
+        shards=pretrain_shards(),
+    output:
+        encoder="results/pretrain/{model}/seed{seed}/encoder.safetensors",
+        card="results/pretrain/{model}/seed{seed}/encoder_card.json",
+        run="results/pretrain/{model}/seed{seed}/pretrain_run.json",
+    log:
+        "logs/pretrain/{model}/seed{seed}.log",
+    benchmark:
+        "benchmarks/pretrain/{model}/seed{seed}.tsv"
+    conda:
+        "../../envs/torch.yaml"
+    threads: train_threads()
+    resources:
+        gpu=1,
+        mem_mb=grow(train_mem_mb()),
+        runtime=grow(60),
+        cpus_per_task=train_threads(),
+    # only what shapes the encoder
+    params:
+        image_ids=pretrain_ids(),
+        photos=[path_of(i, "norm_photo") for i in pretrain_ids()],
+        model=canonical(config["model"]),
+        pretrain=pretrain_params(),
+        train=pretrain_train_params(),
+    script:
+        "../scripts/pretrain.py"

@@ -1,0 +1,111 @@
+"""Step ``pretrain``: one self-supervised encoder per seed, from the project's normalized photos.
+
+Writes the encoder's weights (safetensors, the format ``model.encoder_weights`` reads), a card
+(what shaped them: seed, settings, the photos by sha256, library versions, losses, the weights'
+sha256; a bit-identical rebuild writes the same card) and a run record (duration, host, code).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import platform
+import time
+from pathlib import Path
+
+import numpy as np
+
+from .. import files, io
+
+log = logging.getLogger("crustwatch")
+
+
+@dataclasses.dataclass(frozen=True)
+class PretrainJob:
+    """One seed's pretraining: the photos (normalized, in id order) and every setting that shapes the encoder.
+
+    ``train_cfg`` gives the patch and batch size, weight decay, threads, device and precision (those of the
+    supervised training that follows); ``pretrain_cfg`` the method, steps, learning rate and masking.
+    """
+
+    seed: int
+    image_ids: list[str]
+    photos: list[str]
+    model_cfg: dict
+    pretrain_cfg: dict
+    train_cfg: dict
+
+
+#: the train settings pretraining uses (the rule's params hold only these, so changing another
+#: train setting retrains the models but never re-pretrains their encoders)
+TRAIN_KEYS = ("patch_size", "batch_size", "weight_decay", "cpu_threads", "device", "precision")
+
+
+def pretrain_seed(job: PretrainJob, out_encoder: str, out_card: str, out_run: str | None = None,
+                  runtime_cfg: dict | None = None, progress: bool = True) -> None:
+
+    from .. import models, provenance
+    from ..errors import CrustWatchError
+    from ..pretrain import MaskedPatches, encoder_state, masked_l1_loss
+    from ..train import TrainConfig, configure_determinism, pick_device, train_model
+
+    pc, tc, mc = job.pretrain_cfg, job.train_cfg, job.model_cfg
+    if pc["method"] != "masked":
+        raise CrustWatchError(f"pretrain.method '{pc['method']}': the pretrain rule runs only for 'masked'")
+    if not job.photos:
+        raise CrustWatchError("pretrain: no photo to pretrain on (pretrain.until is before every date of the sheet?)")
+    cfg = TrainConfig.from_dict({
+        **{k: tc[k] for k in TRAIN_KEYS if k in tc}, "steps": int(pc["steps"]), "lr": float(pc["lr"]),
+        "dice_weight": 0.0, **(runtime_cfg or {}),
+    })
+    device = pick_device(tc.get("device", "auto"))
+    flags = configure_determinism(job.seed, cfg.cpu_threads, device)
+    # the same body as the supervised model, with a 3-band head that paints the photo back
+    model = models.create_model(mc["arch"], mc["encoder"], 3, mc["encoder_depth"], mc.get("decoder_channels"),
+                                mc.get("encoder_weights"))
+    imgs, shas = [], {}
+    for i, path in zip(job.image_ids, job.photos):
+        img, _ = io.read_raster(path)
+        imgs.append(img.astype(np.float32))
+        shas[i] = files.sha256_file(path)
+    sampler = MaskedPatches(imgs, cfg.patch_size, job.seed, float(pc["mask_ratio"]), int(pc["block_px"]))
+    shaping = {"seed": job.seed, "model": mc, "pretrain": pc, "train": {k: tc.get(k) for k in TRAIN_KEYS},
+               "photos": shas, "device": device.type}
+    log.info("pretrain seed %d: %d photos (%.1f megapixels), %s, %d steps, device %s", job.seed, len(imgs),
+             sum(i.shape[1] * i.shape[2] for i in imgs) / 1e6, pc["method"], cfg.steps, device)
+    checkpoint = Path(out_encoder).with_name("checkpoint.safetensors")
+    history = train_model(model, sampler, cfg, 3, -1, device, progress=progress, log=log.info,
+                          checkpoint=checkpoint, fingerprint=provenance.digest(shaping), loss_fn=masked_l1_loss)
+    model.cpu()
+    sha = models.save_state(encoder_state(model), out_encoder, {"seed": job.seed, "format": "crustwatch-encoder-1"})
+    nondet = history.pop("nondeterministic_ops")
+    files.write_json(out_card, {
+        "card_version": 1,
+        "kind": "pretrained encoder",
+        "seed": job.seed,
+        "method": pc["method"],
+        "pretrain": dict(pc),
+        "model": dict(mc),
+        "train": {k: tc.get(k) for k in TRAIN_KEYS},
+        "photos": [{"image_id": i, "normalized_photo": p, "sha256": shas[i]} for i, p in zip(job.image_ids, job.photos)],
+        "versions": provenance.versions(),
+        "device": {"device": device.type},
+        "determinism": {**flags, "nondeterministic_ops": nondet,
+                        "bit_reproducible": not nondet and (device.type == "cpu" or flags["cudnn_deterministic"])},
+        "training": {k: history[k] for k in ("steps", "loss_first", "loss_last")},
+        "encoder": str(out_encoder),
+        "encoder_sha256": sha,
+    })
+    files.write_json(out_run or str(Path(out_card).with_name("pretrain_run.json")), {
+        "seed": job.seed,
+        "encoder_sha256": sha,
+        "card_sha256": files.sha256_file(out_card),
+        "seconds": history["seconds"],
+        "resumed_from_step": history["resumed_from_step"],
+        "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "host": platform.node(),
+        "device": provenance.device_info(device),
+        "code": provenance.code_version(Path(__file__).resolve().parents[4]),
+    })
+    log.info("pretrain seed %d: masked L1 %.4f -> %.4f in %.0f s", job.seed, history["loss_first"],
+             history["loss_last"], history["seconds"])
