@@ -940,6 +940,42 @@ def test_new_timestep_runs_only_new_work(finished_copy, tmp_path, camera):
     assert rec["calibration_date"] == (demo.DEFAULT_DATES[2] if camera == "cam-C" else demo.DEFAULT_DATES[1])
 
 
+def test_pretrained_encoders_start_training_and_a_new_date_changes_nothing(finished_copy, tmp_path):
+    """pretrain.method masked: each seed pretrains its encoder on the photos up to the last labelled date,
+    its model card cites that encoder by sha256, the audit rebuilds the seed bit for bit from it, and a new
+    monitoring date re-pretrains and retrains nothing."""
+    from crustwatch.files import sha256_file
+
+    p = finished_copy
+    with changed_config(p) as (cfg, write):
+        cfg["pretrain"] = {"method": "masked", "steps": 3, "block_px": 8}
+        write()
+        jobs = planned_jobs(snakemake(p, "-n", "--cores", "1"))
+        assert jobs.get("pretrain") == 2 and jobs.get("train") == 2, jobs
+        assert not {"ingest", "normalize"} & set(jobs), jobs
+        snakemake(p, "--cores", "2")
+        sheet = pd.read_csv(p / "images.tsv", sep="\t", dtype=str, keep_default_na=False)
+        for seed in (0, 1):
+            d = p / "results" / "pretrain" / "tiny" / f"seed{seed}"
+            enc = json.loads((d / "encoder_card.json").read_text())
+            assert enc["seed"] == seed and enc["training"]["steps"] == 3
+            # every photo of the sheet's dates up to the last training/validation date: here all of them
+            assert sorted(x["image_id"] for x in enc["photos"]) == sorted(sheet["image_id"])
+            card = json.loads((p / "results" / "models" / "tiny" / f"seed{seed}" / "model_card.json").read_text())
+            pre = card["pretrained"]
+            assert pre["encoder_sha256"] == sha256_file(d / "encoder.safetensors") == enc["encoder_sha256"]
+            assert pre["card_sha256"] == sha256_file(d / "encoder_card.json") and pre["method"] == "masked"
+            assert (p / "logs" / "pretrain" / "tiny" / f"seed{seed}.log").exists()
+            assert (p / "benchmarks" / "pretrain" / "tiny" / f"seed{seed}.tsv").exists()
+        ens = json.loads((p / "results" / "models" / "tiny" / "ensemble.json").read_text())
+        assert ens["pretrained"]["method"] == "masked"
+        res = crustwatch_cli("audit", "results/models/tiny/seed1/model_card.json", "--rebuild", cwd=p)
+        assert res.returncode == 0 and "pretrained encoder" in res.stdout and "IDENTICAL" in res.stdout, res.stdout
+        add_timestep(p, tmp_path, "cam-B")
+        jobs = planned_jobs(snakemake(p, "-n", "--cores", "1"))
+        assert "pretrain" not in jobs and "train" not in jobs and jobs.get("predict") == 2, jobs
+
+
 def test_sheet_values_never_reach_a_shell(tiny_project):
     """Sheet values that would run commands if pasted into a shell: nothing is executed."""
     p = tiny_project

@@ -163,6 +163,13 @@ def run_audit(path: str | Path, rebuild: bool = False, seeds: list[int] | None =
         a.say(f"model seed {card['seed']}: card {c.relative_to(root) if c.is_relative_to(root) else c}")
         weights = card.get("weights") or str(c.with_name("model.safetensors"))
         a.check("weights", weights, card["weights_sha256"])
+        pre = card.get("pretrained")
+        if pre:
+            t = pre["training"]
+            a.say(f"    started from a self-supervised encoder ({pre['method']}, {t['steps']} steps on "
+                  f"{pre['photos']} photos, loss {t['loss_first']:.4f} -> {t['loss_last']:.4f}):")
+            a.check("pretrained encoder", pre["encoder"], pre["encoder_sha256"])
+            a.check("its card", pre["card"], pre["card_sha256"])
         run = training_run(c)
         dev = run.get("device") or card.get("device", {})
         det = card.get("determinism", {})
@@ -247,6 +254,14 @@ def rebuild_seed(a: Audit, card_path: Path, card: dict) -> bool:
             a.problems.append(f"{label}: needs CUDA")
             return False
     data = card.get("data", {})
+    pre = card.get("pretrained")
+    if pre:
+        p = a.resolve(pre["encoder"])
+        if not p.exists() or sha256_file(p) != pre["encoder_sha256"]:
+            a.say(f"{label}: NOT POSSIBLE: the pretrained encoder {pre['encoder']} is missing or changed; remake it "
+                  "with the project's own command (snakemake --cores N --configfile ...), then audit again")
+            a.problems.append(f"{label}: pretrained encoder changed")
+            return False
     for d in data.values():
         for k in ("normalized_photo", "ingested_mask"):
             p = a.resolve(d[k])
@@ -283,7 +298,9 @@ def rebuild_seed(a: Audit, card_path: Path, card: dict) -> bool:
             raw_photos=[str(a.root / "results" / "ingest" / i / "photo.tif") for i in train_ids])
         job = TrainJob(seed=seed, files=files, classes=card["classes"], ignore_index=card["ignore_index"],
                        model_cfg={k: v for k, v in card["model"].items() if k != "encoder_weights_sha256"},
-                       train_cfg=card["train"], split_seed=card["split_seed"])
+                       train_cfg=card["train"], split_seed=card["split_seed"],
+                       pretrained_encoder=str(a.resolve(pre["encoder"])) if pre else None,
+                       pretrained_card=str(a.resolve(pre["card"])) if pre else None)
         train_seed(job, str(Path(tmp) / "model.safetensors"), str(Path(tmp) / "model_card.json"), progress=False)
         got = sha256_file(Path(tmp) / "model.safetensors")
     same = got == card["weights_sha256"]

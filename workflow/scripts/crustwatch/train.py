@@ -247,13 +247,15 @@ def train_model(
     fingerprint: str = "",
     extra_loss=None,
     loss_fn=None,
+    label: str | None = None,
 ) -> dict:
     """Train ``model`` in place for ``cfg.steps`` steps; return a small history.
 
     ``extra_loss(model, logits, step)``, when given, returns a term added to each step's loss (a
     benchmark's domain term, say); the workflow trains without one. ``loss_fn(logits, target)``
     replaces the segmentation loss (:func:`make_loss`): self-supervised pretraining
-    (:mod:`crustwatch.pretrain`) trains through this loop with its own.
+    (:mod:`crustwatch.pretrain`) trains through this loop with its own. ``label`` names the
+    progress bar (default ``train seed N``).
 
     With ``checkpoint``, the state is saved there every ``cfg.checkpoint_every``
     steps and, when a checkpoint with the same ``fingerprint`` exists, training
@@ -293,7 +295,7 @@ def train_model(
     shown: set[str] = set()
     t0 = time.time()
     loader = batch_loader(sampler, cfg.batch_size, cfg.steps, start, cfg.workers, pin_memory=device.type == "cuda")
-    bar = progress_bar(cfg.steps, f"train seed {sampler.seed}", initial=start, enabled=progress)
+    bar = progress_bar(cfg.steps, label or f"train seed {sampler.seed}", initial=start, enabled=progress)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         for step, (x, y) in enumerate(loader, start):

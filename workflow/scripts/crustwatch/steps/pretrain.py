@@ -75,7 +75,8 @@ def pretrain_seed(job: PretrainJob, out_encoder: str, out_card: str, out_run: st
              sum(i.shape[1] * i.shape[2] for i in imgs) / 1e6, pc["method"], cfg.steps, device)
     checkpoint = Path(out_encoder).with_name("checkpoint.safetensors")
     history = train_model(model, sampler, cfg, 3, -1, device, progress=progress, log=log.info,
-                          checkpoint=checkpoint, fingerprint=provenance.digest(shaping), loss_fn=masked_l1_loss)
+                          checkpoint=checkpoint, fingerprint=provenance.digest(shaping), loss_fn=masked_l1_loss,
+                          label=f"pretrain seed {job.seed}")
     model.cpu()
     sha = models.save_state(encoder_state(model), out_encoder, {"seed": job.seed, "format": "crustwatch-encoder-1"})
     nondet = history.pop("nondeterministic_ops")
