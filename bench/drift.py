@@ -67,7 +67,7 @@ SPEC = demo.DemoSpec(
 )
 TARGET_MM = 1.0
 #: tile size at prediction: the training patch, as in the workflow
-PATCH = TrainConfig().patch_size
+PATCH = TrainConfig.from_dict().patch_size
 # method name -> (normalize.method, drift augmentation, AdaBN at prediction, normalize.camera_pool)
 METHODS = {
     "none": ("none", False, False, "first_date"),
@@ -96,8 +96,11 @@ METHODS["camera_moments+energy"] = ("camera_moments", False, False, "first_date"
 #: the one method without labelled photos of new cameras that met all three targets;
 #: tests/test_defaults.py checks that the workflow trains and normalizes as this method does
 DEFAULT = "camera_moments+optics_blur_aug"
-#: drift augmentation settings by name (True: the defaults)
-DRIFT_AUG = {False: None, True: {}, "optics": {"wb": 0.0, "exposure": 0.0, "gamma": 0.0},
+#: drift augmentation settings by name (True: the full colour and exposure drift, the dataclass defaults of
+#: the releases that measured it)
+DRIFT_AUG = {False: None,
+             True: {"wb": 0.15, "exposure": 0.25, "gamma": 0.15, "blur_sigma": 0.0},
+             "optics": {"wb": 0.0, "exposure": 0.0, "gamma": 0.0, "blur_sigma": 0.0},
              "optics_blur": {"wb": 0.0, "exposure": 0.0, "gamma": 0.0, "blur_sigma": 1.5}}
 
 
@@ -180,8 +183,8 @@ def train_one(data: dict, normed: dict, luts: dict, drift: bool, steps: int, see
               energy: float = 0.0):
     train_ids = [i for i, d in data.items() if d["group"] == "train"]
     aug = DRIFT_AUG[drift]
-    cfg = TrainConfig(steps=steps, cpu_threads=2, log_every=max(1, steps // 4),
-                      augment=Augment(drift=aug is not None, **(aug or {})))
+    cfg = TrainConfig.from_dict(steps=steps, cpu_threads=2, log_every=max(1, steps // 4),
+                      augment=Augment.from_dict(drift=aug is not None, **(aug or {})))
     configure_determinism(seed, cfg.cpu_threads, torch.device("cpu"))
     model = models.create_model("Unet", "resnet18", n_classes, 3, [64, 32, 16])
     sampler = PatchSampler([normed[i] for i in train_ids], [data[i]["mask"] for i in train_ids], cfg.patch_size,
@@ -191,7 +194,7 @@ def train_one(data: dict, normed: dict, luts: dict, drift: bool, steps: int, see
     if energy:
         others = [i for i, d in data.items() if d["group"] != "train"]
         target = PatchSampler([normed[i] for i in others], [np.zeros(normed[i].shape[1:], np.uint8) for i in others],
-                              cfg.patch_size, demo.IGNORE, seed + 10_000)
+                              cfg.patch_size, demo.IGNORE, seed + 10_000, Augment.from_dict(drift=False))
         extra_loss = energy_term(target, energy, max(1, cfg.batch_size // 2))
     train_model(model, sampler, cfg, n_classes, demo.IGNORE, torch.device("cpu"), progress=False, log=log,
                 extra_loss=extra_loss)

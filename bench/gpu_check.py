@@ -36,7 +36,7 @@ import torch  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "workflow" / "scripts"))
 
 from crustwatch import infer, models, train  # noqa: E402
-from crustwatch.data import PatchSampler  # noqa: E402
+from crustwatch.data import Augment, PatchSampler  # noqa: E402
 from crustwatch.train import TrainConfig, configure_determinism, train_model  # noqa: E402
 
 N_CLASSES = 7
@@ -59,13 +59,13 @@ def weights_sha(model) -> str:
 
 
 def train_once(seed, device, steps=30, arch="Unet", workers=0, checkpoint=None, fingerprint=""):
-    cfg = TrainConfig(patch_size=128, batch_size=16, steps=steps, cpu_threads=2, workers=workers,
+    cfg = TrainConfig.from_dict(patch_size=128, batch_size=16, steps=steps, cpu_threads=2, workers=workers,
                       checkpoint_every=steps // 2, log_every=steps)
     flags = configure_determinism(seed, cfg.cpu_threads, device)
     kw = {"decoder_channels": [64, 32, 16]} if arch == "Unet" else {}
     model = models.create_model(arch, "resnet18", N_CLASSES, encoder_depth=3 if arch == "Unet" else 5, **kw)
     imgs, masks = data()
-    sampler = PatchSampler(imgs, masks, 128, 255, seed)
+    sampler = PatchSampler(imgs, masks, 128, 255, seed, Augment.from_dict(drift=False))
     if device.type == "cuda":
         torch.cuda.synchronize()
     t = time.time()

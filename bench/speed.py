@@ -53,7 +53,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "workflow" / "scripts"))
 
 from crustwatch import demo, infer, io, models  # noqa: E402
-from crustwatch.data import PatchSampler  # noqa: E402
+from crustwatch.data import Augment, PatchSampler  # noqa: E402
 from crustwatch.train import TrainConfig, make_loss, train_model  # noqa: E402
 
 N_CLASSES = 7
@@ -246,10 +246,10 @@ def crustwatch_train(pairs, steps: int, batch: int, device: torch.device, thread
         lut = norm.lookup_table("camera_moments", norm.histogram(photo))
         imgs.append(norm.apply_lut(photo, lut))
         masks.append(io.read_raster(m)[0][0])
-    sampler = PatchSampler(imgs, masks, PATCH, IGNORE, seed=0)
+    sampler = PatchSampler(imgs, masks, PATCH, IGNORE, 0, Augment.from_dict(drift=False))
     load = time.perf_counter() - t
     torch.set_num_threads(threads)
-    cfg = TrainConfig(patch_size=PATCH, batch_size=batch, steps=steps + 1, checkpoint_every=0, log_every=10**6,
+    cfg = TrainConfig.from_dict(patch_size=PATCH, batch_size=batch, steps=steps + 1, checkpoint_every=0, log_every=10**6,
                       precision="bf16" if device.type == "cuda" else "fp32")
     model = new_model()
     hist = train_model(model, sampler, cfg, N_CLASSES, IGNORE, device, progress=False, log=lambda *_: None)

@@ -72,7 +72,7 @@ def test_loss_counts_only_the_hidden_pixels():
 
 
 def _pretrain(seed, steps=30):
-    cfg = TrainConfig(patch_size=32, batch_size=4, steps=steps, lr=3e-3, cpu_threads=1, log_every=1000)
+    cfg = TrainConfig.from_dict(patch_size=32, batch_size=4, steps=steps, lr=3e-3, cpu_threads=1, log_every=1000)
     configure_determinism(seed, 1, torch.device("cpu"))
     model = models.create_model("Unet", "resnet18", 3, 3, [16, 8, 4])
     sampler = MaskedPatches(_photos(), 32, seed, 0.5, 8)

@@ -172,3 +172,22 @@ def test_reference_box_outside_the_photo_is_refused(tiny_project, tmp_path):
     with pytest.raises(InputErrors) as e:
         check_inputs(rows, list(range(7)), 255, str(tmp_path / "c.tsv"))
     assert "sheet line 2" in str(e.value) and "reaches outside" in str(e.value)
+
+
+def test_project_checks_need_a_training_photo_and_every_reference_box(tiny_project):
+    """The sheet checks the workflow runs at parse time and ``crustwatch check`` runs too, without Snakemake."""
+    from crustwatch.project import sheet_problems, with_defaults
+
+    cfg = with_defaults({"images": str(tiny_project / "images.tsv"), "classes": [{"id": 0, "name": "a"},
+                                                                                 {"id": 1, "name": "b"}]})
+    df = cw_sheet.load_sheet(cfg["images"])
+    splits = cw_sheet.assign_splits(df, **cfg["split"])
+    split_of = dict(zip(splits["image_id"], splits["split"]))
+    assert sheet_problems(cfg, df, split_of) == []
+    none_train = {i: ("test" if s == "train" else s) for i, s in split_of.items()}
+    assert any("no photo is for training" in p for p in sheet_problems(cfg, df, none_train))
+    cfg["normalize"]["method"] = "reference"
+    assert sheet_problems(cfg, df, split_of) == []  # the tiny sheet gives every row a box
+    df.loc[df.index[[1, 4]], "reference"] = ""
+    (problem,) = sheet_problems(cfg, df, split_of)
+    assert "sheet line(s) 3, 6" in problem and "no `reference` box" in problem

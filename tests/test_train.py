@@ -12,6 +12,10 @@ from crustwatch.errors import CrustWatchError
 from crustwatch.train import TrainConfig, configure_determinism, train_model
 
 
+#: the photometric augmentation only (no camera drift simulation: no raw photos here)
+PLAIN = Augment.from_dict(drift=False)
+
+
 def _data():
     rng = np.random.default_rng(0)
     imgs = [rng.normal(size=(3, 48, 40)).astype(np.float32) for _ in range(2)]
@@ -21,12 +25,12 @@ def _data():
 
 
 def _train(seed: int, steps: int = 2, workers: int = 0, log=lambda s: None, **kw) -> dict[str, torch.Tensor]:
-    cfg = TrainConfig(patch_size=32, batch_size=4, steps=steps, cpu_threads=1, log_every=1, workers=workers,
+    cfg = TrainConfig.from_dict(patch_size=32, batch_size=4, steps=steps, cpu_threads=1, log_every=1, workers=workers,
                       checkpoint_every=2)
     configure_determinism(seed, cfg.cpu_threads, torch.device("cpu"))
     model = models.create_model("Unet", "resnet18", 3, encoder_depth=3, decoder_channels=[16, 8, 4])
     imgs, masks = _data()
-    sampler = PatchSampler(imgs, masks, cfg.patch_size, 255, seed, Augment())
+    sampler = PatchSampler(imgs, masks, cfg.patch_size, 255, seed, Augment.from_dict(drift=False))
     train_model(model, sampler, cfg, 3, 255, torch.device("cpu"), progress=False, log=log, **kw)
     return {k: v.clone() for k, v in model.state_dict().items()}
 
@@ -122,10 +126,10 @@ def test_training_reduces_loss_on_a_learnable_task():
     rng = np.random.default_rng(1)
     m = np.kron(rng.integers(0, 2, size=(8, 8)), np.ones((8, 8))).astype(np.uint8)
     img = np.stack([np.where(m == 1, 1.0, -1.0)] * 3).astype(np.float32) + rng.normal(0, 0.1, (3, 64, 64)).astype(np.float32)
-    cfg = TrainConfig(patch_size=32, batch_size=8, steps=60, lr=0.01, cpu_threads=1, log_every=60)
+    cfg = TrainConfig.from_dict(patch_size=32, batch_size=8, steps=60, lr=0.01, cpu_threads=1, log_every=60)
     configure_determinism(0, 1, torch.device("cpu"))
     model = models.create_model("Unet", "resnet18", 2, encoder_depth=3, decoder_channels=[16, 8, 4])
-    sampler = PatchSampler([img], [m], 32, 255, 0, Augment(gain=0, offset=0, contrast=0, noise=0, blur_prob=0))
+    sampler = PatchSampler([img], [m], 32, 255, 0, Augment.from_dict(drift=False, gain=0, offset=0, contrast=0, noise=0, blur_prob=0))
     h = train_model(model, sampler, cfg, 2, 255, torch.device("cpu"), progress=False, log=lambda s: None)
     assert h["loss_last"] < 0.5 * h["loss_first"]
 
@@ -137,10 +141,10 @@ def test_bf16_autocast_learns_and_is_repeatable():
     img = np.stack([np.where(m == 1, 1.0, -1.0)] * 3).astype(np.float32) + rng.normal(0, 0.1, (3, 64, 64)).astype(np.float32)
 
     def run():
-        cfg = TrainConfig(patch_size=32, batch_size=8, steps=40, lr=0.01, cpu_threads=1, log_every=40, precision="bf16")
+        cfg = TrainConfig.from_dict(patch_size=32, batch_size=8, steps=40, lr=0.01, cpu_threads=1, log_every=40, precision="bf16")
         configure_determinism(0, 1, torch.device("cpu"))
         model = models.create_model("Unet", "resnet18", 2, encoder_depth=3, decoder_channels=[16, 8, 4])
-        sampler = PatchSampler([img], [m], 32, 255, 0, Augment(gain=0, offset=0, contrast=0, noise=0, blur_prob=0))
+        sampler = PatchSampler([img], [m], 32, 255, 0, Augment.from_dict(drift=False, gain=0, offset=0, contrast=0, noise=0, blur_prob=0))
         h = train_model(model, sampler, cfg, 2, 255, torch.device("cpu"), progress=False, log=lambda s: None)
         return h, model.state_dict()
 
@@ -150,23 +154,23 @@ def test_bf16_autocast_learns_and_is_repeatable():
     assert _same(a, b)
     with pytest.raises(ValueError, match="precision"):
         train_model(models.create_model("Unet", "resnet18", 2, encoder_depth=3, decoder_channels=[16, 8, 4]),
-                    PatchSampler([img], [m], 32, 255, 0), TrainConfig(steps=1, precision="fp16"), 2, 255,
+                    PatchSampler([img], [m], 32, 255, 0, PLAIN), TrainConfig.from_dict(steps=1, precision="fp16"), 2, 255,
                     torch.device("cpu"), progress=False, log=lambda s: None)
 
 
 def test_patch_sampler_is_seeded_and_pads_small_photos():
     imgs, masks = _data()
     small = [np.zeros((3, 10, 12), np.float32)]
-    s = PatchSampler(small, [np.zeros((10, 12), np.uint8)], 16, 255, 0)
+    s = PatchSampler(small, [np.zeros((10, 12), np.uint8)], 16, 255, 0, PLAIN)
     x, y = s.batch_at(0, 2)
     assert x.shape == (2, 3, 16, 16) and (y == 255).any()
-    a = PatchSampler(imgs, masks, 16, 255, 3)
-    b = PatchSampler(imgs, masks, 16, 255, 3)
+    a = PatchSampler(imgs, masks, 16, 255, 3, PLAIN)
+    b = PatchSampler(imgs, masks, 16, 255, 3, PLAIN)
     # a batch depends on (seed, step) only, not on which batches were drawn before
     b.batch_at(0, 3)
     assert torch.equal(a.batch_at(7, 3)[0], b.batch_at(7, 3)[0])
     assert not torch.equal(a.batch_at(7, 3)[0], a.batch_at(8, 3)[0])
-    assert not torch.equal(a.batch_at(7, 3)[0], PatchSampler(imgs, masks, 16, 255, 4).batch_at(7, 3)[0])
+    assert not torch.equal(a.batch_at(7, 3)[0], PatchSampler(imgs, masks, 16, 255, 4, PLAIN).batch_at(7, 3)[0])
 
 
 def test_class_balance_centres_patches_on_rare_classes():
@@ -175,7 +179,7 @@ def test_class_balance_centres_patches_on_rare_classes():
     m[180:200, 180:200] = 1
     m[:, :10] = 255
     img = np.random.default_rng(0).normal(size=(3, 200, 200)).astype(np.float32)
-    aug = Augment(flip_rotate=False, noise=0, blur_prob=0)
+    aug = Augment.from_dict(drift=False, flip_rotate=False, noise=0, blur_prob=0)
 
     def share(b):
         s = PatchSampler([img, img], [m, np.zeros_like(m)], 32, 255, 0, aug, class_balance=b)
@@ -196,22 +200,23 @@ def test_class_balance_centres_patches_on_rare_classes():
 def test_steps_auto_follows_classes_and_labelled_pixels():
     from crustwatch.plan import StepsPlan, plan_steps
 
-    few = plan_steps({0: 5000, 1: 5000}, 128, 16, 0.5, StepsPlan(class_patches=600, pixel_passes=4, min_steps=200))
+    DEFAULT = StepsPlan.from_dict()  # the schema's
+    few = plan_steps({0: 5000, 1: 5000}, 128, 16, 0.5, StepsPlan.from_dict(class_patches=600, pixel_passes=4, min_steps=200))
     assert few["steps"] == 200 and few["decided_by"] == "min_steps"  # 2 x 600 / 8 = 150 < 200
-    seven = plan_steps({c: 10**5 for c in range(7)}, 128, 16, 0.0)  # the defaults: 7 x 1200 / 16
+    seven = plan_steps({c: 10**5 for c in range(7)}, 128, 16, 0.0, DEFAULT)  # the defaults: 7 x 1200 / 16
     assert seven["steps"] == seven["by_classes"] == 525 and seven["decided_by"] == "classes"
-    assert plan_steps({c: 10**5 for c in range(7)}, 128, 16, 0.5)["steps"] == 1050  # 7 x 1200 / 8
-    many_px = plan_steps({0: 10**9, 1: 10**9}, 128, 16, 0.5)
+    assert plan_steps({c: 10**5 for c in range(7)}, 128, 16, 0.5, DEFAULT)["steps"] == 1050  # 7 x 1200 / 8
+    many_px = plan_steps({0: 10**9, 1: 10**9}, 128, 16, 0.5, DEFAULT)
     assert many_px["steps"] == 5000 and many_px["decided_by"] == "max_steps" and many_px["by_pixels"] > 5000
     # more classes or more pixels never plan fewer steps; absent classes do not count
-    assert plan_steps({c: 10**5 for c in range(9)}, 128, 16, 0.0)["steps"] > seven["steps"]
-    assert plan_steps({0: 10**5, 1: 0}, 128, 16, 0.5)["classes_present"] == 1
+    assert plan_steps({c: 10**5 for c in range(9)}, 128, 16, 0.0, DEFAULT)["steps"] > seven["steps"]
+    assert plan_steps({0: 10**5, 1: 0}, 128, 16, 0.5, DEFAULT)["classes_present"] == 1
     with pytest.raises(ValueError, match="no labelled"):
-        plan_steps({0: 0}, 128, 16, 0.5)
+        plan_steps({0: 0}, 128, 16, 0.5, DEFAULT)
     with pytest.raises(ValueError, match="plan 'auto' first"):
         img, m = np.zeros((3, 32, 32), np.float32), np.zeros((32, 32), np.uint8)
         train_model(models.create_model("Unet", "resnet18", 2, encoder_depth=3, decoder_channels=[16, 8, 4]),
-                    PatchSampler([img], [m], 32, 255, 0), TrainConfig(steps="auto"), 2, 255,
+                    PatchSampler([img], [m], 32, 255, 0, PLAIN), TrainConfig.from_dict(steps="auto"), 2, 255,
                     torch.device("cpu"), progress=False, log=lambda s: None)
 
 
@@ -273,12 +278,12 @@ class _AlertingUnet(torch.nn.Module):
 
 def test_ops_without_deterministic_kernel_are_recorded():
     # on CUDA, training only warns about such ops; the warning must reach the model card
-    cfg = TrainConfig(patch_size=32, batch_size=2, steps=2, cpu_threads=1)
+    cfg = TrainConfig.from_dict(patch_size=32, batch_size=2, steps=2, cpu_threads=1)
     configure_determinism(0, 1, torch.device("cpu"))
     torch.use_deterministic_algorithms(True, warn_only=True)
     try:
         imgs, masks = _data()
-        h = train_model(_AlertingUnet(), PatchSampler(imgs, masks, 32, 255, 0), cfg, 3, 255, torch.device("cpu"),
+        h = train_model(_AlertingUnet(), PatchSampler(imgs, masks, 32, 255, 0, PLAIN), cfg, 3, 255, torch.device("cpu"),
                         progress=False, log=lambda s: None)
     finally:
         torch.use_deterministic_algorithms(True)
@@ -289,7 +294,7 @@ def test_drift_augmentation_is_seeded_and_keeps_labels_aligned():
     imgs, masks = _data()
     raw = [np.clip(np.round(128 + 40 * i), 0, 255).astype(np.uint8) for i in imgs]
     lut = np.tile(((np.arange(256) / 255.0) - 0.5) / 0.25, (3, 1)).astype(np.float32)
-    aug = Augment(drift=True, jpeg_prob=1.0, scale=0.3)
+    aug = Augment.from_dict(drift=True, jpeg_prob=1.0, scale=0.3)
     a = PatchSampler(imgs, masks, 16, 255, 3, aug, raw=raw, luts=[lut, lut])
     b = PatchSampler(imgs, masks, 16, 255, 3, aug, raw=raw, luts=[lut, lut])
     xa, ya = a.batch_at(4, 6)
@@ -308,10 +313,10 @@ def test_drift_augmentation_optics_blur_is_seeded_and_smooths():
     lut = np.tile(((np.arange(256) / 255.0) - 0.5) / 0.25, (3, 1)).astype(np.float32)
     imgs = [lut[0][r] for r in raw]
     plain = dict(drift=True, jpeg_prob=0.0, scale=0.0, wb=0.0, exposure=0.0, gamma=0.0, noise=0.0, blur_prob=0.0,
-                 gain=0.0, offset=0.0, contrast=0.0)
+                 gain=0.0, offset=0.0, contrast=0.0, blur_sigma=0.0)
 
     def batch(**kw):
-        return PatchSampler(imgs, masks, 32, 255, 7, Augment(**plain, **kw), raw=raw, luts=[lut, lut]).batch_at(2, 8)[0]
+        return PatchSampler(imgs, masks, 32, 255, 7, Augment.from_dict({**plain, **kw}), raw=raw, luts=[lut, lut]).batch_at(2, 8)[0]
 
     sharp, blurred = batch(), batch(blur_sigma=1.5)
     assert torch.equal(blurred, batch(blur_sigma=1.5))  # a pure function of (seed, step)
@@ -328,12 +333,12 @@ def test_drift_settings_do_nothing_with_drift_off():
     imgs, masks = _data()
 
     def batch(**kw):
-        return PatchSampler(imgs, masks, 16, 255, 3, Augment(drift=False, **kw)).batch_at(5, 6)
+        return PatchSampler(imgs, masks, 16, 255, 3, Augment.from_dict(drift=False, **kw)).batch_at(5, 6)
 
     xa, ya = batch(wb=0.15, exposure=0.25, gamma=0.15)
     xb, yb = batch(wb=0.0, exposure=0.0, gamma=0.0, blur_sigma=1.5, jpeg_prob=1.0, scale=0.5)
     assert torch.equal(xa, xb) and torch.equal(ya, yb)
-    xc, _ = PatchSampler(imgs, masks, 16, 255, 3, Augment(drift=False, noise=0.2)).batch_at(5, 6)
+    xc, _ = PatchSampler(imgs, masks, 16, 255, 3, Augment.from_dict(drift=False, noise=0.2)).batch_at(5, 6)
     assert not torch.equal(xa, xc)  # the comparison can fail: other settings do change the batches
 
 
@@ -383,11 +388,11 @@ def test_training_that_cannot_fit_in_memory_is_refused_with_the_numbers(monkeypa
     from crustwatch.errors import CrustWatchError as Err
     from crustwatch.steps import train as train_step
 
-    cfg = TrainConfig(patch_size=1024, batch_size=64)
+    cfg = TrainConfig.from_dict(patch_size=1024, batch_size=64)
     monkeypatch.setattr(train_step, "_available_gib", lambda: 16.0)
     imgs = [np.zeros((3, 100, 100), np.float32)]
     with pytest.raises(Err, match=r"training needs about \d+\.\d GiB .*patch_size 1024.*but 16\.0 GiB"):
         train_step._check_train_memory(cfg, {"encoder_depth": 4, "decoder_channels": [64, 32, 16, 8]}, 7, imgs,
                                      torch.device("cpu"))
-    train_step._check_train_memory(TrainConfig(), {"encoder_depth": 4, "decoder_channels": [64, 32, 16, 8]}, 7, imgs,
+    train_step._check_train_memory(TrainConfig.from_dict(), {"encoder_depth": 4, "decoder_channels": [64, 32, 16, 8]}, 7, imgs,
                                  torch.device("cpu"))

@@ -104,7 +104,7 @@ def main(argv: list[str] | None = None) -> None:
     rows = []
     for b in [float(x) for x in args.balance.split(",")]:
         configure_determinism(args.seed, 2, device)
-        cfg = TrainConfig(steps=args.steps, augment=Augment(drift=True, wb=0, exposure=0, gamma=0, blur_sigma=1.5),
+        cfg = TrainConfig.from_dict(steps=args.steps, augment=Augment.from_dict(drift=True, wb=0, exposure=0, gamma=0, blur_sigma=1.5),
                           log_every=args.every, checkpoint_every=0)
         sampler = PatchSampler([data[i][1] for i in ids["train"]], [data[i][2] for i in ids["train"]],
                                cfg.patch_size, real.IGNORE, args.seed, cfg.augment,

@@ -15,7 +15,7 @@ from crustwatch.change import as_date_text  # noqa: E402
 from crustwatch import sheet as cw_sheet  # noqa: E402
 from crustwatch.errors import CrustWatchError  # noqa: E402
 from crustwatch.normalize import calibration_ids as calibration_photos  # noqa: E402
-from crustwatch.project import check_config  # noqa: E402
+from crustwatch.project import check_config, check_sheet  # noqa: E402
 from crustwatch.settings import canonical, resolve_seeds, train_settings  # noqa: E402
 from crustwatch.shards import (
     manifest_path,
@@ -45,20 +45,9 @@ validate(
 )
 SPLITS = cw_sheet.assign_splits(SHEET, **config["split"])
 SPLIT_OF = dict(zip(SPLITS["image_id"], SPLITS["split"]))
-if "train" not in SPLIT_OF.values():
-    raise CrustWatchError(
-        f"image sheet '{config['images']}': no photo is for training. Give labelled rows "
-        "(a `mask`) with `split` train, or leave `split` blank in every row to split by plot"
-    )
 CAMERA_KEY = {cam: cw_sheet.camera_key(cam) for cam in SHEET["camera"].unique()}
-if config["normalize"]["method"] == "reference":
-    _no_box = SHEET[SHEET["reference"] == ""]
-    if len(_no_box):
-        raise CrustWatchError(
-            f"image sheet '{config['images']}': normalize.method is 'reference' but sheet line(s) "
-            f"{', '.join(map(str, _no_box['line']))} ({', '.join(_no_box.index[:5])}) have no `reference` box "
-            "(x0,y0,x1,y1 of a neutral target in the photo); give one per row or choose another method"
-        )
+# a photo to train on, reference boxes where normalize.method needs them (also `crustwatch check`)
+check_sheet(config, SHEET, SPLIT_OF)
 
 
 wildcard_constraints:

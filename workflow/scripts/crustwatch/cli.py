@@ -32,7 +32,7 @@ def _check(args) -> int:
 
     from snakemake.utils import validate
 
-    from .project import SCHEMA, check_config
+    from .project import SCHEMA, check_config, check_sheet
 
     if not Path(args.config).is_file():
         raise CrustWatchError(f"config file '{args.config}' not found (give --config PATH)")
@@ -53,6 +53,8 @@ def _check(args) -> int:
         raise CrustWatchError(f"{bad_config}{sheet_problem}") from None
     validate(cfg, str(SCHEMA))  # the schema's defaults, as the workflow fills them in
     df = cw_sheet.load_sheet(cfg["images"])
+    splits = cw_sheet.assign_splits(df, **cfg["split"])
+    check_sheet(cfg, df, dict(zip(splits["image_id"], splits["split"])))
     ids = [int(c["id"]) for c in cfg["classes"]]
     check_inputs(df[["line", "image_id", "image_path", "mask_path"]].to_dict("records"), ids,
                  int(cfg["ignore_index"]), args.out, cfg["ingest"]["max_megapixels"])

@@ -12,42 +12,49 @@ from PIL import Image, ImageFilter
 
 @dataclass
 class Augment:
-    """Augmentation settings (all applied with the training seed's generator).
+    """Augmentation settings (``train.augment``; all applied with the training seed's generator).
+    No defaults of their own: :meth:`from_dict` fills in the config schema's.
 
     Attributes:
-        flip_rotate: random flips and 90-degree rotations (default True).
-        gain: per-channel multiplicative jitter, +- (default 0.15), in normalized units.
-        offset: per-channel additive jitter, +- (default 0.3).
-        contrast: global contrast jitter, +- (default 0.2).
-        noise: standard deviation of added Gaussian noise (default 0.05).
-        blur_prob: probability of a 3x3 box blur of the patch (default 0.3).
+        flip_rotate: random flips and 90-degree rotations.
+        gain: per-channel multiplicative jitter, +-, in normalized units.
+        offset: per-channel additive jitter, +-.
+        contrast: global contrast jitter, +-.
+        noise: standard deviation of added Gaussian noise.
+        blur_prob: probability of a 3x3 box blur of the patch.
         drift: simulate camera drift on the photo as the camera saw it, before its
-            normalization (default False): the settings below.
-        wb: per-channel white-balance gain in linear light, log-uniform within +- (default 0.15).
-        exposure: exposure gain, log-uniform within +- (default 0.25).
-        gamma: relative change of the encoding gamma (2.2), within +- (default 0.15).
+            normalization: the settings below.
+        wb: per-channel white-balance gain in linear light, log-uniform within +-.
+        exposure: exposure gain, log-uniform within +-.
+        gamma: relative change of the encoding gamma (2.2), within +-.
         blur_sigma: optics blur, a Gaussian of standard deviation uniform in 0..this
-            (pixels of the normalized scale; default 0: off).
-        jpeg_prob: probability of JPEG re-compression (default 0.3), at quality
-            ``jpeg_min_quality`` (default 60) to 95.
-        scale: ground-scale change, log-uniform within +- (default 0.2): a crop of
-            (1 +- scale) x patch pixels resized to the patch.
+            (pixels of the normalized scale; 0: off).
+        jpeg_prob: probability of JPEG re-compression, at quality ``jpeg_min_quality`` to 95.
+        scale: ground-scale change, log-uniform within +-: a crop of (1 +- scale) x patch
+            pixels resized to the patch.
     """
 
-    flip_rotate: bool = True
-    gain: float = 0.15
-    offset: float = 0.3
-    contrast: float = 0.2
-    noise: float = 0.05
-    blur_prob: float = 0.3
-    drift: bool = False
-    wb: float = 0.15
-    exposure: float = 0.25
-    gamma: float = 0.15
-    blur_sigma: float = 0.0
-    jpeg_prob: float = 0.3
-    jpeg_min_quality: int = 60
-    scale: float = 0.2
+    flip_rotate: bool
+    gain: float
+    offset: float
+    contrast: float
+    noise: float
+    blur_prob: float
+    drift: bool
+    wb: float
+    exposure: float
+    gamma: float
+    blur_sigma: float
+    jpeg_prob: float
+    jpeg_min_quality: int
+    scale: float
+
+    @classmethod
+    def from_dict(cls, d: dict | None = None, **settings) -> "Augment":
+        """From ``train.augment`` settings, a dict and/or keywords (any subset: the schema fills in the rest)."""
+        from .project import section
+
+        return cls(**section("train", "augment", given={**(d or {}), **settings}))
 
 
 #: per photo and class, at most this many pixel positions are kept for class-balanced
@@ -77,7 +84,7 @@ class PatchSampler:
         patch: int,
         ignore_index: int,
         seed: int,
-        augment: Augment | None = None,
+        augment: Augment,
         raw: list[np.ndarray] | None = None,
         luts: list[np.ndarray] | None = None,
         class_balance: float = 0.0,
@@ -86,7 +93,7 @@ class PatchSampler:
         photos as uint8, before normalization) and their ``luts`` (3, 256) are used instead."""
         if not images:
             raise ValueError("no training photos: give at least one labelled 'train' row")
-        self.drift = bool(augment and augment.drift)
+        self.drift = bool(augment.drift)
         self.luts = None
         if self.drift:
             if raw is None or luts is None:
@@ -96,7 +103,7 @@ class PatchSampler:
         self.patch = patch
         self.ignore = ignore_index
         self.seed = int(seed)
-        self.aug = augment or Augment()
+        self.aug = augment
         self.images, self.masks = [], []
         for img, m in zip(images, masks):
             _, h, w = img.shape

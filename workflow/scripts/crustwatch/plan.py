@@ -32,16 +32,22 @@ from dataclasses import asdict, dataclass
 
 @dataclass(frozen=True)
 class StepsPlan:
-    """Settings of ``train.steps: auto`` (the ``train.plan`` section of the config)."""
+    """Settings of ``train.steps: auto`` (the ``train.plan`` section of the config; defaults: the schema's)."""
 
-    class_patches: int = 1200
-    pixel_passes: float = 4.0
-    min_steps: int = 200
-    max_steps: int = 5000
+    class_patches: int
+    pixel_passes: float
+    min_steps: int
+    max_steps: int
+
+    @classmethod
+    def from_dict(cls, d: dict | None = None, **settings) -> "StepsPlan":
+        from .project import section
+
+        return cls(**section("train", "plan", given={**(d or {}), **settings}))
 
 
 def plan_steps(class_pixels: dict[int, int], patch_size: int, batch_size: int, class_balance: float,
-               plan: StepsPlan | None = None) -> dict:
+               plan: StepsPlan) -> dict:
     """The number of training steps for these labelled pixels per class, and why.
 
     Args:
@@ -53,7 +59,6 @@ def plan_steps(class_pixels: dict[int, int], patch_size: int, batch_size: int, c
     Returns:
         ``steps`` and the record written into the model card (``rule``, both terms, inputs).
     """
-    plan = plan or StepsPlan()
     present = {int(c): int(n) for c, n in class_pixels.items() if n > 0}
     if not present:
         raise ValueError("no labelled training pixel: nothing to plan training from")

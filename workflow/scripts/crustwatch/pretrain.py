@@ -16,21 +16,8 @@ the same loop (:func:`crustwatch.train.train_model`, with :func:`masked_l1_loss`
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import torch
-
-
-@dataclass(frozen=True)
-class PretrainConfig:
-    """The ``pretrain:`` settings that shape the encoder (see the config schema for their defaults)."""
-
-    method: str
-    steps: int
-    mask_ratio: float
-    block_px: int
-    lr: float
 
 
 class MaskedPatches:

@@ -35,6 +35,36 @@ def default(*keys: str):
     return node.get("default")
 
 
+def with_defaults(value, node: dict | None = None):
+    """``value`` with the schema's defaults filled in, recursively, as the workflow's validation
+    fills them (an absent section is its ``default``, then its own keys' defaults); ``node`` is the
+    schema node ``value`` follows (default: the whole config's). The library's settings classes
+    are built from this, so the schema is the one place defaults live."""
+    import copy
+
+    node = schema() if node is None else node
+    if value is None and "default" in node:
+        value = copy.deepcopy(node["default"])
+    props = node.get("properties")
+    if not isinstance(value, dict) or not props:
+        return value
+    out = dict(value)
+    for key, sub in props.items():
+        if key in out:
+            out[key] = with_defaults(out[key], sub)
+        elif "default" in sub:
+            out[key] = with_defaults(copy.deepcopy(sub["default"]), sub)
+    return out
+
+
+def section(*keys: str, given: dict | None = None) -> dict:
+    """A config section (``section("train", "augment")``) with the schema's defaults under ``given``."""
+    node = schema()
+    for k in keys:
+        node = node["properties"][k]
+    return with_defaults(dict(given or {}), node)
+
+
 def _where(path) -> str:
     parts = [str(p) for p in path]
     return ".".join(parts) if parts else "(top level)"
@@ -174,6 +204,32 @@ def pairs_problems(pairs) -> list[str]:
         if texts[0] == texts[1]:
             out.append(f"config key change.pairs.{k}: both dates are {texts[0]}; a change needs two dates")
     return out
+
+
+def sheet_problems(config: dict, sheet, splits: dict[str, str]) -> list[str]:
+    """What a validated config asks of the loaded sheet (``crustwatch.sheet.load_sheet``) and its
+    splits (image_id -> split): a photo to train on, and a reference box in every row when
+    ``normalize.method`` is ``reference``. Used by the workflow at parse time and by ``crustwatch check``."""
+    out = []
+    where = f"image sheet '{config['images']}'"
+    if "train" not in splits.values():
+        out.append(f"{where}: no photo is for training. Give labelled rows (a `mask`) with `split` train, or leave "
+                   "`split` blank in every row to split by plot")
+    if config["normalize"]["method"] == "reference":
+        no_box = sheet[sheet["reference"] == ""]
+        if len(no_box):
+            out.append(
+                f"{where}: normalize.method is 'reference' but sheet line(s) {', '.join(map(str, no_box['line']))} "
+                f"({', '.join(no_box.index[:5])}) have no `reference` box (x0,y0,x1,y1 of a neutral target in the "
+                "photo); give one per row or choose another method")
+    return out
+
+
+def check_sheet(config: dict, sheet, splits: dict[str, str]) -> None:
+    """Raise one :class:`CrustWatchError` listing every problem :func:`sheet_problems` finds."""
+    problems = sheet_problems(config, sheet, splits)
+    if problems:
+        raise CrustWatchError("\n".join(problems))
 
 
 def check_config(config: dict, source: str = "config") -> None:

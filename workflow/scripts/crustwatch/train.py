@@ -10,7 +10,7 @@ import os
 import random
 import time
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -26,55 +26,62 @@ log = logging.getLogger("crustwatch")
 
 @dataclass
 class TrainConfig:
-    """Training settings (the ``train:`` section of the config).
+    """Training settings (the ``train:`` section of the config). The fields have no defaults of their
+    own: :meth:`from_dict` fills in the config schema's (``workflow/schemas/config.schema.yaml``, the
+    one place defaults live; ``docs/config.md`` lists them).
 
     Attributes:
-        patch_size: square training crop in pixels; also the prediction tile (default 128).
-        batch_size: patches per step (default 16).
+        patch_size: square training crop in pixels; also the prediction tile.
+        batch_size: patches per step.
         steps: optimizer steps, or ``"auto"``: planned from the training masks' labelled pixels
             and classes (:func:`crustwatch.plan.plan_steps`, settings in ``plan``) before training.
         class_balance: fraction of patches centred on a pixel of a uniformly drawn class
-            (:class:`crustwatch.data.PatchSampler`; default 0: off).
+            (:class:`crustwatch.data.PatchSampler`; 0: off).
         plan: settings of ``steps: "auto"`` (:class:`crustwatch.plan.StepsPlan`).
-        lr: peak AdamW learning rate, after a 5% warm-up, cosine decay to 0 (default 0.003).
-        weight_decay: AdamW weight decay (default 1e-4).
-        dice_weight: weight of the Dice term added to cross-entropy (default 1.0).
-        cpu_threads: torch threads on CPU; numerics depend on it, so it is fixed (default 2).
-        augment: augmentation settings.
-        log_every: steps between loss lines in the log (default 25).
-        checkpoint_every: steps between checkpoints a killed job resumes from (default 50; 0: none).
-        workers: loader processes making batches (default 0: the training process itself).
-        precision: ``fp32`` (default) or ``bf16``: forward and loss under bfloat16
-            autocast (weights and optimizer stay float32); about twice as fast on GPUs
-            with bf16 tensor cores, slower on most CPUs.
+        lr: peak AdamW learning rate, after a 5% warm-up, cosine decay to 0.
+        weight_decay: AdamW weight decay.
+        dice_weight: weight of the Dice term added to cross-entropy.
+        cpu_threads: torch threads on CPU; numerics depend on it, so it is fixed.
+        augment: augmentation settings (:class:`crustwatch.data.Augment`).
+        log_every: steps between loss lines in the log.
+        checkpoint_every: steps between checkpoints a killed job resumes from (0: none).
+        workers: loader processes making batches (0: the training process itself).
+        precision: ``fp32`` or ``bf16``: forward and loss under bfloat16 autocast (weights and
+            optimizer stay float32); about twice as fast on GPUs with bf16 tensor cores, slower
+            on most CPUs.
 
     ``log_every``, ``checkpoint_every`` and ``workers`` do not change the weights
     (:data:`TRAIN_RUNTIME_KEYS`); everything else does.
     """
 
-    patch_size: int = 128
-    batch_size: int = 16
-    steps: int | str = 300
-    # absent means off, as before the setting existed
-    class_balance: float = 0.0
-    plan: StepsPlan = field(default_factory=StepsPlan)
-    lr: float = 3e-3
-    weight_decay: float = 1e-4
-    dice_weight: float = 1.0
-    cpu_threads: int = 2
-    augment: Augment = field(default_factory=Augment)
-    log_every: int = 25
-    checkpoint_every: int = 50
-    workers: int = 0
-    precision: str = "fp32"
+    patch_size: int
+    batch_size: int
+    steps: int | str
+    class_balance: float
+    plan: StepsPlan
+    lr: float
+    weight_decay: float
+    dice_weight: float
+    cpu_threads: int
+    augment: Augment
+    log_every: int
+    checkpoint_every: int
+    workers: int
+    precision: str
 
     @classmethod
-    def from_dict(cls, d: dict) -> "TrainConfig":
-        d = dict(d)
-        aug = Augment(**d.pop("augment", {}) or {})
-        plan = StepsPlan(**d.pop("plan", {}) or {})
-        known = {k: v for k, v in d.items() if k in cls.__dataclass_fields__}
-        return cls(augment=aug, plan=plan, **known)
+    def from_dict(cls, d: dict | None = None, **settings) -> "TrainConfig":
+        """From ``train:`` settings, as a dict and/or keywords (any subset: the schema fills in the rest;
+        ``augment`` and ``plan`` may be given as their classes); unknown keys are left out."""
+        from dataclasses import asdict, is_dataclass
+
+        from .project import section
+
+        d = {**(d or {}), **settings}
+        d = {k: asdict(v) if is_dataclass(v) else v for k, v in d.items()}
+        d = section("train", given=d)
+        known = {k: v for k, v in d.items() if k in cls.__dataclass_fields__ and k not in ("augment", "plan")}
+        return cls(augment=Augment(**d["augment"]), plan=StepsPlan(**d["plan"]), **known)
 
 
 def pick_device(requested: str = "auto") -> torch.device:
