@@ -71,6 +71,19 @@ def _audit(args) -> int:
     return 1 if a.problems else 0
 
 
+def _defaults(args) -> int:
+    import yaml
+
+    from .project import defaults_markdown, with_defaults
+
+    if args.markdown:
+        print(defaults_markdown(), end="")
+    else:  # every default, as a config would set it (the two required keys left out)
+        cfg = with_defaults({})
+        print(yaml.safe_dump(cfg, sort_keys=False), end="")
+    return 0
+
+
 def _version(args) -> int:
     from .provenance import versions
 
@@ -106,6 +119,9 @@ def main(argv: list[str] | None = None) -> int:
                    help="retrain the seeds in a temporary folder and check the weights match bit for bit")
     a.add_argument("--seeds", default=None, help="only these seeds, comma-separated (default: all members)")
     a.set_defaults(fn=_audit)
+    f = sub.add_parser("defaults", help="print every config key's default (the schema's), as YAML or --markdown")
+    f.add_argument("--markdown", action="store_true", help="the reference table of docs/config.md")
+    f.set_defaults(fn=_defaults)
     v = sub.add_parser("version", help="print CrustWatch's and its libraries' versions")
     v.set_defaults(fn=_version)
     args = p.parse_args(argv)

@@ -237,3 +237,78 @@ def check_config(config: dict, source: str = "config") -> None:
     problems = config_problems(config)
     if problems:
         raise CrustWatchError(f"{source}: {len(problems)} problem(s):\n  " + "\n  ".join(problems))
+
+
+def _schema_comments() -> dict[str, str]:
+    """The comment lines directly above each key of the schema file, by dotted key."""
+    import re
+
+    out, stack, pending = {}, [], []
+    for line in SCHEMA.read_text().splitlines():
+        text = line.strip()
+        if text.startswith("#"):
+            pending.append(text.lstrip("#").strip())
+            continue
+        m = re.match(r"^( *)([A-Za-z_][A-Za-z0-9_]*):", line)
+        if not m:
+            pending = []
+            continue
+        depth = len(m.group(1)) // 2
+        stack = stack[:depth] + [m.group(2)]
+        if pending:
+            out[".".join(k for k in stack if k != "properties")] = " ".join(pending)
+        pending = []
+    return out
+
+
+def _allowed(node: dict) -> str:
+    if "enum" in node:
+        return " / ".join(f"`{v}`" for v in node["enum"])
+    if "anyOf" in node or "oneOf" in node:
+        return " or ".join(_allowed(n) for n in node.get("anyOf", node.get("oneOf")))
+    kind = node.get("type", "any")
+    kind = " or ".join(kind) if isinstance(kind, list) else kind
+    bounds = [f"{op} {node[k]}" for k, op in (("minimum", ">="), ("exclusiveMinimum", ">"), ("maximum", "<="),
+                                              ("exclusiveMaximum", "<"), ("multipleOf", "multiple of"))
+              if k in node]
+    return kind + (f" ({', '.join(bounds)})" if bounds else "")
+
+
+def defaults_markdown() -> str:
+    """``docs/config.md``: every config key with its default, allowed values and meaning, from the schema
+    (its ``description``, else the comment above the key); ``crustwatch defaults --markdown`` writes it."""
+    import json
+
+    comments = _schema_comments()
+    lines = ["# Configuration reference", "",
+             "Generated from `workflow/schemas/config.schema.yaml` by `crustwatch defaults --markdown` (a test checks",
+             "that this file is current). The schema is the one place defaults live: a key you leave out of your",
+             "config gets the default below, whatever folder Snakemake runs in. `crustwatch defaults` prints them as",
+             "YAML; `config/config.yaml` (the demo's) explains the main ones.", ""]
+
+    def rows(node: dict, prefix: str):
+        for key, sub in node.get("properties", {}).items():
+            dotted = f"{prefix}{key}"
+            if sub.get("type") == "object" and "properties" in sub and key != "seeds":
+                yield from rows(sub, dotted + ".")
+                continue
+            meaning = sub.get("description") or comments.get(dotted, "")
+            default = f"`{json.dumps(sub['default'])}`" if "default" in sub else "(required)" if key in node.get(
+                "required", []) else "(none)"
+            yield f"| `{dotted}` | {default} | {_allowed(sub)} | {meaning} |"
+
+    top = schema()
+    for key, sub in top["properties"].items():
+        if sub.get("type") == "object" and "properties" in sub:
+            lines += [f"## `{key}`", ""]
+            if comments.get(key):
+                lines += [comments[key], ""]
+            lines += ["| key | default | allowed | meaning |", "| --- | --- | --- | --- |", *rows(sub, key + "."), ""]
+    lines += ["## Top level", "", "| key | default | allowed | meaning |", "| --- | --- | --- | --- |"]
+    for key, sub in top["properties"].items():
+        if not (sub.get("type") == "object" and "properties" in sub):
+            meaning = sub.get("description") or comments.get(key, "")
+            default = f"`{json.dumps(sub['default'])}`" if "default" in sub else "(required)" if key in top.get(
+                "required", []) else "(none)"
+            lines.append(f"| `{key}` | {default} | {_allowed(sub)} | {meaning} |")
+    return "\n".join(lines) + "\n"
