@@ -30,7 +30,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "workflow" / "scripts"))
 
-from crustwatch import demo, io  # noqa: E402
+from crustwatch import demo, io, paths  # noqa: E402
 
 BIG = {"image_id": "big_P1_2024-06-01", "site": "big", "plot": "P1", "date": "2024-06-01"}
 
@@ -76,7 +76,7 @@ def main(argv=None) -> None:
     t0 = time.perf_counter()
     subprocess.run([str(bin_dir / "snakemake"), "--snakefile", str(ROOT / "Snakefile"), "--directory", str(root),
                     "--configfile", str(root / "config.yaml"), "--cores", "2",
-                    f"results/predictions/shards/{shard}.json"], check=True, env=env)
+                    paths.manifest("predict", shard)], check=True, env=env)
     wall = time.perf_counter() - t0
     bench = pd.read_csv(root / "benchmarks" / "predict" / f"{shard}.tsv", sep="\t")
     n_classes = len(demo.demo_classes())

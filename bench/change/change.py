@@ -38,7 +38,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "workflow" / "scripts"))
 
-from crustwatch import demo  # noqa: E402
+from crustwatch import demo, paths  # noqa: E402
 
 HOLD_DATE = "2023-05-16"
 CAM_E = demo.Camera("cam-E", 1.1, wb=(0.92, 1.0, 1.12), exposure=1.1, gamma=2.1, blur_px=0.5, fmt="jpg",
@@ -66,7 +66,7 @@ def run(work: Path, cores: int) -> float:
     env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"}
     cmd = [str(bin_dir / "snakemake"), "--snakefile", str(ROOT / "Snakefile"), "--directory", str(work),
            "--configfile", str(work / "config.yaml"), "--cores", str(cores), "--rerun-incomplete",
-           "results/change/by_site.tsv", "results/change/trend.tsv"]
+           paths.CHANGE_BY_SITE, paths.CHANGE_TREND]
     t0 = time.time()
     with open(work / "snakemake.log", "a") as f:
         res = subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT, env=env)
@@ -77,8 +77,8 @@ def run(work: Path, cores: int) -> float:
 
 def measure(work: Path, fdr: float = 0.05) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     text = {"site": str, "plot": str, "date_from": str, "date_to": str}
-    plots = pd.read_csv(work / "results/change/by_plot.tsv", sep="\t", dtype=text)
-    cells = pd.read_csv(work / "results/change/by_site.tsv", sep="\t", dtype=text)
+    plots = pd.read_csv(work / paths.CHANGE_BY_PLOT, sep="\t", dtype=text)
+    cells = pd.read_csv(work / paths.CHANGE_BY_SITE, sep="\t", dtype=text)
     plots = plots[plots["change_pp"].notna()].copy()
     plots["covered"] = (plots["ci_low"] <= plots["true_change_pp"]) & (plots["true_change_pp"] <= plots["ci_high"])
     cells["found"] = (cells["q_value"] <= fdr) & (np.sign(cells["change_pp"]) == np.sign(cells["true_change_pp"]))

@@ -57,7 +57,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from crustwatch import demo, files, io, metrics  # noqa: E402
 from crustwatch import normalize as norm  # noqa: E402
-from crustwatch.shards import photo_paths  # noqa: E402
+from crustwatch import paths  # noqa: E402
+from crustwatch.paths import photo as photo_paths  # noqa: E402
 
 import forest  # noqa: E402
 
@@ -203,7 +204,7 @@ def run_workflow(fold_dir: Path, cores: int) -> float:
     env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"}
     cmd = [str(bin_dir / "snakemake"), "--snakefile", str(ROOT / "Snakefile"), "--directory", str(fold_dir),
            "--configfile", str(fold_dir / "config.yaml"), "--cores", str(cores), "--rerun-incomplete",
-           "results/eval/metrics.tsv"]
+           paths.METRICS]
     t0 = time.time()
     with open(fold_dir / "snakemake.log", "a") as logf:
         res = subprocess.run(cmd, stdout=logf, stderr=subprocess.STDOUT, env=env)
@@ -222,7 +223,7 @@ def crustwatch_results(fold_dir: Path, sheet: pd.DataFrame) -> tuple[dict, pd.Da
     """Per test photo: the ensemble's confusion matrix, and cover rows (adjusted, map, interval)."""
     n = len(CLASSES)
     test = sheet[sheet["split"] == "test"]
-    cov = pd.read_csv(fold_dir / "results" / "coverage" / "by_image.tsv", sep="\t", dtype={"image_id": str})
+    cov = pd.read_csv(fold_dir / paths.COVER_BY_IMAGE, sep="\t", dtype={"image_id": str})
     cov = cov[cov["image_id"].isin(test["image_id"])]
     cms = {}
     for iid in test["image_id"]:

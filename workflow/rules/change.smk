@@ -4,29 +4,29 @@
 
 rule change:
     input:
-        by_plot_date="results/coverage/by_plot_date.tsv",
-        by_image="results/coverage/by_image.tsv",
+        by_plot_date=paths.COVER_BY_PLOT_DATE,
+        by_image=paths.COVER_BY_IMAGE,
     output:
         by_plot=report(
-            "results/change/by_plot.tsv",
+            paths.CHANGE_BY_PLOT,
             caption="../report/change_by_plot.rst",
             category="Change",
             subcategory="Tables",
         ),
         by_site=report(
-            "results/change/by_site.tsv",
+            paths.CHANGE_BY_SITE,
             caption="../report/change_by_site.rst",
             category="Change",
             subcategory="Tables",
         ),
         trend=report(
-            "results/change/trend.tsv",
+            paths.CHANGE_TREND,
             caption="../report/change_trend.rst",
             category="Change",
             subcategory="Tables",
         ),
     log:
-        "logs/change/change.log",
+        paths.CHANGE_LOG,
     conda:
         "../../envs/io.yaml"
     params:
@@ -39,18 +39,18 @@ rule change:
 
 rule plot_change:
     input:
-        by_site="results/change/by_site.tsv",
-        by_plot="results/change/by_plot.tsv",
+        by_site=paths.CHANGE_BY_SITE,
+        by_plot=paths.CHANGE_BY_PLOT,
     output:
         report(
-            "results/plots/change/{site}.png",
+            paths.PLOT_CHANGE,
             caption="../report/change.rst",
             category="Change",
             subcategory="Per site",
             labels={"site": "{site}", "figure": "change between dates"},
         ),
     log:
-        "logs/change/plot_{site}.log",
+        paths.PLOT_CHANGE_LOG,
     conda:
         "../../envs/io.yaml"
     params:

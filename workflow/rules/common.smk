@@ -17,12 +17,8 @@ from crustwatch.errors import CrustWatchError  # noqa: E402
 from crustwatch.normalize import calibration_ids as calibration_photos  # noqa: E402
 from crustwatch.project import check_config, check_sheet  # noqa: E402
 from crustwatch.settings import canonical, resolve_seeds, train_settings  # noqa: E402
-from crustwatch.shards import (
-    manifest_path,
-    photo_paths,
-    shard_of,
-    site_key,
-)  # noqa: E402
+from crustwatch import paths  # noqa: E402
+from crustwatch.shards import shard_of, site_key  # noqa: E402
 
 # every config problem at once, one line each, before the schema fills in its defaults
 check_config(config, "config (--configfile / --config)")
@@ -142,13 +138,13 @@ for _i, _s in SHARD_OF.items():
 
 
 def path_of(i, kind):
-    """A per-photo output (crustwatch.shards.photo_paths)."""
-    return photo_paths(i)[kind]
+    """A per-photo output (crustwatch.paths.photo)."""
+    return paths.photo(i)[kind]
 
 
 def manifests(stage, ids):
     """The manifests of ``stage`` for the shards holding ``ids`` (sorted, unique)."""
-    return sorted({manifest_path(stage, SHARD_OF[i]) for i in ids})
+    return sorted({paths.manifest(stage, SHARD_OF[i]) for i in ids})
 
 
 def shard_photos(wildcards):
@@ -216,7 +212,7 @@ def calibration_records(wildcards):
 
 
 def camera_stats_of(i):
-    return f"results/normalized/cameras/{CAMERA_KEY[SHEET.loc[i, 'camera']]}.json"
+    return paths.fill(paths.CAMERA_STATS, camera=CAMERA_KEY[SHEET.loc[i, "camera"]])
 
 
 def get_shard_camera_stats(wildcards):
@@ -232,7 +228,7 @@ def normalize_items(wildcards):
 
 def get_camera_shards(wildcards):
     """The normalized shards holding one camera's photos (AdaBN reads them)."""
-    return manifests("normalized", camera_ids(wildcards.camera))
+    return manifests("normalize", camera_ids(wildcards.camera))
 
 
 def camera_photos(wildcards):
@@ -243,7 +239,7 @@ def adabn_of(i):
     if not config["predict"]["adabn"]:
         return None
     cam = CAMERA_KEY[SHEET.loc[i, "camera"]]
-    return f"results/models/{MODEL}/adabn/{cam}.safetensors"
+    return paths.fill(paths.ADABN, model=MODEL, camera=cam)
 
 
 def get_shard_adabn(wildcards):
@@ -305,7 +301,7 @@ def check_all_inputs():
         print(f"\nCrustWatch: {e}\n", file=sys.stderr)
         raise SystemExit(1)
     cw_fp.mark_checked(todo, FINGERPRINT, key)
-    write_check_table(checked, list(SHEET.index), "results/checks/inputs.tsv")
+    write_check_table(checked, list(SHEET.index), paths.INPUT_CHECKS)
 
 
 def training_paths(kind, splits):
@@ -335,7 +331,7 @@ def pretrain_ids():
 
 
 def pretrain_shards():
-    return manifests("normalized", pretrain_ids())
+    return manifests("normalize", pretrain_ids())
 
 
 def pretrain_params():
@@ -359,21 +355,21 @@ def pretrained_inputs(wildcards):
     """The seed's pretrained encoder and its card when ``pretrain.method`` is on, else nothing."""
     if config["pretrain"]["method"] == "none":
         return {}
-    d = f"results/pretrain/{wildcards.model}/seed{wildcards.seed}"
+    w = {"model": wildcards.model, "seed": wildcards.seed}
     return {
-        "encoder": f"{d}/encoder.safetensors",
-        "encoder_card": f"{d}/encoder_card.json",
+        "encoder": paths.fill(paths.PRETRAINED_ENCODER, **w),
+        "encoder_card": paths.fill(paths.PRETRAINED_CARD, **w),
     }
 
 
 def training_shards():
     ids = ids_in("train", "val")
-    return manifests("ingest", ids) + manifests("normalized", ids)
+    return manifests("ingest", ids) + manifests("normalize", ids)
 
 
 def model_files(kind):
-    name = "model.safetensors" if kind == "weights" else "model_card.json"
-    return expand(f"results/models/{MODEL}/seed{{seed}}/{name}", seed=SEEDS)
+    template = paths.WEIGHTS if kind == "weights" else paths.MODEL_CARD
+    return expand(template, model=MODEL, seed=SEEDS)
 
 
 def evaluated_ids():
@@ -431,30 +427,30 @@ def change_pairs():
 
 def get_final_output():
     return [
-        "results/splits.tsv",
-        "results/coverage/by_image.tsv",
-        "results/coverage/by_plot_date.tsv",
-        "results/coverage/by_site_date.tsv",
-        "results/eval/metrics.tsv",
-        "results/eval/seeds.tsv",
-        "results/eval/seed_cover_spread.tsv",
-        "results/plots/seeds.png",
-        "results/plots/cover_over_time.png",
-        "results/plots/confusion.png",
-        "results/plots/confusion_val.png",
-        "results/eval/per_class.tsv",
-        "results/eval/cameras.tsv",
-        "results/plots/cameras.png",
-        "results/eval/provenance.tsv",
-        "results/report/maps",
-        *[f"results/plots/cover_by_plot/{k}.png" for k in sorted(SITE_OF_KEY)],
-        "results/change/by_plot.tsv",
-        "results/change/by_site.tsv",
-        "results/change/trend.tsv",
-        *[f"results/plots/change/{k}.png" for k in sorted(SITE_OF_KEY)],
-        "results/suggest/photos.tsv",
-        "results/suggest/regions.tsv",
-        "results/suggest/previews",
+        paths.SPLITS,
+        paths.COVER_BY_IMAGE,
+        paths.COVER_BY_PLOT_DATE,
+        paths.COVER_BY_SITE_DATE,
+        paths.METRICS,
+        paths.SEEDS,
+        paths.SEED_COVER_SPREAD,
+        paths.PLOT_SEEDS,
+        paths.PLOT_COVER,
+        paths.PLOT_CONFUSION,
+        paths.PLOT_CONFUSION_VAL,
+        paths.PER_CLASS,
+        paths.CAMERAS,
+        paths.PLOT_CAMERAS,
+        paths.PROVENANCE,
+        paths.REPORT_MAPS,
+        *expand(paths.PLOT_COVER_BY_PLOT, site=sorted(SITE_OF_KEY)),
+        paths.CHANGE_BY_PLOT,
+        paths.CHANGE_BY_SITE,
+        paths.CHANGE_TREND,
+        *expand(paths.PLOT_CHANGE, site=sorted(SITE_OF_KEY)),
+        paths.SUGGEST_PHOTOS,
+        paths.SUGGEST_REGIONS,
+        paths.SUGGEST_PREVIEWS,
     ]
 
 

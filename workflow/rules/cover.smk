@@ -5,12 +5,12 @@
 
 rule cover:
     input:
-        predictions="results/predictions/shards/{shard}.json",
-        ingest="results/ingest/shards/{shard}.json",
+        predictions=paths.PREDICT_MANIFEST,
+        ingest=paths.INGEST_MANIFEST,
     output:
-        "results/coverage/shards/{shard}.json",
+        paths.COVER_MANIFEST,
     log:
-        "logs/cover/{shard}.log",
+        paths.COVER_LOG,
     conda:
         "../../envs/io.yaml"
     params:
@@ -23,38 +23,38 @@ rule cover:
 
 rule aggregate_cover:
     input:
-        shards=manifests("coverage", SHEET.index),
-        splits="results/splits.tsv",
+        shards=manifests("cover", SHEET.index),
+        splits=paths.SPLITS,
     output:
         by_image=report(
-            "results/coverage/by_image.tsv",
+            paths.COVER_BY_IMAGE,
             caption="../report/by_image.rst",
             category="Cover",
             subcategory="Tables",
         ),
         by_plot_date=report(
-            "results/coverage/by_plot_date.tsv",
+            paths.COVER_BY_PLOT_DATE,
             caption="../report/by_plot_date.rst",
             category="Cover",
             subcategory="Tables",
         ),
         by_site_date=report(
-            "results/coverage/by_site_date.tsv",
+            paths.COVER_BY_SITE_DATE,
             caption="../report/by_site_date.rst",
             category="Cover",
             subcategory="Tables",
         ),
-        by_image_seed="results/coverage/by_image_seed.tsv",
-        calibration="results/coverage/interval_calibration.json",
-        adjustment="results/coverage/cover_adjustment.json",
+        by_image_seed=paths.COVER_BY_IMAGE_SEED,
+        calibration=paths.INTERVAL_CALIBRATION,
+        adjustment=paths.COVER_ADJUSTMENT,
         methods=report(
-            "results/coverage/cover_methods.tsv",
+            paths.COVER_METHODS,
             caption="../report/cover_methods.rst",
             category="Quality",
             subcategory="Cover estimate and interval",
         ),
     log:
-        "logs/cover/aggregate.log",
+        paths.AGGREGATE_LOG,
     conda:
         "../../envs/io.yaml"
     params:
@@ -73,16 +73,16 @@ rule aggregate_cover:
 
 rule plot_cover:
     input:
-        "results/coverage/by_site_date.tsv",
+        paths.COVER_BY_SITE_DATE,
     output:
         report(
-            "results/plots/cover_over_time.png",
+            paths.PLOT_COVER,
             caption="../report/cover_over_time.rst",
             category="Cover",
             subcategory="Per site",
         ),
     log:
-        "logs/plots/cover_over_time.log",
+        paths.PLOT_COVER_LOG,
     conda:
         "../../envs/io.yaml"
     params:

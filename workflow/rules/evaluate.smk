@@ -4,37 +4,37 @@
 
 rule evaluate:
     input:
-        shards=manifests("coverage", evaluated_ids()),
-        splits="results/splits.tsv",
-        by_image="results/coverage/by_image.tsv",
-        by_image_seed="results/coverage/by_image_seed.tsv",
+        shards=manifests("cover", evaluated_ids()),
+        splits=paths.SPLITS,
+        by_image=paths.COVER_BY_IMAGE,
+        by_image_seed=paths.COVER_BY_IMAGE_SEED,
     output:
         metrics=report(
-            "results/eval/metrics.tsv",
+            paths.METRICS,
             caption="../report/metrics.rst",
             category="Quality",
             subcategory="All metrics",
         ),
         plot=report(
-            "results/plots/confusion.png",
+            paths.PLOT_CONFUSION,
             caption="../report/confusion.rst",
             category="Quality",
             subcategory="Test photos",
         ),
         plot_val=report(
-            "results/plots/confusion_val.png",
+            paths.PLOT_CONFUSION_VAL,
             caption="../report/confusion_val.rst",
             category="Quality",
             subcategory="Validation photos",
         ),
         per_class=report(
-            "results/eval/per_class.tsv",
+            paths.PER_CLASS,
             caption="../report/per_class.rst",
             category="Quality",
             subcategory="Per class",
         ),
     log:
-        "logs/eval/evaluate.log",
+        paths.EVALUATE_LOG,
     conda:
         "../../envs/io.yaml"
     params:
@@ -46,25 +46,25 @@ rule evaluate:
 
 rule seed_sensitivity:
     input:
-        metrics="results/eval/metrics.tsv",
-        by_image_seed="results/coverage/by_image_seed.tsv",
-        splits="results/splits.tsv",
+        metrics=paths.METRICS,
+        by_image_seed=paths.COVER_BY_IMAGE_SEED,
+        splits=paths.SPLITS,
     output:
         table=report(
-            "results/eval/seeds.tsv",
+            paths.SEEDS,
             caption="../report/seeds_table.rst",
             category="Quality",
             subcategory="Ensemble and each seed",
         ),
-        spread="results/eval/seed_cover_spread.tsv",
+        spread=paths.SEED_COVER_SPREAD,
         plot=report(
-            "results/plots/seeds.png",
+            paths.PLOT_SEEDS,
             caption="../report/seeds.rst",
             category="Quality",
             subcategory="Ensemble and each seed",
         ),
     log:
-        "logs/eval/seed_sensitivity.log",
+        paths.SEEDS_LOG,
     conda:
         "../../envs/io.yaml"
     params:

@@ -14,9 +14,9 @@ rule ingest:
         photos=lambda w: [ancient(p) for p in shard_photos(w)],
         masks=lambda w: [ancient(p) for p in shard_masks(w)],
     output:
-        "results/ingest/shards/{shard}.json",
+        paths.INGEST_MANIFEST,
     log:
-        "logs/ingest/{shard}.log",
+        paths.INGEST_LOG,
     conda:
         "../../envs/io.yaml"
     params:

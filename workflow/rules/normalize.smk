@@ -6,9 +6,9 @@ rule camera_stats:
     input:
         get_calibration_shards,
     output:
-        "results/normalized/cameras/{camera}.json",
+        paths.CAMERA_STATS,
     log:
-        "logs/normalize/camera_{camera}.log",
+        paths.CAMERA_STATS_LOG,
     conda:
         "../../envs/io.yaml"
     params:
@@ -21,12 +21,12 @@ rule camera_stats:
 
 rule normalize:
     input:
-        ingest="results/ingest/shards/{shard}.json",
+        ingest=paths.INGEST_MANIFEST,
         cameras=get_shard_camera_stats,
     output:
-        "results/normalized/shards/{shard}.json",
+        paths.NORMALIZE_MANIFEST,
     log:
-        "logs/normalize/{shard}.log",
+        paths.NORMALIZE_LOG,
     conda:
         "../../envs/io.yaml"
     params:

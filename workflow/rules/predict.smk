@@ -5,17 +5,17 @@
 rule predict:
     input:
         adabn=get_shard_adabn,
-        normalized="results/normalized/shards/{shard}.json",
-        ingest="results/ingest/shards/{shard}.json",
-        ensemble=f"results/models/{MODEL}/ensemble.json",
+        normalized=paths.NORMALIZE_MANIFEST,
+        ingest=paths.INGEST_MANIFEST,
+        ensemble=paths.fill(paths.ENSEMBLE_CARD, model=MODEL),
         weights=model_files("weights"),
         cards=model_files("card"),
     output:
-        "results/predictions/shards/{shard}.json",
+        paths.PREDICT_MANIFEST,
     log:
-        "logs/predict/{shard}.log",
+        paths.PREDICT_LOG,
     benchmark:
-        "benchmarks/predict/{shard}.tsv"
+        paths.PREDICT_BENCHMARK
     conda:
         "../../envs/torch.yaml"
     threads: 1
@@ -40,16 +40,16 @@ rule predict:
 rule adabn:
     input:
         shards=get_camera_shards,
-        ensemble=f"results/models/{MODEL}/ensemble.json",
+        ensemble=paths.fill(paths.ENSEMBLE_CARD, model=MODEL),
         weights=model_files("weights"),
         cards=model_files("card"),
     output:
-        weights="results/models/{model}/adabn/{camera}.safetensors",
-        record="results/models/{model}/adabn/{camera}.json",
+        weights=paths.ADABN,
+        record=paths.ADABN_RECORD,
     log:
-        "logs/predict/adabn_{model}_{camera}.log",
+        paths.ADABN_LOG,
     benchmark:
-        "benchmarks/predict/adabn_{model}_{camera}.tsv"
+        paths.ADABN_BENCHMARK
     conda:
         "../../envs/torch.yaml"
     threads: 2

@@ -8,13 +8,13 @@ rule pretrain:
         # the shards holding the photos; their files are in params
         shards=pretrain_shards(),
     output:
-        encoder="results/pretrain/{model}/seed{seed}/encoder.safetensors",
-        card="results/pretrain/{model}/seed{seed}/encoder_card.json",
-        run="results/pretrain/{model}/seed{seed}/pretrain_run.json",
+        encoder=paths.PRETRAINED_ENCODER,
+        card=paths.PRETRAINED_CARD,
+        run=paths.PRETRAIN_RUN,
     log:
-        "logs/pretrain/{model}/seed{seed}.log",
+        paths.PRETRAIN_LOG,
     benchmark:
-        "benchmarks/pretrain/{model}/seed{seed}.tsv"
+        paths.PRETRAIN_BENCHMARK
     conda:
         "../../envs/torch.yaml"
     threads: train_threads()

@@ -5,17 +5,17 @@
 
 rule plot_cover_by_plot:
     input:
-        "results/coverage/by_plot_date.tsv",
+        paths.COVER_BY_PLOT_DATE,
     output:
         report(
-            "results/plots/cover_by_plot/{site}.png",
+            paths.PLOT_COVER_BY_PLOT,
             caption="../report/cover_by_plot.rst",
             category="Cover",
             subcategory="Per plot",
             labels={"site": "{site}", "figure": "cover per plot"},
         ),
     log:
-        "logs/plots/cover_by_plot_{site}.log",
+        paths.PLOT_COVER_BY_PLOT_LOG,
     conda:
         "../../envs/io.yaml"
     params:
@@ -27,17 +27,17 @@ rule plot_cover_by_plot:
 
 rule report_maps:
     input:
-        manifests("predictions", report_map_ids()),
+        manifests("predict", report_map_ids()),
     output:
         report(
-            directory("results/report/maps"),
+            directory(paths.REPORT_MAPS),
             patterns=["{image_id}.png"],
             caption="../report/maps.rst",
             category="Maps",
             labels={"photo": "{image_id}"},
         ),
     log:
-        "logs/report/maps.log",
+        paths.REPORT_MAPS_LOG,
     conda:
         "../../envs/io.yaml"
     params:
@@ -49,24 +49,24 @@ rule report_maps:
 rule camera_report:
     input:
         expand(
-            "results/normalized/cameras/{camera}.json",
+            paths.CAMERA_STATS,
             camera=sorted(set(CAMERA_KEY.values())),
         ),
     output:
         table=report(
-            "results/eval/cameras.tsv",
+            paths.CAMERAS,
             caption="../report/cameras_table.rst",
             category="Drift",
             labels={"what": "per camera statistics"},
         ),
         plot=report(
-            "results/plots/cameras.png",
+            paths.PLOT_CAMERAS,
             caption="../report/cameras.rst",
             category="Drift",
             labels={"what": "camera drift and correction"},
         ),
     log:
-        "logs/report/cameras.log",
+        paths.CAMERAS_LOG,
     conda:
         "../../envs/io.yaml"
     params:
@@ -78,17 +78,17 @@ rule camera_report:
 
 rule provenance:
     input:
-        ensemble=f"results/models/{MODEL}/ensemble.json",
+        ensemble=paths.fill(paths.ENSEMBLE_CARD, model=MODEL),
         cards=model_files("card"),
     output:
         report(
-            "results/eval/provenance.tsv",
+            paths.PROVENANCE,
             caption="../report/provenance.rst",
             category="Provenance",
             labels={"what": "models of the ensemble"},
         ),
     log:
-        "logs/report/provenance.log",
+        paths.PROVENANCE_LOG,
     conda:
         "../../envs/io.yaml"
     script:

@@ -7,9 +7,9 @@ rule split:
     input:
         config["images"],
     output:
-        "results/splits.tsv",
+        paths.SPLITS,
     log:
-        "logs/split.log",
+        paths.SPLIT_LOG,
     conda:
         "../../envs/io.yaml"
     params:

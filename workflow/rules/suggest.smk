@@ -4,30 +4,30 @@
 
 rule suggest:
     input:
-        predictions=manifests("predictions", unlabelled_ids()),
+        predictions=manifests("predict", unlabelled_ids()),
         ingest=manifests("ingest", unlabelled_ids() + ids_in("train")),
     output:
         photos=report(
-            "results/suggest/photos.tsv",
+            paths.SUGGEST_PHOTOS,
             caption="../report/suggest_photos.rst",
             category="Label next",
             labels={"what": "photos to label, ranked"},
         ),
         regions=report(
-            "results/suggest/regions.tsv",
+            paths.SUGGEST_REGIONS,
             caption="../report/suggest_regions.rst",
             category="Label next",
             labels={"what": "regions to label"},
         ),
         previews=report(
-            directory("results/suggest/previews"),
+            directory(paths.SUGGEST_PREVIEWS),
             patterns=["{name}.png"],
             caption="../report/suggest_previews.rst",
             category="Label next",
             labels={"what": "{name}"},
         ),
     log:
-        "logs/suggest/suggest.log",
+        paths.SUGGEST_LOG,
     conda:
         "../../envs/io.yaml"
     params:

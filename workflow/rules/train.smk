@@ -10,14 +10,14 @@ rule train:
         # the shards holding the train and val photos; their files are in params
         shards=training_shards(),
     output:
-        weights="results/models/{model}/seed{seed}/model.safetensors",
-        card="results/models/{model}/seed{seed}/model_card.json",
+        weights=paths.WEIGHTS,
+        card=paths.MODEL_CARD,
         # this run's facts (duration, host, processor, code commit): beside the card, never cited
-        run="results/models/{model}/seed{seed}/training_run.json",
+        run=paths.TRAINING_RUN,
     log:
-        "logs/train/{model}/seed{seed}.log",
+        paths.TRAIN_LOG,
     benchmark:
-        "benchmarks/train/{model}/seed{seed}.tsv"
+        paths.TRAIN_BENCHMARK
     conda:
         "../../envs/torch.yaml"
     # torch uses train.cpu_threads whatever --cores says: a rebuild is bit-identical
@@ -56,9 +56,9 @@ rule ensemble_card:
         cards=model_files("card"),
         weights=model_files("weights"),
     output:
-        "results/models/{model}/ensemble.json",
+        paths.ENSEMBLE_CARD,
     log:
-        "logs/train/{model}/ensemble.log",
+        paths.ENSEMBLE_LOG,
     conda:
         "../../envs/io.yaml"
     script:

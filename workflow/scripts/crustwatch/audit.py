@@ -20,6 +20,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from . import paths
 from .errors import CrustWatchError
 from .files import read_json, sha256_file
 from .provenance import training_run
@@ -65,7 +66,7 @@ def project_root(path: Path) -> Path:
 
 
 def find_ensemble_cards(root: Path, sha: str) -> list[Path]:
-    return [p for p in sorted((root / "results" / "models").glob("*/ensemble.json")) if sha256_file(p) == sha]
+    return [p for p in sorted(root.glob(paths.fill(paths.ENSEMBLE_CARD, model="*"))) if sha256_file(p) == sha]
 
 
 def _output_kind(path: Path) -> tuple[str, dict]:
@@ -103,7 +104,7 @@ def _output_kind(path: Path) -> tuple[str, dict]:
             images = sorted(set(df["image_id"]))
         else:  # a table per plot or site and date: its photos are those of its groups
             keys = [k for k in ("site", "plot", "date") if k in df.columns]
-            splits = project_root(path) / "results" / "splits.tsv"
+            splits = project_root(path) / paths.SPLITS
             sheet = pd.read_csv(splits, sep="\t", dtype=str, keep_default_na=False) if splits.exists() else None
             images = [] if sheet is None or not keys else sorted(
                 sheet.merge(df[keys].drop_duplicates(), on=keys)["image_id"])
@@ -214,7 +215,7 @@ def run_audit(path: str | Path, rebuild: bool = False, seeds: list[int] | None =
         a.say("")
         a.say(f"predicted photos ({len(info['images'])}):")
         for iid in info["images"]:
-            rec = root / "results" / "ingest" / iid / "photo.json"
+            rec = root / paths.photo(iid)["ingest_record"]
             if not rec.exists():
                 a.say(f"  {iid}: no ingest record {rec.relative_to(root)}")
                 a.problems.append(f"ingest record of {iid} missing")
@@ -285,7 +286,7 @@ def rebuild_seed(a: Audit, card_path: Path, card: dict) -> bool:
         ids = train_ids + val_ids
         if kind == "norm":
             return [str(a.resolve(data[i]["normalization_record"])) for i in ids]
-        return [str(a.root / "results" / "ingest" / i / f"{kind}.json") for i in ids]
+        return [str(a.root / paths.photo(i)[f"{kind}_record"]) for i in ids]
 
     logging.getLogger("crustwatch").setLevel(logging.WARNING)
     with tempfile.TemporaryDirectory(prefix=f"crustwatch-rebuild-seed{seed}-") as tmp:
@@ -295,7 +296,7 @@ def rebuild_seed(a: Audit, card_path: Path, card: dict) -> bool:
             train_photos=paths(train_ids, "normalized_photo"), train_masks=paths(train_ids, "ingested_mask"),
             val_photos=paths(val_ids, "normalized_photo"), val_masks=paths(val_ids, "ingested_mask"),
             photo_records=records("photo"), mask_records=records("mask"), norm_records=records("norm"),
-            raw_photos=[str(a.root / "results" / "ingest" / i / "photo.tif") for i in train_ids])
+            raw_photos=[str(a.root / paths.photo(i)["ingest_photo"]) for i in train_ids])
         job = TrainJob(seed=seed, files=files, classes=card["classes"], ignore_index=card["ignore_index"],
                        model_cfg={k: v for k, v in card["model"].items() if k != "encoder_weights_sha256"},
                        train_cfg=card["train"], split_seed=card["split_seed"],

@@ -4,7 +4,7 @@ A project of 10,000 photos would be some 40,000 Snakemake jobs if every photo ha
 its own ingest, normalize, predict and cover job, and Snakemake needs minutes just
 to plan that many. So each of those stages runs one job per *shard*: the photos of
 one site on one date. The outputs stay per photo, at the paths of
-:func:`photo_paths` (the data contract); each shard job also writes a manifest
+:func:`crustwatch.paths.photo` (the data contract); each shard job also writes a manifest
 (``results/<stage>/shards/<shard>.json``) naming every per-photo file it wrote with
 its sha256, and the next stage depends on the manifest.
 
@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Callable
 
 from . import files
+from .paths import photo
 from .sheet import path_key
 
 log = logging.getLogger("crustwatch")
@@ -35,40 +36,16 @@ def shard_of(site: str, date: str) -> str:
     return f"{site_key(site)}_{date}"
 
 
-def photo_paths(image_id: str) -> dict[str, str]:
-    """Every per-photo output of the workflow, relative to its working directory."""
-    return {
-        "ingest_photo": f"results/ingest/{image_id}/photo.tif",
-        "ingest_record": f"results/ingest/{image_id}/photo.json",
-        "mask": f"results/ingest/{image_id}/mask.tif",
-        "mask_record": f"results/ingest/{image_id}/mask.json",
-        "norm_photo": f"results/normalized/{image_id}/photo.tif",
-        "norm_record": f"results/normalized/{image_id}/photo.json",
-        "prediction": f"results/predictions/{image_id}.tif",
-        "seeds": f"results/predictions/{image_id}_seeds.tif",
-        "uncertainty": f"results/predictions/{image_id}_uncertainty.tif",
-        "probabilities": f"results/predictions/{image_id}_probs.tif",
-        "preview": f"results/predictions/{image_id}_preview.png",
-        "cover": f"results/coverage/images/{image_id}.tsv",
-        "confusion": f"results/eval/confusion/{image_id}.tsv",
-    }
-
-
-def manifest_path(stage: str, shard: str) -> str:
-    """The manifest of one stage's job for one shard (``stage``: ingest, normalized, predictions, coverage)."""
-    return f"results/{stage}/shards/{shard}.json"
-
-
 def run_shard(shard: str, image_ids: list[str], outputs: list[str], step: Callable[[str, dict], None],
               out_manifest: str) -> None:
     """Run ``step(image_id, paths)`` for each photo of a shard, then write the manifest.
 
-    ``outputs`` are the keys of :func:`photo_paths` the step writes (a key whose file
+    ``outputs`` are the keys of :func:`crustwatch.paths.photo` the step writes (a key whose file
     the step did not make, such as ``mask`` for an unlabelled photo, is left out).
     """
     photos = {}
     for k, iid in enumerate(image_ids, 1):
-        paths = photo_paths(iid)
+        paths = photo(iid)
         step(iid, paths)
         photos[iid] = {name: {"path": paths[name], "sha256": files.sha256_file(paths[name])}
                        for name in outputs if Path(paths[name]).is_file()}

@@ -22,7 +22,7 @@ DEFAULT_CAMERA = "default"
 #: longest image_id: the longest per-photo file name (``<id>_uncertainty.tif``) stays far below the
 #: 255 bytes file systems allow
 MAX_ID_LENGTH = 120
-#: suffixes of the per-photo files that share one folder (crustwatch.shards.photo_paths)
+#: suffixes of the per-photo files that share one folder (crustwatch.paths.photo)
 SHARED_FOLDER_NAMES = ("{}.tif", "{}_seeds.tif", "{}_uncertainty.tif", "{}_probs.tif", "{}_preview.png",
                        "{}.tsv")
 
