@@ -50,7 +50,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "workflow" / "scripts"))
 
-from crustwatch import cover, demo, files, infer, io, metrics, models  # noqa: E402
+from crustwatch import adjust, demo, files, infer, io, metrics, models  # noqa: E402
 from crustwatch import normalize as norm  # noqa: E402
 from crustwatch.data import Augment, PatchSampler  # noqa: E402
 from crustwatch.sheet import load_sheet, parse_box  # noqa: E402
@@ -267,8 +267,8 @@ def adjusted(rows: list[dict], classes: list[dict], labelled_per_camera: int = 0
         for iid, (group, cm) in cms.items():
             if iid in extra:
                 continue
-            m, _ = cover.error_rates(cal_cms, camera, iid, camera[iid])
-            p = cover.simplex_lsq(m, cm.sum(axis=0) / cm.sum())
+            m, _ = adjust.error_rates(cal_cms, camera, iid, camera[iid])
+            p = adjust.simplex_lsq(m, cm.sum(axis=0) / cm.sum())
             for c in classes:
                 out.append({"method": name, "image_id": iid, "group": group, "class": c["name"],
                             "pred_pct": 100 * p[c["id"]], "true_pct": 100 * cm.sum(axis=1)[c["id"]] / cm.sum()})
@@ -324,8 +324,8 @@ def _errors(cms: dict, rates: dict | None, scene_of: dict) -> dict:
         soil.append(100 * (q[0] - truth[0]))
         if rates is not None:
             cal = [c for k, c in rates.items() if scene_of[k] != scene_of[iid]]
-            m, _ = cover.misclassification(sum(cal))
-            e_adj.append(np.abs(100 * (cover.simplex_lsq(m, q) - truth)))
+            m, _ = adjust.misclassification(sum(cal))
+            e_adj.append(np.abs(100 * (adjust.simplex_lsq(m, q) - truth)))
     s = metrics.scores(np.asarray(sum(cms.values()), dtype=np.int64))
     return {"photos": len(cms), "map_mae_pp": float(np.mean(e_map)),
             "adjusted_mae_pp": float(np.mean(e_adj)) if e_adj else float("nan"),

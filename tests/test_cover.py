@@ -195,12 +195,12 @@ RATES = {(1, 0): 0.10, (0, 1): 0.02, (2, 0): 0.20}  # moss read as soil, soil as
 
 
 def _adjusted(photos):
-    from crustwatch.cover import adjust_cover
+    from crustwatch.adjust import adjust_cover
 
     covs, confs = zip(*[_photo_with_errors(iid, counts, RATES) for iid, counts in photos.items()])
     per_image = pd.concat(covs, ignore_index=True)
     conf = pd.concat(confs, ignore_index=True)
-    return adjust_cover(per_image, conf, ["val1", "val2"], 3)
+    return adjust_cover(per_image, conf, ["val1", "val2"], 3, min_photos=2)
 
 
 def test_adjusted_cover_undoes_stable_error_rates_at_any_composition():
@@ -224,12 +224,12 @@ def test_adjusted_cover_undoes_stable_error_rates_at_any_composition():
 
 
 def test_validation_photo_is_adjusted_with_the_other_photos_error_rates():
-    from crustwatch.cover import adjust_cover
+    from crustwatch.adjust import adjust_cover
 
     a, ca = _photo_with_errors("val1", [7000, 2000, 1000], RATES)
     b, cb = _photo_with_errors("val2", [6000, 3000, 1000], {(1, 0): 0.30})  # val2's own errors differ
     out, _ = adjust_cover(pd.concat([a, b], ignore_index=True), pd.concat([ca, cb], ignore_index=True),
-                          ["val1", "val2"], 3, require_gain=False)
+                          ["val1", "val2"], 3, min_photos=2, require_gain=False)
     e = out[out["model"] == "ensemble"].set_index(["image_id", "class"])
     # val1 with val2's rates (30% of moss as soil): over-corrected, as an honest out-of-sample estimate is
     assert e.loc[("val1", "moss"), "cover_pct"] > e.loc[("val1", "moss"), "true_cover_pct"] + 1
@@ -238,14 +238,14 @@ def test_validation_photo_is_adjusted_with_the_other_photos_error_rates():
 
 
 def test_adjustment_that_does_not_help_the_validation_photos_is_not_used():
-    from crustwatch.cover import adjust_cover
+    from crustwatch.adjust import adjust_cover
 
     a, ca = _photo_with_errors("val1", [7000, 2000, 1000], RATES)
     b, cb = _photo_with_errors("val2", [6000, 3000, 1000], {(1, 0): 0.30})  # the photos' error rates disagree
     t, ct = _photo_with_errors("test1", [3000, 6000, 1000], RATES)
     per_image = pd.concat([a, b, t], ignore_index=True)
     conf = pd.concat([ca, cb, ct], ignore_index=True)
-    out, rec = adjust_cover(per_image, conf, ["val1", "val2"], 3)
+    out, rec = adjust_cover(per_image, conf, ["val1", "val2"], 3, min_photos=2)
     # left out in turn, each validation photo is adjusted worse than its map: the maps' fractions are kept
     chk = rec["validation_check"]
     assert chk["adjusted_error_pp"] > chk["map_error_pp"] and chk["pairs"] == 6
@@ -254,17 +254,17 @@ def test_adjustment_that_does_not_help_the_validation_photos_is_not_used():
     # rates that hold on both validation photos pass the check and are used
     b2, cb2 = _photo_with_errors("val2", [6000, 3000, 1000], RATES)
     out2, rec2 = adjust_cover(pd.concat([a, b2, t], ignore_index=True), pd.concat([ca, cb2, ct], ignore_index=True),
-                              ["val1", "val2"], 3)
+                              ["val1", "val2"], 3, min_photos=2)
     assert rec2["method"] == "confusion"
     assert rec2["validation_check"]["adjusted_error_pp"] < rec2["validation_check"]["map_error_pp"]
     # one labelled validation photo cannot be checked: not adjusted, and the record says why
-    out1, rec1 = adjust_cover(pd.concat([a, t], ignore_index=True), pd.concat([ca, ct], ignore_index=True), ["val1"], 3)
+    out1, rec1 = adjust_cover(pd.concat([a, t], ignore_index=True), pd.concat([ca, ct], ignore_index=True), ["val1"], 3, min_photos=2)
     assert rec1["method"] == "none" and "1 labelled validation photo" in rec1["reason"]
     np.testing.assert_array_equal(out1["cover_pct"], out1["map_cover_pct"])
 
 
 def test_adjusted_cover_stays_a_composition():
-    from crustwatch.cover import simplex_lsq
+    from crustwatch.adjust import simplex_lsq
 
     m = np.array([[0.9, 0.3, 0.0], [0.1, 0.7, 0.0], [0.0, 0.0, 1.0]])
     q = np.array([0.97, 0.0, 0.03])  # no moss labelled at all: the exact inverse would be negative
@@ -280,20 +280,20 @@ def test_adjusted_cover_stays_a_composition():
 
 
 def test_rare_classes_and_missing_validation_keep_the_map_fraction():
-    from crustwatch.cover import adjust_cover, misclassification
+    from crustwatch.adjust import adjust_cover, misclassification
 
     cm = np.array([[900, 100, 0], [5, 45, 0], [0, 0, 0]])
     m, kept = misclassification(cm, min_class_px=100)
     assert kept == [1, 2]
     np.testing.assert_allclose(m[:, 1], [0, 1, 0]) and np.testing.assert_allclose(m[:, 0], [0.9, 0.1, 0])
     cov, conf = _photo_with_errors("test1", [7000, 2000, 1000], RATES)
-    out, rec = adjust_cover(cov, conf, [], 3)
+    out, rec = adjust_cover(cov, conf, [], 3, min_photos=2)
     assert rec["method"] == "none" and "no validation photo" in rec["reason"]
     np.testing.assert_array_equal(out["cover_pct"], out["map_cover_pct"])
 
 
 def test_a_camera_with_validation_photos_gets_its_own_error_rates():
-    from crustwatch.cover import adjust_cover
+    from crustwatch.adjust import adjust_cover
 
     new_camera = {(1, 0): 0.30, (2, 0): 0.40}  # the new camera misreads more moss and lichen as soil
     parts = [_photo_with_errors("valA1", [7000, 2000, 1000], RATES), _photo_with_errors("valA2", [6000, 3000, 1000], RATES),
@@ -304,7 +304,7 @@ def test_a_camera_with_validation_photos_gets_its_own_error_rates():
     per_image = pd.concat([c for c, _ in parts], ignore_index=True)
     conf = pd.concat([c for _, c in parts], ignore_index=True)
     cams = {"valA1": "A", "valA2": "A", "valB": "B", "testB": "B", "testA": "A", "testC": "C"}
-    out, rec = adjust_cover(per_image, conf, ["valA1", "valA2", "valB"], 3, camera_of=cams)
+    out, rec = adjust_cover(per_image, conf, ["valA1", "valA2", "valB"], 3, camera_of=cams, min_photos=2)
     e = out[out["model"] == "ensemble"].set_index(["image_id", "class"])
     # each camera's own rates undo its own misreadings exactly
     for iid in ("testA", "testB"):

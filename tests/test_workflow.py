@@ -213,7 +213,7 @@ def test_cover_tables(finished):
     got = site.set_index(["site", "date", "class"])["cover_pct"]
     np.testing.assert_allclose(got.sort_index(), mean.sort_index())
     # cover is the map's fraction adjusted by the validation photos' error rates (cover.adjust: confusion)
-    from crustwatch.cover import simplex_lsq
+    from crustwatch.adjust import simplex_lsq
 
     adj = json.loads((cov / "cover_adjustment.json").read_text())
     splits = pd.read_csv(finished / "results" / "splits.tsv", sep="\t")

@@ -84,13 +84,8 @@ def aggregate_cover(cover_tsvs: list[str], splits_tsv: str, level: float, out: d
     ``interval``: ``calibrated`` (seed spread scaled by the validation error) or
     ``seed`` (seed spread alone); see :mod:`crustwatch.cover`.
     """
-    from ..cover import (
-        ADJUST_METHODS,
-        adjust_cover,
-        aggregate,
-        apply_calibration,
-        calibrate,
-    )
+    from ..adjust import ADJUST_METHODS, adjust_cover
+    from ..cover import aggregate, apply_calibration, calibrate
 
     per_image = pd.concat([pd.read_csv(f, sep="\t") for f in cover_tsvs], ignore_index=True)
     meta = pd.read_csv(splits_tsv, sep="\t", dtype=str, keep_default_na=False)[["image_id", "site", "plot", "date", "camera", "split"]]
