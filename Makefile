@@ -36,25 +36,25 @@ test-fast: venv
 
 bench: bench-speed bench-memory
 
-# bench/results/predict_speed.tsv and train_speed.tsv (about 6 minutes on 2 CPU cores);
-# on a GPU machine: .venv/bin/python bench/speed.py --device cuda
+# bench/results/speed/predict_speed.tsv and train_speed.tsv (about 6 minutes on 2 CPU cores);
+# on a GPU machine: .venv/bin/python bench/speed/speed.py --device cuda
 bench-speed: venv
-	$(BIN)/python bench/speed.py
+	$(BIN)/python bench/speed/speed.py
 
 # peak memory of predicting one 6000 x 4000 photo with the workflow (about 8 minutes):
-# bench/results/predict_memory.tsv
+# bench/results/speed/predict_memory.tsv
 bench-memory: venv
-	PATH=$(abspath $(BIN)):$$PATH $(BIN)/python bench/predict_memory.py
+	PATH=$(abspath $(BIN)):$$PATH $(BIN)/python bench/speed/predict_memory.py
 
 # drift benchmark of the normalization methods, 3-seed ensembles (about 80 min on 2 CPU cores):
-# bench/results/drift.tsv, drift_summary.tsv, drift.png
+# bench/results/drift/drift.tsv, drift_summary.tsv, drift.png
 bench-drift: venv
-	$(BIN)/python bench/drift.py --seeds 0,1,2
+	$(BIN)/python bench/drift/drift.py --seeds 0,1,2
 
 # models trained on each camera's own photos, and the cost of each camera property
-# (about 31 min on 2 CPU cores): bench/results/drift_ceiling.tsv
+# (about 31 min on 2 CPU cores): bench/results/drift/drift_ceiling.tsv
 bench-drift-ceiling: venv
-	$(BIN)/python bench/drift.py --ceiling --seeds 0,1,2
+	$(BIN)/python bench/drift/drift.py --ceiling --seeds 0,1,2
 
 # real photos: the source study's Utah plots (GIT_DIR: a bare git dir of stefanherdy/JESS),
 # leave one plot out, the default ensemble against a pixel random forest, same-camera and drifted
@@ -71,9 +71,9 @@ bench-change: venv
 	PATH=$(abspath $(BIN)):$$PATH $(BIN)/python bench/change/change.py
 
 # how long `snakemake -n` takes on 10,000 and 100,000 generated photos:
-# bench/results/dag_scale.tsv
+# bench/results/scale/dag_scale.tsv
 bench-dag: venv
-	PATH=$(abspath $(BIN)):$$PATH $(BIN)/python bench/dag_scale.py
+	PATH=$(abspath $(BIN)):$$PATH $(BIN)/python bench/scale/dag_scale.py
 
 lint: venv
 	PATH=$(abspath $(BIN)):$$PATH $(BIN)/snakemake --lint

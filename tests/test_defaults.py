@@ -95,7 +95,7 @@ def test_the_demo_departs_from_the_schema_only_in_its_pins():
 
 
 def test_the_drift_benchmarks_choice_stays_the_default():
-    """bench/drift.py's winning method (docs/camera-drift.md): camera_moments over each camera's first date,
+    """bench/drift/drift.py's winning method (docs/camera-drift.md): camera_moments over each camera's first date,
     no AdaBN, the optics augmentation (blur, JPEG, scale; no colour drift), confusion-adjusted cover."""
     d = project.with_defaults({})
     assert (d["normalize"]["method"], d["normalize"]["camera_pool"]) == ("camera_moments", "first_date")

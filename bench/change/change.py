@@ -38,7 +38,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "workflow" / "scripts"))
 
-from crustwatch import demo, paths  # noqa: E402
+from crustwatch import demo, files, paths, provenance  # noqa: E402
 
 HOLD_DATE = "2023-05-16"
 CAM_E = demo.Camera("cam-E", 1.1, wb=(0.92, 1.0, 1.12), exposure=1.1, gamma=2.1, blur_px=0.5, fmt="jpg",
@@ -168,6 +168,7 @@ def main(argv=None) -> None:
     plots[["site", "plot", "class", "date_from", "date_to", "change_pp", "ci_low", "ci_high", "camera_changed",
            "true_change_pp", "covered"]].to_csv(args.out / "plots.tsv", sep="\t", index=False, float_format="%.4g")
     figure(cells, plots, args.out / "change.png")
+    files.write_json(args.out / "run.json", provenance.bench_run(ROOT, sys.argv, secs))
     print(summary.to_string(index=False))
     if not args.keep:
         shutil.rmtree(args.work)

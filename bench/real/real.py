@@ -57,7 +57,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from crustwatch import demo, files, io, metrics  # noqa: E402
 from crustwatch import normalize as norm  # noqa: E402
-from crustwatch import paths  # noqa: E402
+from crustwatch import paths, provenance  # noqa: E402
 from crustwatch.paths import photo as photo_paths  # noqa: E402
 
 import forest  # noqa: E402
@@ -188,10 +188,12 @@ def set_key(cfg: dict, dotted: str, value) -> None:
     d[last] = value
 
 
-def fold_config(seeds: list[int], overrides: list[str]) -> dict:
-    """What a user must give (sheet, classes, ignore value, seeds) plus the ``--set`` overrides;
-    everything else is the schema's default."""
+def fold_config(seeds: list[int], overrides: list[str], plan: dict | None = None) -> dict:
+    """What a user must give (sheet, classes, ignore value, seeds) plus the plan file's settings
+    (``dotted.key: value``) and then the ``--set`` overrides; everything else is the schema's default."""
     cfg = {"images": "images.tsv", "classes": CLASSES, "ignore_index": IGNORE, "seeds": seeds}
+    for key, value in (plan or {}).items():
+        set_key(cfg, key, value)
     for item in overrides:
         key, _, value = item.partition("=")
         set_key(cfg, key, yaml.safe_load(value))
@@ -338,12 +340,14 @@ def figure(summary: pd.DataFrame, per_class: pd.DataFrame, path: Path) -> None:
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--git-dir", help="bare git dir of stefanherdy/JESS (the search tool's fetch); without it the "
-                    "photos must already be under --work/data (bench/real/gpu.sh)")
+                    "photos must already be under --work/data (bench/gpu/run.sh)")
     ap.add_argument("--prepare-only", action="store_true", help="write the photos, masks and renders, then stop")
     ap.add_argument("--work", default=str(ROOT / "bench" / "data" / "real"), help="data and fold projects")
     ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "real"))
     ap.add_argument("--seeds", default="0,1,2")
     ap.add_argument("--folds", default=",".join(PLOTS), help="test plots, comma-separated")
+    ap.add_argument("--plan", metavar="YAML", help="config overrides as a file of `dotted.key: value` lines "
+                    "(bench/real/plans/; the --set overrides come after it)")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                     help="config override, e.g. train.steps=400 (repeatable)")
     ap.add_argument("--no-drift", action="store_true", help="same-camera variant only")
@@ -367,7 +371,7 @@ def main(argv: list[str] | None = None) -> None:
         log(f"photos, masks and renders under {data}")
         return
     seeds = [int(s) for s in args.seeds.split(",")]
-    cfg = fold_config(seeds, args.set)
+    cfg = fold_config(seeds, args.set, yaml.safe_load(Path(args.plan).read_text()) if args.plan else None)
     folds = args.folds.split(",")
     cw_rows, rf_rows, fold_rows, class_rows = [], [], [], []
     cw_cms, rf_cms = {}, {}
@@ -428,6 +432,7 @@ def main(argv: list[str] | None = None) -> None:
     files.write_json(out / "plan.json", {"config": cfg, "folds": folds, "drifted": drifted,
                                       "forest": forest.SETTINGS, "python": sys.version.split()[0]})
     figure(summary_df, per_class, out / "real.png")
+    files.write_json(out / "run.json", provenance.bench_run(ROOT, sys.argv))
     print(summary_df.pivot_table(index=["variant", "metric"], columns="method", values="value").round(4).to_string())
 
 

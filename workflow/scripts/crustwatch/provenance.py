@@ -38,6 +38,23 @@ def code_version(path: str | Path = ".") -> dict:
         return {"git_commit": None, "git_dirty": None, "path": str(Path(path).resolve())}
 
 
+def bench_run(root: str | Path, argv: list[str], seconds: float | None = None) -> dict:
+    """What a benchmark's results were made with: the code commit (and uncommitted changes), the
+    command line, when, where, and the libraries' versions (a benchmark writes it as ``run.json``
+    beside its results, so every table says which commit produced it)."""
+    import time
+
+    return {
+        "code": code_version(root),
+        "command": " ".join(argv),
+        "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "seconds": None if seconds is None else round(seconds, 1),
+        "host": platform.node(),
+        "cpu": cpu_model(),
+        "versions": versions(),
+    }
+
+
 def cpu_model() -> str:
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():

@@ -164,7 +164,7 @@ def predict_image(
     patch = ens["patch_size"]
     step_fraction = predict_cfg.get("step_fraction", 0.5)
     # the normalized photo is read a band of rows at a time: memory holds the outputs, not the photo's
-    # per-seed probabilities (a 24 MP photo stays under 2 GB, `bench/predict_memory.py`)
+    # per-seed probabilities (a 24 MP photo stays under 2 GB, `bench/speed/predict_memory.py`)
     with io.RasterRows(photo) as rows:
         n_tiles = len(infer.tile_coords(rows.height, rows.width, patch, step_fraction))
         with progress_bar(n_tiles, f"predict {nrec['image_id']} (tiles)", enabled=progress) as bar:

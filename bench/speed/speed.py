@@ -1,7 +1,7 @@
 """Prediction and training throughput: a naive smp loop against CrustWatch's own path.
 
     make bench-speed                          # CPU, about 6 minutes on 2 cores
-    python bench/speed.py --device cuda       # on a GPU machine (bf16 against the bf16 matmul peak)
+    python bench/speed/speed.py --device cuda       # on a GPU machine (bf16 against the bf16 matmul peak)
 
 Both paths run the default model (Unet, resnet18, depth 3, decoder 64-32-16, 7
 classes, 128 px tiles) in the same process, after the machine's peak is measured
@@ -32,7 +32,7 @@ MP, default 12 MP, a typical field camera):
   :class:`crustwatch.data.PatchSampler` holding the normalized photos in memory
   (decoded once), channels_last, fixed threads; on GPU bf16 autocast.
 
-Writes ``bench/results/predict_speed.tsv`` and ``train_speed.tsv`` (``--device
+Writes ``bench/results/speed/predict_speed.tsv`` and ``train_speed.tsv`` (``--device
 cuda``: ``predict_speed_gpu.tsv``, ``train_speed_gpu.tsv``).
 """
 
@@ -49,10 +49,10 @@ import numpy as np
 import pandas as pd
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "workflow" / "scripts"))
 
-from crustwatch import demo, infer, io, models  # noqa: E402
+from crustwatch import demo, files, infer, io, models, provenance  # noqa: E402
 from crustwatch.data import Augment, PatchSampler  # noqa: E402
 from crustwatch.train import TrainConfig, make_loss, train_model  # noqa: E402
 
@@ -284,7 +284,7 @@ def main(argv=None) -> None:
     ap.add_argument("--steps", type=int, default=10, help="training steps timed per path")
     ap.add_argument("--batch", type=int, default=16, help="tiles per forward pass at prediction")
     ap.add_argument("--threads", type=int, default=min(2, os.cpu_count() or 1))
-    ap.add_argument("--out-dir", default=str(ROOT / "bench" / "results"))
+    ap.add_argument("--out-dir", default=str(ROOT / "bench" / "results" / "speed"))
     args = ap.parse_args(argv)
     device = torch.device(args.device)
     torch.set_num_threads(args.threads)
@@ -301,6 +301,7 @@ def main(argv=None) -> None:
     print(pred.to_string(index=False))
     train = pd.DataFrame(bench_train(device, args.train_mp, args.steps, 16, peak, args.threads))
     train.to_csv(out / f"train_speed{suffix}.tsv", sep="\t", index=False)
+    files.write_json(out / f"speed{suffix}_run.json", provenance.bench_run(ROOT, sys.argv))
     print(train.to_string(index=False))
     for name, df, unit in (("prediction", pred, "mp_per_s"), ("training", train, "samples_per_s")):
         n, c = df.set_index("path").loc["naive"], df.set_index("path").loc["crustwatch"]

@@ -1,14 +1,14 @@
 """How long does Snakemake take to plan a large project? (issue: 10,000 photos in <= 30 s)
 
-    python bench/dag_scale.py                    # 10,000 and 100,000 photos
-    python bench/dag_scale.py --photos 1000,10000
+    python bench/scale/dag_scale.py                    # 10,000 and 100,000 photos
+    python bench/scale/dag_scale.py --photos 1000,10000
 
 For each size it writes a project under ``bench/data/dag_scale/N``: an image sheet
 of N photos (monitoring over years: 40 sites x 25 plots x dates, a camera per
 date; the first date labelled), every photo a hard link to one tiny generated
 PNG (the sheet check needs real files, their content does not matter to the
 plan), and times ``snakemake -n`` from a cold start (parsing, sheet
-validation, DAG) and a second time. Writes ``bench/results/dag_scale.tsv``
+validation, DAG) and a second time. Writes ``bench/results/scale/dag_scale.tsv``
 (photos, jobs, seconds) and prints it.
 """
 
@@ -27,10 +27,10 @@ import numpy as np
 import pandas as pd
 import yaml
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "workflow" / "scripts"))
 
-from crustwatch import demo  # noqa: E402
+from crustwatch import demo, files, provenance  # noqa: E402
 
 BIN = Path(sys.executable).parent
 
@@ -97,7 +97,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--photos", default="10000,100000")
     ap.add_argument("--data", default=str(ROOT / "bench" / "data" / "dag_scale"))
-    ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "dag_scale.tsv"))
+    ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "scale" / "dag_scale.tsv"))
     args = ap.parse_args()
     rows = []
     for n in (int(x) for x in args.photos.split(",")):
@@ -112,6 +112,7 @@ def main() -> int:
     df = pd.DataFrame(rows)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     df.to_csv(args.out, sep="\t", index=False)
+    files.write_json(Path(args.out).with_name(Path(args.out).stem + "_run.json"), provenance.bench_run(ROOT, sys.argv))
     print(df.to_string(index=False))
     return 0
 

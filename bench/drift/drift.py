@@ -2,7 +2,7 @@
 
     make bench-drift                      # every method, 3 seeds: about 7 minutes per method on 2 CPU cores
     make bench-drift-ceiling              # what each camera's own photos allow (--ceiling, about 31 minutes)
-    python bench/drift.py --steps 40      # a quick look (worse models, same comparison)
+    python bench/drift/drift.py --steps 40      # a quick look (worse models, same comparison)
 
 Generated data with controlled drift (the demo generator, its own seed):
 2 sites x 5 permanent plots x 5 dates. Date 1 is shot with camera A (the
@@ -31,8 +31,8 @@ labelled validation photos too, so that camera's own error rates are used;
 those photos leave that row's evaluation. ``drift_photos.tsv`` has every
 photo's predicted and true cover per row. ``--map-only`` skips the adjusted rows; ``--merge`` combines the
 ``drift.tsv`` of several runs into one table and figure. Writes
-``bench/results/drift.tsv`` (long: method group class metric value),
-``bench/results/drift_summary.tsv`` (one row per method) and ``drift.png``.
+``bench/results/drift/drift.tsv`` (long: method group class metric value),
+``bench/results/drift/drift_summary.tsv`` (one row per method) and ``drift.png``.
 """
 
 from __future__ import annotations
@@ -47,10 +47,10 @@ import numpy as np
 import pandas as pd
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "workflow" / "scripts"))
 
-from crustwatch import adjust, demo, files, infer, io, metrics, models  # noqa: E402
+from crustwatch import adjust, demo, files, infer, io, metrics, models, provenance  # noqa: E402
 from crustwatch import normalize as norm  # noqa: E402
 from crustwatch.data import Augment, PatchSampler  # noqa: E402
 from crustwatch.sheet import load_sheet, parse_box  # noqa: E402
@@ -481,7 +481,7 @@ def main() -> int:
     ap.add_argument("--seeds", default="0", help="comma-separated model seeds; several: their ensemble (default 0)")
     ap.add_argument("--methods", default=",".join(METHODS), help="comma-separated subset of: " + ", ".join(METHODS))
     ap.add_argument("--data", default=str(ROOT / "bench" / "data" / "drift"))
-    ap.add_argument("--out", default=str(ROOT / "bench" / "results"))
+    ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "drift"))
     ap.add_argument("--map-only", action="store_true",
                     help="report the class maps' pixel fractions only, without the adjusted cover rows (METHOD+adjust)")
     ap.add_argument("--labelled-per-camera", default="1,3",
@@ -493,7 +493,7 @@ def main() -> int:
                     help="no training: combine the drift.tsv of earlier runs (same data and seeds) into --out")
     ap.add_argument("--ceiling", action="store_true",
                     help="instead of the methods: the in-domain ceiling of every camera and the cost of each camera "
-                         "property, with camera_moments (bench/results/drift_ceiling.tsv; see ceiling())")
+                         "property, with camera_moments (bench/results/drift/drift_ceiling.tsv; see ceiling())")
     args = ap.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -502,6 +502,7 @@ def main() -> int:
         classes = [{"id": c["id"], "name": c["name"]} for c in demo.CLASSES]
         table = ceiling(args, classes)
         files.write_tsv(table, out / "drift_ceiling.tsv")
+        files.write_json(out / "drift_ceiling_run.json", provenance.bench_run(ROOT, sys.argv, time.time() - t0))
         pd.set_option("display.width", 200)
         print(table.round(3).to_string(index=False))
         print(f"total {time.time() - t0:.0f} s; wrote {out / 'drift_ceiling.tsv'}")
@@ -544,6 +545,7 @@ def main() -> int:
 def write_results(long: pd.DataFrame, summ: pd.DataFrame, out: Path, t0: float) -> int:
     files.write_tsv(long, out / "drift.tsv")
     files.write_tsv(summ, out / "drift_summary.tsv")
+    files.write_json(out / "drift_run.json", provenance.bench_run(ROOT, sys.argv, time.time() - t0))
     figure(long, summ, out / "drift.png")
     pd.set_option("display.width", 200)
     print(summ.round(3).to_string(index=False))

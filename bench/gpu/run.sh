@@ -4,7 +4,7 @@
 # with the benchmark's data carried there (it has no git dir of JESS and no internet):
 #
 #   here:   .venv/bin/python bench/real/real.py --git-dir DIR --work bench/data/real_gpu --prepare-only
-#   device: run(command="bash bench/real/gpu.sh", carry=["bench/data/real_gpu/data"], timeout_s=580)
+#   device: run(command="bash bench/gpu/run.sh", carry=["bench/data/real_gpu/data"], timeout_s=580)
 #
 # Writes under $OUT (or bench/results/gpu when unset): real/ (summary.tsv, folds.tsv, ...),
 # speed.txt, gpu_check.json, and the logs.
@@ -20,12 +20,10 @@ if [ ! -x .venv/bin/python ]; then
 fi
 nvidia-smi --query-gpu=name,memory.total --format=csv | tee "$OUT/gpu.txt"
 # determinism on CUDA (about 2 minutes)
-.venv/bin/python bench/gpu_check.py --out "$OUT/gpu_check.json" 2>&1 | tee "$OUT/gpu_check.log" || true
+.venv/bin/python bench/gpu/gpu_check.py --out "$OUT/gpu_check.json" 2>&1 | tee "$OUT/gpu_check.log" || true
 # the real-photo benchmark with a larger plan: full resolution of the ingested photos, the schema's
 # 5-stage encoder, 2000 steps, 5 seeds, bf16 training (the GPU has the time the CPU has not)
 PATH=$PWD/.venv/bin:$PATH .venv/bin/python bench/real/real.py --work bench/data/real_gpu \
-    --out "$OUT/real" --seeds 0,1,2,3,4 --cores 16 \
-    --set normalize.target_mm_per_px=1.5 --set train.steps=2000 --set train.precision=bf16 \
-    --set train.workers=4 --set model.encoder_depth=5 --set "model.decoder_channels=[128,64,32,16,8]" \
+    --out "$OUT/real" --seeds 0,1,2,3,4 --cores 16 --plan bench/real/plans/gpu.yaml \
     2>&1 | tee "$OUT/real.log"
-.venv/bin/python bench/speed.py --device cuda 2>&1 | tee "$OUT/speed.txt" || true
+.venv/bin/python bench/speed/speed.py --device cuda 2>&1 | tee "$OUT/speed.txt" || true

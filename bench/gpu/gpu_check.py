@@ -1,6 +1,6 @@
 """GPU check: run on a machine with CUDA (one short call); prints what README states.
 
-    python bench/gpu_check.py [--out results.json]     # about 1-2 minutes on one GPU
+    python bench/gpu/gpu_check.py [--out results.json]     # about 1-2 minutes on one GPU
 
 Checks, with the workflow's own training code and deterministic settings:
 
@@ -33,7 +33,7 @@ from pathlib import Path  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "workflow" / "scripts"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "workflow" / "scripts"))
 
 from crustwatch import infer, models, train  # noqa: E402
 from crustwatch.data import Augment, PatchSampler  # noqa: E402

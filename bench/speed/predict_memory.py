@@ -1,7 +1,7 @@
 """Peak memory of predicting one 24 MP photo (6000 x 4000) with the real workflow.
 
     make bench-memory          # about 6 minutes on 2 CPU cores
-    python bench/predict_memory.py --width 3000 --height 2000   # a quicker look
+    python bench/speed/predict_memory.py --width 3000 --height 2000   # a quicker look
 
 Generates the tiny test project, adds one large unlabelled photo (a camera JPEG,
 ``--width`` x ``--height``, at the target resolution so nothing is downsampled: the
@@ -10,7 +10,7 @@ on the weights) and runs ``snakemake`` up to that photo's prediction. Snakemake'
 benchmark of the predict job gives its peak resident memory (``max_rss``), which
 is printed beside what the whole-photo algorithm would need for its per-seed
 probabilities alone (seeds x classes x pixels x 4 bytes). Writes
-``bench/results/predict_memory.tsv``.
+``bench/results/speed/predict_memory.tsv``.
 """
 
 from __future__ import annotations
@@ -27,10 +27,10 @@ import numpy as np
 import pandas as pd
 import yaml
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "workflow" / "scripts"))
 
-from crustwatch import demo, io, paths  # noqa: E402
+from crustwatch import demo, files, io, paths, provenance  # noqa: E402
 
 BIG = {"image_id": "big_P1_2024-06-01", "site": "big", "plot": "P1", "date": "2024-06-01"}
 
@@ -67,7 +67,7 @@ def main(argv=None) -> None:
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--steps", type=int, default=2)
     ap.add_argument("--workdir", default=str(ROOT / "bench" / "data" / "predict_memory"))
-    ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "predict_memory.tsv"))
+    ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "speed" / "predict_memory.tsv"))
     args = ap.parse_args(argv)
     root = Path(args.workdir)
     shard = make_project(root, args.width, args.height, args.seeds, args.steps)
@@ -91,6 +91,8 @@ def main(argv=None) -> None:
     out = pd.DataFrame([row])
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     out.to_csv(args.out, sep="\t", index=False)
+    files.write_json(Path(args.out).with_name(Path(args.out).stem + "_run.json"),
+                     provenance.bench_run(ROOT, sys.argv, time.perf_counter() - t0))
     print(out.to_string(index=False))
     print(f"\npredicting a {row['megapixels']} MP photo with {args.seeds} seeds peaked at "
           f"{row['predict_max_rss_mb']:.0f} MB resident (target: under 2048 MB); the per-seed probabilities of "
