@@ -396,3 +396,24 @@ def test_training_that_cannot_fit_in_memory_is_refused_with_the_numbers(monkeypa
                                      torch.device("cpu"))
     train_step._check_train_memory(TrainConfig.from_dict(), {"encoder_depth": 4, "decoder_channels": [64, 32, 16, 8]}, 7, imgs,
                                  torch.device("cpu"))
+
+
+def test_the_train_step_core_trains_arrays_as_the_workflow_does():
+    """crustwatch.steps.train.fit, which the train rule, the audit's rebuild and the benchmarks call:
+    seeded (same weights twice), the plan of steps auto in its result, the model handed out before training."""
+    from crustwatch.steps.train import fit
+
+    imgs, masks = _data()
+    model_cfg = {"arch": "Unet", "encoder": "resnet18", "encoder_depth": 3, "decoder_channels": [16, 8, 4],
+                 "encoder_weights": None}
+    train_cfg = {"patch_size": 32, "batch_size": 4, "steps": "auto", "cpu_threads": 1, "augment": {"drift": False},
+                 "plan": {"class_patches": 4, "pixel_passes": 0, "min_steps": 2, "max_steps": 5}}
+    seen = []
+    a = fit(3, imgs, masks, 3, model_cfg, train_cfg, device=torch.device("cpu"), log_fn=lambda s: None,
+            on_model=seen.append)
+    assert seen == [a.model] and a.plan["steps"] == a.cfg.steps == a.history["steps"] == 3
+    assert a.plan["decided_by"] == "classes" and a.flags["use_deterministic_algorithms"]
+    b = fit(3, imgs, masks, 3, model_cfg, train_cfg, device=torch.device("cpu"), log_fn=lambda s: None)
+    assert _same(a.model.state_dict(), b.model.state_dict())
+    c = fit(4, imgs, masks, 3, model_cfg, train_cfg, device=torch.device("cpu"), log_fn=lambda s: None)
+    assert not _same(a.model.state_dict(), c.model.state_dict())

@@ -50,11 +50,12 @@ import torch
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "workflow" / "scripts"))
 
-from crustwatch import adjust, demo, files, infer, io, metrics, models, provenance  # noqa: E402
+from crustwatch import adjust, demo, files, infer, io, metrics, provenance  # noqa: E402
 from crustwatch import normalize as norm  # noqa: E402
 from crustwatch.data import Augment, PatchSampler  # noqa: E402
 from crustwatch.sheet import load_sheet, parse_box  # noqa: E402
-from crustwatch.train import TrainConfig, configure_determinism, train_model  # noqa: E402
+from crustwatch.steps.train import fit  # noqa: E402
+from crustwatch.train import TrainConfig  # noqa: E402
 
 CAMERAS = demo.DEFAULT_CAMERAS
 SPEC = demo.DemoSpec(
@@ -68,6 +69,9 @@ SPEC = demo.DemoSpec(
 TARGET_MM = 1.0
 #: tile size at prediction: the training patch, as in the workflow
 PATCH = TrainConfig.from_dict().patch_size
+#: the model every method trains (the workflow's Unet-ResNet18 at the demo's depth and widths)
+MODEL = {"arch": "Unet", "encoder": "resnet18", "encoder_depth": 3, "decoder_channels": [64, 32, 16],
+         "encoder_weights": None}
 # method name -> (normalize.method, drift augmentation, AdaBN at prediction, normalize.camera_pool)
 METHODS = {
     "none": ("none", False, False, "first_date"),
@@ -183,22 +187,19 @@ def train_one(data: dict, normed: dict, luts: dict, drift: bool, steps: int, see
               energy: float = 0.0):
     train_ids = [i for i, d in data.items() if d["group"] == "train"]
     aug = DRIFT_AUG[drift]
-    cfg = TrainConfig.from_dict(steps=steps, cpu_threads=2, log_every=max(1, steps // 4),
-                      augment=Augment.from_dict(drift=aug is not None, **(aug or {})))
-    configure_determinism(seed, cfg.cpu_threads, torch.device("cpu"))
-    model = models.create_model("Unet", "resnet18", n_classes, 3, [64, 32, 16])
-    sampler = PatchSampler([normed[i] for i in train_ids], [data[i]["mask"] for i in train_ids], cfg.patch_size,
-                           demo.IGNORE, seed, cfg.augment, raw=[data[i]["raw"] for i in train_ids],
-                           luts=[luts[i] for i in train_ids])
+    train_cfg = {"steps": steps, "cpu_threads": 2, "log_every": max(1, steps // 4),
+                 "augment": {"drift": aug is not None, **(aug or {})}}
     extra_loss = None
     if energy:
         others = [i for i, d in data.items() if d["group"] != "train"]
         target = PatchSampler([normed[i] for i in others], [np.zeros(normed[i].shape[1:], np.uint8) for i in others],
-                              cfg.patch_size, demo.IGNORE, seed + 10_000, Augment.from_dict(drift=False))
-        extra_loss = energy_term(target, energy, max(1, cfg.batch_size // 2))
-    train_model(model, sampler, cfg, n_classes, demo.IGNORE, torch.device("cpu"), progress=False, log=log,
-                extra_loss=extra_loss)
-    return model, cfg.patch_size
+                              PATCH, demo.IGNORE, seed + 10_000, Augment.from_dict(drift=False))
+        extra_loss = energy_term(target, energy, max(1, TrainConfig.from_dict(train_cfg).batch_size // 2))
+    # the workflow's own training core (crustwatch.steps.train.fit)
+    fitted = fit(seed, [normed[i] for i in train_ids], [data[i]["mask"] for i in train_ids], n_classes, MODEL,
+                 train_cfg, raw=[data[i]["raw"] for i in train_ids], luts=[luts[i] for i in train_ids],
+                 device=torch.device("cpu"), ignore_index=demo.IGNORE, log_fn=log, extra_loss=extra_loss)
+    return fitted.model, fitted.cfg.patch_size
 
 
 def predict_map(members, img: np.ndarray, n_classes: int, shape: tuple[int, int]) -> np.ndarray:

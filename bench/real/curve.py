@@ -30,10 +30,10 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "workflow" / "scripts"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from crustwatch import infer, io, metrics, models  # noqa: E402
+from crustwatch import infer, io, metrics  # noqa: E402
 from crustwatch import normalize as norm  # noqa: E402
-from crustwatch.data import Augment, PatchSampler  # noqa: E402
-from crustwatch.train import TrainConfig, configure_determinism, train_model  # noqa: E402
+from crustwatch.steps.train import fit  # noqa: E402
+from crustwatch.train import TrainConfig  # noqa: E402
 
 import real  # noqa: E402
 
@@ -103,20 +103,19 @@ def main(argv: list[str] | None = None) -> None:
     device = torch.device("cpu")
     rows = []
     for b in [float(x) for x in args.balance.split(",")]:
-        configure_determinism(args.seed, 2, device)
-        cfg = TrainConfig.from_dict(steps=args.steps, augment=Augment.from_dict(drift=True, wb=0, exposure=0, gamma=0, blur_sigma=1.5),
-                          log_every=args.every, checkpoint_every=0)
-        sampler = PatchSampler([data[i][1] for i in ids["train"]], [data[i][2] for i in ids["train"]],
-                               cfg.patch_size, real.IGNORE, args.seed, cfg.augment,
-                               raw=[data[i][0] for i in ids["train"]], luts=[data[i][3] for i in ids["train"]],
-                               class_balance=b)
-        net = models.create_model("Unet", "resnet18", n, args.depth, [int(c) for c in args.decoder.split(",")])
+        train_cfg = {"steps": args.steps, "log_every": args.every, "checkpoint_every": 0, "class_balance": b,
+                     "augment": {"drift": True, "wb": 0, "exposure": 0, "gamma": 0, "blur_sigma": 1.5}}
+        model_cfg = {"arch": "Unet", "encoder": "resnet18", "encoder_depth": args.depth,
+                     "decoder_channels": [int(c) for c in args.decoder.split(",")], "encoder_weights": None}
+        cfg = TrainConfig.from_dict(train_cfg)
+        nets = []  # the model being trained, for the scoring callback
         t0, spent = time.time(), [0.0]  # training time excludes the scoring
 
-        def score(msg: str, b=b, net=net, t0=t0, spent=spent) -> None:
+        def score(msg: str, b=b, nets=nets, t0=t0, spent=spent) -> None:
             print(f"balance {b}: {msg}", flush=True)
             if not msg.startswith("step "):
                 return
+            net = nets[0]
             step = int(msg.split()[1].split("/")[0])
             t1 = time.time()
             seconds = t1 - t0 - spent[0]
@@ -134,7 +133,10 @@ def main(argv: list[str] | None = None) -> None:
             net.train()
             spent[0] += time.time() - t1
 
-        train_model(net, sampler, cfg, n, real.IGNORE, device, progress=False, log=score)
+        # the workflow's own training core; the scoring callback scores the model at every --every steps
+        fit(args.seed, [data[i][1] for i in ids["train"]], [data[i][2] for i in ids["train"]], n, model_cfg, train_cfg,
+            raw=[data[i][0] for i in ids["train"]], luts=[data[i][3] for i in ids["train"]], device=device,
+            ignore_index=real.IGNORE, log_fn=score, on_model=nets.append)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     pd.DataFrame(rows).to_csv(out / f"curve_{args.fold}.tsv", sep="\t", index=False)

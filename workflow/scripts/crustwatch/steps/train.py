@@ -64,6 +64,67 @@ class TrainJob:
     pretrained_card: str | None = None
 
 
+@dataclasses.dataclass
+class Fitted:
+    """A trained model and how it was trained (:func:`fit`)."""
+
+    model: object  # torch.nn.Module, in eval mode
+    history: dict  # losses, steps, seconds, resumed step, ops without deterministic kernels
+    plan: dict | None  # train.steps auto: the plan (None for a fixed number of steps)
+    cfg: object  # the TrainConfig trained with (steps as planned)
+    flags: dict  # the determinism settings
+    device: object
+
+
+def fit(seed: int, images: list[np.ndarray], masks: list[np.ndarray], n_classes: int, model_cfg: dict,
+        train_cfg: dict, *, runtime_cfg: dict | None = None, raw: list[np.ndarray] | None = None,
+        luts: list[np.ndarray] | None = None, encoder_weights: str | None = None, device=None,
+        ignore_index: int | None = None, log_fn=None, progress: bool = False, checkpoint: str | Path | None = None,
+        fingerprint: str = "", extra_loss=None, on_model=None) -> Fitted:
+    """The array-level core of step train: one seed's model trained on normalized photos and their
+    targets (class channels 0..n-1, ``ignore_index`` elsewhere; default the workflow's target ignore value).
+
+    Seeds every generator, builds the model of ``model_cfg`` (its encoder from ``encoder_weights``,
+    default ``model_cfg``'s), samples patches as ``train_cfg`` says (with ``augment.drift``, from ``raw``
+    and ``luts``: the photos before normalization and their lookup tables), plans the steps for
+    ``steps: auto``, refuses a step that cannot fit in memory, and trains. The workflow's train rule
+    (:func:`train_seed`), ``crustwatch audit --rebuild`` and the benchmarks all train through here.
+    ``on_model(model)`` is called with the model before training starts (a learning curve scores it
+    from ``log_fn`` as it trains).
+    """
+    from .. import metrics, models
+    from ..data import PatchSampler
+    from ..plan import plan_steps
+    from ..project import section
+    from ..train import TrainConfig, configure_determinism, pick_device, train_model
+
+    log_fn = log_fn or log.info
+    ignore_index = metrics.TARGET_IGNORE if ignore_index is None else ignore_index
+    cfg = TrainConfig.from_dict({**train_cfg, **(runtime_cfg or {})})
+    device = device or pick_device(section("train", given=train_cfg)["device"])
+    flags = configure_determinism(seed, cfg.cpu_threads, device)
+    weights = model_cfg.get("encoder_weights") if encoder_weights is None else encoder_weights
+    model = models.create_model(model_cfg["arch"], model_cfg["encoder"], n_classes, model_cfg["encoder_depth"],
+                                model_cfg.get("decoder_channels"), weights)
+    if on_model is not None:
+        on_model(model)
+    sampler = PatchSampler(images, masks, cfg.patch_size, ignore_index, seed, cfg.augment, raw=raw, luts=luts,
+                           class_balance=cfg.class_balance)
+    plan = None
+    if cfg.steps == "auto":
+        plan = plan_steps(sampler.class_pixels(), cfg.patch_size, cfg.batch_size, cfg.class_balance, cfg.plan)
+        cfg = dataclasses.replace(cfg, steps=plan["steps"])
+        log_fn(f"seed {seed}: train.steps auto -> {plan['steps']} steps, set by {plan['decided_by']} "
+               f"({plan['classes_present']} classes, {plan['labelled_pixels']} labelled pixels: {plan['by_classes']} "
+               f"steps by classes, {plan['by_pixels']} by pixels, bounds {plan['min_steps']}..{plan['max_steps']})")
+    _check_train_memory(cfg, model_cfg, n_classes, images, device)
+    log_fn(f"seed {seed}: {len(images)} training photos, device {device}, {cfg.steps} steps, "
+           f"{flags['torch_threads']} torch threads")
+    history = train_model(model, sampler, cfg, n_classes, ignore_index, device, progress=progress, log=log_fn,
+                          checkpoint=checkpoint, fingerprint=fingerprint, extra_loss=extra_loss)
+    return Fitted(model, history, plan, cfg, flags, device)
+
+
 def train_seed(job: TrainJob, out_weights: str, out_card: str, out_run: str | None = None,
                runtime_cfg: dict | None = None, progress: bool = True) -> None:
     """Train one model with one seed and write its weights (safetensors), its model card and the
@@ -87,42 +148,34 @@ def train_seed(job: TrainJob, out_weights: str, out_card: str, out_run: str | No
     import torch
 
     from .. import infer, metrics, models, provenance
-    from ..data import PatchSampler
-    from ..plan import plan_steps
-    from ..train import TrainConfig, configure_determinism, pick_device, train_model
+    from ..project import section
+    from ..train import TrainConfig, pick_device
 
     inputs = job.files
     seed, classes, ignore_index, model_cfg, train_cfg = job.seed, job.classes, job.ignore_index, job.model_cfg, job.train_cfg
     train_ids, val_ids, train_photos, train_masks = inputs.train_ids, inputs.val_ids, inputs.train_photos, inputs.train_masks
     val_photos, val_masks, raw_photos = inputs.val_photos, inputs.val_masks, inputs.raw_photos
-    cfg = TrainConfig.from_dict({**train_cfg, **(runtime_cfg or {})})
-    device = pick_device(train_cfg.get("device", "auto"))
-    flags = configure_determinism(seed, cfg.cpu_threads, device)
-    # one output channel per configured class, whatever the ids and the ignore value
-    n_classes = len(classes)
+    device = pick_device(section("train", given=train_cfg)["device"])
     pretrained = _pretrained_record(job)
-    model = models.create_model(
-        model_cfg["arch"], model_cfg["encoder"], n_classes, model_cfg["encoder_depth"],
-        model_cfg.get("decoder_channels"),
-        # a pretrained encoder began from model.encoder_weights itself
-        job.pretrained_encoder if pretrained else model_cfg.get("encoder_weights"),
-    )
     nrecs, norm_paths = {}, {}
     for path in inputs.norm_records:
         r = files.read_json(path)
         nrecs[r["image_id"]], norm_paths[r["image_id"]] = r, path
     data = _training_data_record(train_ids, val_ids, train_photos, train_masks, val_photos, val_masks,
                                  inputs.photo_records, inputs.mask_records, norm_paths)
+    # one output channel per configured class, whatever the ids and the ignore value
+    n_classes = len(classes)
+    threads = TrainConfig.from_dict(train_cfg).cpu_threads
     shaping = {
         "seed": seed, "model": model_cfg, "train": train_cfg, "classes": classes, "ignore_index": ignore_index,
         "inputs": {i: (d["normalized_photo_sha256"], d["ingested_mask_sha256"]) for i, d in data.items()},
-        "device": device.type, "threads": cfg.cpu_threads,
+        "device": device.type, "threads": threads,
         **({"pretrained": pretrained["encoder_sha256"]} if pretrained else {}),
     }
     imgs, masks = _load_training_pairs(train_photos, train_masks, classes)
     target_ignore = metrics.TARGET_IGNORE  # the targets' ignore value (the project's is in the card)
     raw = luts = None
-    if cfg.augment.drift:
+    if section("train", given=train_cfg)["augment"]["drift"]:
         if not raw_photos or len(raw_photos) != len(train_ids):
             raise CrustWatchError("train.augment.drift needs the ingested photos of the training rows")
         raw, luts = [], []
@@ -131,22 +184,12 @@ def train_seed(job: TrainJob, out_weights: str, out_card: str, out_run: str | No
             photo, _ = io.read_raster(path)
             raw.append(norm.resample_photo(photo, img.shape[1:]))
             luts.append(np.asarray(r["lut"], dtype=np.float32))
-    sampler = PatchSampler(imgs, masks, cfg.patch_size, target_ignore, seed, cfg.augment, raw=raw, luts=luts,
-                           class_balance=cfg.class_balance)
-    plan = None
-    if cfg.steps == "auto":
-        plan = plan_steps(sampler.class_pixels(), cfg.patch_size, cfg.batch_size, cfg.class_balance, cfg.plan)
-        cfg = dataclasses.replace(cfg, steps=plan["steps"])
-        log.info("seed %d: train.steps auto -> %d steps, set by %s (%d classes, %d labelled pixels: "
-                 "%d steps by classes, %d by pixels, bounds %d..%d)", seed, plan["steps"], plan["decided_by"],
-                 plan["classes_present"], plan["labelled_pixels"], plan["by_classes"], plan["by_pixels"],
-                 plan["min_steps"], plan["max_steps"])
-    _check_train_memory(cfg, model_cfg, n_classes, imgs, device)
-    log.info("seed %d: %d training photos, device %s, %d steps, %d torch threads", seed, len(imgs), device,
-             cfg.steps, flags["torch_threads"])
-    checkpoint = Path(out_weights).with_name("checkpoint.safetensors")
-    history = train_model(model, sampler, cfg, n_classes, target_ignore, device, progress=progress, log=log.info,
-                          checkpoint=checkpoint, fingerprint=provenance.digest(shaping))
+    fitted = fit(seed, imgs, masks, n_classes, model_cfg, train_cfg, runtime_cfg=runtime_cfg, raw=raw, luts=luts,
+                 # a pretrained encoder began from model.encoder_weights itself
+                 encoder_weights=job.pretrained_encoder if pretrained else model_cfg.get("encoder_weights"),
+                 device=device, progress=progress, checkpoint=Path(out_weights).with_name("checkpoint.safetensors"),
+                 fingerprint=provenance.digest(shaping))
+    model, history, plan, cfg, flags = fitted.model, fitted.history, fitted.plan, fitted.cfg, fitted.flags
 
     # validation: the same sliding window as prediction
     val_metrics = {}
