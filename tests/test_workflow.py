@@ -976,6 +976,44 @@ def test_pretrained_encoders_start_training_and_a_new_date_changes_nothing(finis
         assert "pretrain" not in jobs and "train" not in jobs and jobs.get("predict") == 2, jobs
 
 
+def test_points_instead_of_a_mask_train_and_are_evaluated(finished_copy):
+    """A training photo labelled by 60 CoralNet points instead of its mask: the points become a sparse mask
+    (disks of points.radius_px), the models retrain from it, and its card cites the points file."""
+    from crustwatch.files import sha256_file
+    from crustwatch.io import read_mask
+    from crustwatch.points import write_points
+
+    p = finished_copy
+    sheet = pd.read_csv(p / "images.tsv", sep="\t", dtype=str, keep_default_na=False)
+    k = sheet.index[sheet["split"] == "train"][0]
+    iid, photo = sheet.loc[k, "image_id"], Path(sheet.loc[k, "image"]).name
+    mask = read_mask(p / sheet.loc[k, "mask"])
+    rows, cols = np.nonzero(mask != 255)
+    pick = np.random.default_rng(0).choice(rows.size, 60, replace=False)
+    names = {c["id"]: c["name"] for c in demo.demo_classes()}
+    write_points(p / "data" / "points.csv", [{"Name": photo, "Row": int(rows[j]), "Column": int(cols[j]),
+                                              "Label": names[int(mask[rows[j], cols[j]])]} for j in pick])
+    sheet["points"] = ""
+    sheet.loc[k, ["mask", "points"]] = ["", "data/points.csv"]
+    sheet.to_csv(p / "images.tsv", sep="\t", index=False)
+    jobs = planned_jobs(snakemake(p, "-n", "--cores", "1"))
+    assert jobs.get("ingest") == 1 and jobs.get("train") == 2, jobs
+    snakemake(p, "--cores", "2")
+    rec = json.loads((p / f"results/ingest/{iid}/mask.json").read_text())
+    assert rec["points"]["n"] == 60 and rec["points"]["radius_px"] == 2
+    assert rec["sha256"] == sha256_file(p / "data" / "points.csv")
+    sparse = read_mask(p / f"results/ingest/{iid}/mask.tif")
+    assert sparse.shape == mask.shape and 0 < (sparse != 255).sum() <= 60 * 13
+    # every point's own pixel carries its class; its disk mostly agrees with the full mask (edges of patches differ)
+    own = [int(sparse[rows[j], cols[j]] == mask[rows[j], cols[j]]) for j in pick]
+    assert all(sparse[rows[j], cols[j]] in (mask[rows[j], cols[j]], 255) for j in pick) and sum(own) >= 55
+    both = (sparse != 255) & (mask != 255)
+    assert (sparse[both] == mask[both]).mean() > 0.8
+    card = json.loads((p / "results/models/tiny/seed0/model_card.json").read_text())
+    assert card["data"][iid]["mask"].endswith("points.csv")
+    assert "Nothing to be done" in (lambda r: r.stdout + r.stderr)(snakemake(p, "-n", "--cores", "1"))
+
+
 def test_sheet_values_never_reach_a_shell(tiny_project):
     """Sheet values that would run commands if pasted into a shell: nothing is executed."""
     p = tiny_project

@@ -159,6 +159,15 @@ def shard_masks(wildcards):
     ]
 
 
+def points_settings():
+    """How a points file becomes a sparse mask (crustwatch.points): class names, label codes, disk radius."""
+    return {
+        "classes": {c["name"]: int(c["id"]) for c in config["classes"]},
+        "labels": canonical(config["points"]["labels"]),
+        "radius_px": config["points"]["radius_px"],
+    }
+
+
 def ingest_items(wildcards):
     """Per photo of the shard: what ingest reads, by content (a params rerun trigger)."""
     return [
@@ -169,6 +178,12 @@ def ingest_items(wildcards):
             "mask": SHEET.loc[i, "mask_path"],
             "mask_sha256": FINGERPRINT.get(SHEET.loc[i, "mask_path"], ""),
             **_meta(i),
+            # only for a points row: a project of masks keeps its params (and its ingested files)
+            **(
+                {"points": points_settings()}
+                if SHEET.loc[i, "label_kind"] == "points"
+                else {}
+            ),
         }
         for i in SHARDS[wildcards.shard]
     ]
@@ -270,6 +285,7 @@ def sheet_rows():
         "image_id",
         "image_path",
         "mask_path",
+        "label_kind",
         "reference",
         "area",
         "mm_per_px",
@@ -289,6 +305,8 @@ def check_all_inputs():
         "max_megapixels": config["ingest"]["max_megapixels"],
         "target_mm_per_px": config["normalize"]["target_mm_per_px"],
     }
+    if (SHEET["label_kind"] == "points").any():  # a project of masks keeps its check records
+        settings["points"] = points_settings()
     key = json.dumps(settings, sort_keys=True)
     rows = sheet_rows()
     todo = cw_fp.unchecked(rows, FINGERPRINT, key)

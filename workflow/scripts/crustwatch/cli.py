@@ -56,8 +56,10 @@ def _check(args) -> int:
     splits = cw_sheet.assign_splits(df, **cfg["split"])
     check_sheet(cfg, df, dict(zip(splits["image_id"], splits["split"])))
     ids = [int(c["id"]) for c in cfg["classes"]]
-    check_inputs(df[["line", "image_id", "image_path", "mask_path"]].to_dict("records"), ids,
-                 int(cfg["ignore_index"]), args.out, cfg["ingest"]["max_megapixels"])
+    points = {"classes": {c["name"]: int(c["id"]) for c in cfg["classes"]}, "labels": cfg["points"]["labels"],
+              "radius_px": cfg["points"]["radius_px"]}
+    check_inputs(df[["line", "image_id", "image_path", "mask_path", "label_kind"]].to_dict("records"), ids,
+                 int(cfg["ignore_index"]), args.out, cfg["ingest"]["max_megapixels"], points=points)
     print(f"{len(df)} rows OK; sizes written to {args.out}")
     return 0
 

@@ -158,6 +158,13 @@ def config_problems(config: dict) -> list[str]:
                        f"{gib:.0f} GiB (more than {MAX_TRAIN_GIB:.0f}); use a smaller patch (128-512) or batch")
     out += pairs_problems((config.get("change") or {}).get("pairs", []))
     out += pretrain_problems(config.get("pretrain") or {}, patch)
+    labels = (config.get("points") or {}).get("labels") or {}
+    if isinstance(labels, dict) and isinstance(classes, list):
+        names = {c.get("name") for c in classes if isinstance(c, dict)}
+        for code, name in labels.items():
+            if name not in names:
+                out.append(f"config key points.labels.{code}: '{name}' is not a class name (classes: "
+                           f"{', '.join(sorted(map(str, names)))})")
     return out
 
 

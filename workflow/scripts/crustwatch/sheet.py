@@ -14,7 +14,7 @@ import pandas as pd
 from .errors import InputError, InputErrors
 
 REQUIRED = ["image_id", "site", "plot", "date", "image"]
-OPTIONAL = ["camera", "mask", "split", "mm_per_px", "reference", "area"]
+OPTIONAL = ["camera", "mask", "points", "split", "mm_per_px", "reference", "area"]
 SPLITS = ("train", "val", "test")
 ID_PATTERN = re.compile(r"^[A-Za-z0-9._-]+$")
 DATE_PATTERN = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -93,7 +93,8 @@ def load_sheet(
 
     Returns:
         The sheet as a DataFrame indexed by ``image_id``, with resolved ``image_path``
-        and ``mask_path`` (empty when unlabelled), ``camera`` filled with ``default``
+        and ``mask_path`` (the label: the mask, or the ``points`` file; empty when unlabelled),
+        ``label_kind`` (``mask``, ``points`` or empty), ``camera`` filled with ``default``
         where blank, ``mm_per_px`` as float (NaN when blank) and ``line`` (sheet line).
     """
     path = Path(path)
@@ -101,7 +102,7 @@ def load_sheet(
     base = path.parent
     errors: list[InputError] = []
     seen: dict[str, int] = {}
-    image_paths, mask_paths, gsd = [], [], []
+    image_paths, mask_paths, kinds, gsd = [], [], [], []
     for i, r in df.iterrows():
         line = _line(i)
         iid = r["image_id"]
@@ -151,20 +152,29 @@ def load_sheet(
                     err(f"{col} '{r[col]}': {e}")
         img = _resolve(base, r["image"]) if r["image"] else ""
         msk = _resolve(base, r["mask"]) if r["mask"] else ""
+        pts = _resolve(base, r["points"]) if r["points"] else ""
+        if msk and pts:
+            err("row gives both a mask and points; give one of them (the mask, or the points' CSV)")
         image_paths.append(img)
-        mask_paths.append(msk)
-        if r["split"] in ("train", "val", "test") and not msk:
-            err(f"row has split '{r['split']}' but no mask; labelled splits need a mask")
+        # a points file is the row's label as a mask is (crustwatch.points makes it a sparse mask)
+        mask_paths.append(msk or pts)
+        kinds.append("mask" if msk else "points" if pts else "")
+        if r["split"] in ("train", "val", "test") and not (msk or pts):
+            err(f"row has split '{r['split']}' but no mask and no points; labelled splits need one")
         if check_files:
             if img and not Path(img).is_file():
                 err("photo file does not exist", img)
             if msk and not Path(msk).is_file():
                 err("mask file does not exist", msk)
-    errors += _collisions(df, image_paths, mask_paths)
+            if pts and not Path(pts).is_file():
+                err("points file does not exist", pts)
+    # one points file may hold many photos' points (a CoralNet export): only masks are one row's own
+    errors += _collisions(df, image_paths, [m if k == "mask" else "" for m, k in zip(mask_paths, kinds)])
     if errors:
         raise InputErrors(errors, f"image sheet '{path}'", _missing_files_hint(path, df, errors))
     df["image_path"] = image_paths
     df["mask_path"] = mask_paths
+    df["label_kind"] = kinds
     df["mm_per_px"] = gsd
     df["camera"] = df["camera"].where(df["camera"] != "", DEFAULT_CAMERA)
     df["line"] = [_line(i) for i in range(len(df))]

@@ -26,7 +26,8 @@ MIN_RESAMPLED_SIDE = 32
 
 
 def check_inputs(rows: list[dict], class_ids: list[int], ignore_index: int, out_tsv: str | None,
-                 max_megapixels: float | None = None, target_mm_per_px: float | None = None) -> list[dict]:
+                 max_megapixels: float | None = None, target_mm_per_px: float | None = None,
+                 points: dict | None = None) -> list[dict]:
     """Open every photo and mask of the sheet and check them before any training.
 
     Photos are checked from their headers (readable raster, bands, size within
@@ -43,6 +44,8 @@ def check_inputs(rows: list[dict], class_ids: list[int], ignore_index: int, out_
         max_megapixels: the largest photo accepted (``ingest.max_megapixels``), as read and as
             resampled to ``target_mm_per_px`` (rows with ``mm_per_px``).
         target_mm_per_px: the ground scale photos are resampled to (``normalize.target_mm_per_px``).
+        points: for rows whose ``label_kind`` is ``points``: ``classes`` (name -> id), ``labels``
+            (``points.labels``) and ``radius_px``; every point must name a class and lie in its photo.
 
     Returns:
         The table's rows.
@@ -67,7 +70,12 @@ def check_inputs(rows: list[dict], class_ids: list[int], ignore_index: int, out_
             io.check_png(r["image_path"], "photo", line, iid)
             _check_scale(r, h, w, max_megapixels, target_mm_per_px)
             mh = mw = None
-            if r.get("mask_path"):
+            if r.get("label_kind") == "points":
+                from ..points import read_points
+
+                read_points(r["mask_path"], Path(r["image_path"]).name, points["classes"], points["labels"],
+                            shape=(h, w), line=line, image_id=iid)
+            elif r.get("mask_path"):
                 m = io.read_mask(r["mask_path"], line, iid)
                 mh, mw = m.shape
                 if (mh, mw) != (h, w):
@@ -218,14 +226,42 @@ def ingest_mask(src: str, image_id: str, photo_record: str, class_ids: list[int]
     )
 
 
+def ingest_points(src: str, image_id: str, photo_record: str, settings: dict, ignore_index: int, out_mask: str,
+                  out_record: str) -> None:
+    """A photo's points (``crustwatch.points``) as its sparse mask, a canonical uint8 GeoTIFF, with a record."""
+    from ..points import rasterize, read_points
+
+    rec = files.read_json(photo_record)
+    shape = (rec["height"], rec["width"])
+    pts = read_points(src, Path(rec["source"]).name, settings["classes"], settings["labels"], shape=shape,
+                      image_id=image_id)
+    m = rasterize(pts, shape, int(settings["radius_px"]), ignore_index)
+    io.write_raster(out_mask, m, rec["geo"])
+    counts = np.bincount(m.ravel(), minlength=256)
+    per_class = np.bincount([c for _, _, c in pts], minlength=256)
+    files.write_json(out_record, {
+        "image_id": image_id,
+        "source": str(src),
+        "sha256": files.sha256_file(src),
+        "pixels": {str(k): int(v) for k, v in enumerate(counts) if v},
+        "points": {"n": len(pts), "radius_px": int(settings["radius_px"]),
+                   "per_class": {str(k): int(v) for k, v in enumerate(per_class) if v}},
+    })
+    log.info("%s: %d points as disks of radius %d px", image_id, len(pts), int(settings["radius_px"]))
+
+
 def ingest_shard(shard: str, items: list[dict], target_mm_per_px: float | None, class_ids: list[int],
                  ignore_index: int, out_manifest: str) -> None:
-    """Ingest every photo (and mask) of a shard; ``items``: image_id, photo, mask, mm_per_px, reference."""
+    """Ingest every photo (and mask) of a shard; ``items``: image_id, photo, mask, mm_per_px, reference,
+    and ``points`` (the point settings, for a row whose label is a points file)."""
     def step(iid, paths):
         it = by_id[iid]
         ingest_photo(it["photo"], iid, it["mm_per_px"], target_mm_per_px, paths["ingest_photo"],
                      paths["ingest_record"], reference=it["reference"])
-        if it["mask"]:
+        if it.get("points"):
+            ingest_points(it["mask"], iid, paths["ingest_record"], it["points"], ignore_index, paths["mask"],
+                          paths["mask_record"])
+        elif it["mask"]:
             ingest_mask(it["mask"], iid, paths["ingest_record"], class_ids, ignore_index, paths["mask"],
                         paths["mask_record"])
 
