@@ -305,7 +305,8 @@ def check_all_inputs():
         "max_megapixels": config["ingest"]["max_megapixels"],
         "target_mm_per_px": config["normalize"]["target_mm_per_px"],
     }
-    if (SHEET["label_kind"] == "points").any():  # a project of masks keeps its check records
+    # a project of masks keeps its check records
+    if (SHEET["label_kind"] == "points").any():
         settings["points"] = points_settings()
     key = json.dumps(settings, sort_keys=True)
     rows = sheet_rows()
