@@ -32,6 +32,7 @@ include: "workflow/rules/cover.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/change.smk"
 include: "workflow/rules/suggest.smk"
+include: "workflow/rules/export.smk"
 include: "workflow/rules/report.smk"
 
 

@@ -996,9 +996,13 @@ def test_points_instead_of_a_mask_train_and_are_evaluated(finished_copy):
     sheet["points"] = ""
     sheet.loc[k, ["mask", "points"]] = ["", "data/points.csv"]
     sheet.to_csv(p / "images.tsv", sep="\t", index=False)
+    # positions to label on a test photo (CoralNet's points export: no labels)
+    other = Path(sheet.loc[sheet["split"] == "test", "image"].iloc[0]).name
+    write_points(p / "to_label.csv", [{"Name": other, "Row": r, "Column": c, "Label": ""} for r, c in
+                                      ((10, 10), (20, 30), (40, 5))])
     jobs = planned_jobs(snakemake(p, "-n", "--cores", "1"))
     assert jobs.get("ingest") == 1 and jobs.get("train") == 2, jobs
-    snakemake(p, "--cores", "2")
+    snakemake(p, "--cores", "2", "--config", "export={points: to_label.csv}")
     rec = json.loads((p / f"results/ingest/{iid}/mask.json").read_text())
     assert rec["points"]["n"] == 60 and rec["points"]["radius_px"] == 2
     assert rec["sha256"] == sha256_file(p / "data" / "points.csv")
@@ -1011,7 +1015,19 @@ def test_points_instead_of_a_mask_train_and_are_evaluated(finished_copy):
     assert (sparse[both] == mask[both]).mean() > 0.8
     card = json.loads((p / "results/models/tiny/seed0/model_card.json").read_text())
     assert card["data"][iid]["mask"].endswith("points.csv")
-    assert "Nothing to be done" in (lambda r: r.stdout + r.stderr)(snakemake(p, "-n", "--cores", "1"))
+    # exports: the ensemble's label at every point (the training points with their truth, the positions
+    # without), and cover as Darwin Core rows
+    pts = pd.read_csv(p / "results/export/coralnet_points.csv", keep_default_na=False)
+    assert list(pts.columns) == ["Name", "Row", "Column", "Label", "Confidence", "Truth"]
+    assert (pts["Name"] == photo).sum() == 60 and (pts.loc[pts["Name"] == photo, "Truth"] != "").all()
+    assert (pts.loc[pts["Name"] == other, "Truth"] == "").all() and (pts["Name"] == other).sum() == 3
+    assert set(pts["Label"]) <= set(names.values()) and pts["Confidence"].between(0, 100).all()
+    dwc = pd.read_csv(p / "results/export/dwc_cover.csv")
+    by_image = pd.read_csv(p / "results/coverage/by_image.tsv", sep="\t")
+    by_plot = pd.read_csv(p / "results/coverage/by_plot_date.tsv", sep="\t")
+    assert len(dwc) == len(by_image) + len(by_plot) and set(dwc["measurementUnit"]) == {"%"}
+    res = snakemake(p, "-n", "--cores", "1", "--config", "export={points: to_label.csv}")
+    assert "Nothing to be done" in res.stdout + res.stderr
 
 
 def test_sheet_values_never_reach_a_shell(tiny_project):

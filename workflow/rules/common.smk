@@ -439,6 +439,58 @@ def labelled_meta():
     ]
 
 
+def export_photos():
+    """The photos whose points are exported with the ensemble's labels: every row with `points` (its labels
+    are the truth) and the photos of export.points (positions to label), matched by file name.
+    """
+    from crustwatch.points import photo_names
+
+    out = []
+    for i in SHEET.index:
+        if SHEET.loc[i, "label_kind"] == "points":
+            out.append(_export_photo(i, SHEET.loc[i, "mask_path"], True))
+    extra = config["export"]["points"]
+    if extra:
+        if not Path(extra).is_file():
+            raise CrustWatchError(f"config key export.points: '{extra}' is not a file")
+        by_name = {}
+        for i in SHEET.index:
+            by_name.setdefault(Path(SHEET.loc[i, "image_path"]).name, []).append(i)
+        for name in sorted(photo_names(extra)):
+            ids = by_name.get(name, [])
+            if len(ids) != 1:
+                why = (
+                    "no photo of the sheet"
+                    if not ids
+                    else f"the file name of {len(ids)} sheet rows"
+                )
+                raise CrustWatchError(
+                    f"export.points '{extra}': Name '{name}' is {why}; points are matched by the photo's file name"
+                )
+            out.append(_export_photo(ids[0], extra, False))
+    return out
+
+
+def _export_photo(i, points, labelled):
+    return {
+        "image_id": i,
+        "name": Path(SHEET.loc[i, "image_path"]).name,
+        "points": points,
+        "labelled": labelled,
+        "prediction": path_of(i, "prediction"),
+        "seeds": path_of(i, "seeds"),
+    }
+
+
+def export_inputs(wildcards):
+    """The prediction shards of the exported photos, and the points files."""
+    photos = export_photos()
+    return {
+        "predictions": manifests("predict", [p["image_id"] for p in photos]),
+        "points": sorted({p["points"] for p in photos}),
+    }
+
+
 def change_pairs():
     """``change.pairs`` as ``[date_from, date_to]`` texts (YAML reads an unquoted date as a date)."""
     return [[as_date_text(d) for d in pair] for pair in config["change"]["pairs"]]
@@ -470,6 +522,8 @@ def get_final_output():
         paths.SUGGEST_PHOTOS,
         paths.SUGGEST_REGIONS,
         paths.SUGGEST_PREVIEWS,
+        paths.EXPORT_POINTS,
+        paths.EXPORT_DWC,
     ]
 
 

@@ -128,6 +128,12 @@ SUGGEST_REGIONS = "results/suggest/regions.tsv"
 SUGGEST_PREVIEWS = "results/suggest/previews"
 SUGGEST_LOG = "logs/suggest/suggest.log"
 
+# ------------------------------------------------------------------ export
+
+EXPORT_POINTS = "results/export/coralnet_points.csv"
+EXPORT_DWC = "results/export/dwc_cover.csv"
+EXPORT_LOG = "logs/export/export.log"
+
 # ------------------------------------------------------------------ report
 
 CAMERAS = "results/eval/cameras.tsv"

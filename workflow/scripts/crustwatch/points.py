@@ -32,8 +32,9 @@ COLUMNS = ("Name", "Row", "Column", "Label")
 
 def read_points(path: str | Path, photo_name: str, classes: dict[str, int], labels: dict[str, str] | None = None,
                 shape: tuple[int, int] | None = None, line: int | None = None,
-                image_id: str | None = None) -> list[tuple[int, int, int]]:
-    """The points of one photo, as (row, column, class id).
+                image_id: str | None = None, require_labels: bool = True) -> list[tuple[int, int, int | None]]:
+    """The points of one photo, as (row, column, class id); with ``require_labels`` False a blank
+    ``Label`` gives class None (positions to predict, such as CoralNet's points export).
 
     Args:
         path: a CoralNet-style CSV (``Name, Row, Column, Label``; other columns are ignored).
@@ -73,8 +74,11 @@ def read_points(path: str | Path, photo_name: str, classes: dict[str, int], labe
         except ValueError:
             problems.append(f"CSV line {k}: Row '{r['Row']}' and Column '{r['Column']}' must be whole pixel numbers")
             continue
-        name = labels.get(r["Label"], r["Label"])
-        if name not in classes:
+        if not r["Label"] and not require_labels:
+            name = None
+        else:
+            name = labels.get(r["Label"], r["Label"])
+        if name is not None and name not in classes:
             known = sorted(classes) + sorted(labels)
             problems.append(f"CSV line {k}: label '{r['Label']}' is neither a class name nor a code of "
                             f"points.labels (known: {', '.join(known)})")
@@ -85,7 +89,7 @@ def read_points(path: str | Path, photo_name: str, classes: dict[str, int], labe
                             "columns count from 0 at the top-left; files exported by CoralNet before its move to "
                             "0-based positions need 1 subtracted)")
             continue
-        out.append((row, col, classes[name]))
+        out.append((row, col, None if name is None else classes[name]))
     if problems:
         raise fail(f"{len(problems)} problem(s): " + "; ".join(problems[:5]) + (" ..." if len(problems) > 5 else ""))
     if not out:
@@ -115,11 +119,13 @@ def rasterize(points: list[tuple[int, int, int]], shape: tuple[int, int], radius
     return mask
 
 
-def write_points(path: str | Path, rows: list[dict]) -> None:
-    """A CoralNet-style CSV: ``Name, Row, Column, Label`` and any further keys of ``rows`` as columns."""
+def write_points(path: str | Path, rows: list[dict], extra: list[str] | None = None) -> None:
+    """A CoralNet-style CSV: ``Name, Row, Column, Label`` and then ``extra`` columns (default: the further
+    keys of ``rows``)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    extra = [k for k in (rows[0] if rows else {}) if k not in COLUMNS]
+    if extra is None:
+        extra = [k for k in (rows[0] if rows else {}) if k not in COLUMNS]
     with path.open("w", newline="", encoding="utf-8") as f:
         writer = csv.DictWriter(f, fieldnames=[*COLUMNS, *extra])
         writer.writeheader()
@@ -137,3 +143,9 @@ def binomial_interval(k: int, n: int, level: float = 0.95) -> tuple[float, float
     centre = (p + z * z / (2 * n)) / (1 + z * z / n)
     half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
     return (max(0.0, centre - half), min(1.0, centre + half))
+
+
+def photo_names(path: str | Path) -> set[str]:
+    """The photo file names a points CSV holds points of (its ``Name`` column)."""
+    with Path(path).open(encoding="utf-8-sig", newline="") as f:
+        return {(r.get("Name") or "").strip() for r in csv.DictReader(f)} - {""}
