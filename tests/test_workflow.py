@@ -907,7 +907,7 @@ def test_new_timestep_runs_only_new_work(finished_copy, tmp_path, camera):
     # re-aggregation: tables, figures and the report's views of them (never the provenance of the models)
     assert set(jobs) - per_photo <= {"camera_stats", "check_inputs", "split", "aggregate_cover", "plot_cover",
                                      "evaluate", "seed_sensitivity", "plot_cover_by_plot", "report_maps",
-                                     "camera_report", "change", "plot_change", "suggest", "all"}
+                                     "camera_report", "change", "plot_change", "suggest", "export", "all"}
     snakemake(p, "--cores", "2")
     # no old file was rewritten: models, normalized photos and predictions stay as they were
     changed = [str(f) for f, t in old_files.items() if f.stat().st_mtime_ns != t]
