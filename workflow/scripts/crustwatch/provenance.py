@@ -38,6 +38,28 @@ def code_version(path: str | Path = ".") -> dict:
         return {"git_commit": None, "git_dirty": None, "path": str(Path(path).resolve())}
 
 
+def run_facts(history: dict, device) -> dict:
+    """The facts of one training (or pretraining) run that shape nothing: duration, the step it resumed
+    from, when, where, on what, and the code commit (its ``*_run.json``, never cited by outputs)."""
+    import time
+
+    return {
+        "seconds": history["seconds"],
+        "resumed_from_step": history["resumed_from_step"],
+        "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "host": platform.node(),
+        "device": device_info(device),
+        "code": code_version(Path(__file__).resolve().parents[3]),
+    }
+
+
+def determinism_record(flags: dict, nondeterministic_ops: list[str], device) -> dict:
+    """A card's ``determinism``: the flags set, the ops without a deterministic kernel, and whether a
+    rebuild on this kind of device is bit-identical."""
+    return {**flags, "nondeterministic_ops": nondeterministic_ops,
+            "bit_reproducible": not nondeterministic_ops and (device.type == "cpu" or flags["cudnn_deterministic"])}
+
+
 def bench_run(root: str | Path, argv: list[str], seconds: float | None = None) -> dict:
     """What a benchmark's results were made with: the code commit (and uncommitted changes), the
     command line, when, where, and the libraries' versions (a benchmark writes it as ``run.json``

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import platform
-import time
 from pathlib import Path
 
 import numpy as np
@@ -91,8 +89,7 @@ def pretrain_seed(job: PretrainJob, out_encoder: str, out_card: str, out_run: st
         "photos": [{"image_id": i, "normalized_photo": p, "sha256": shas[i]} for i, p in zip(job.image_ids, job.photos)],
         "versions": provenance.versions(),
         "device": {"device": device.type},
-        "determinism": {**flags, "nondeterministic_ops": nondet,
-                        "bit_reproducible": not nondet and (device.type == "cpu" or flags["cudnn_deterministic"])},
+        "determinism": provenance.determinism_record(flags, nondet, device),
         "training": {k: history[k] for k in ("steps", "loss_first", "loss_last")},
         "encoder": str(out_encoder),
         "encoder_sha256": sha,
@@ -101,12 +98,7 @@ def pretrain_seed(job: PretrainJob, out_encoder: str, out_card: str, out_run: st
         "seed": job.seed,
         "encoder_sha256": sha,
         "card_sha256": files.sha256_file(out_card),
-        "seconds": history["seconds"],
-        "resumed_from_step": history["resumed_from_step"],
-        "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "host": platform.node(),
-        "device": provenance.device_info(device),
-        "code": provenance.code_version(Path(__file__).resolve().parents[4]),
+        **provenance.run_facts(history, device),
     })
     log.info("pretrain seed %d: masked L1 %.4f -> %.4f in %.0f s", job.seed, history["loss_first"],
              history["loss_last"], history["seconds"])

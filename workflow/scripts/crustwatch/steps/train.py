@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import platform
-import time
 from pathlib import Path
 
 import numpy as np
@@ -245,8 +243,7 @@ def train_seed(job: TrainJob, out_weights: str, out_card: str, out_run: str | No
         "versions": provenance.versions(),
         # the device type shapes the numbers; which processor, and the code commit, go to the run record
         "device": {"device": device.type},
-        "determinism": {**flags, "nondeterministic_ops": nondet,
-                        "bit_reproducible": not nondet and (device.type == "cpu" or flags["cudnn_deterministic"])},
+        "determinism": provenance.determinism_record(flags, nondet, device),
         "training": {k: history[k] for k in ("steps", "loss_first", "loss_last")},
         "validation": val_metrics,
         "weights": str(out_weights),
@@ -257,12 +254,7 @@ def train_seed(job: TrainJob, out_weights: str, out_card: str, out_run: str | No
         "seed": seed,
         "weights_sha256": sha,
         "card_sha256": files.sha256_file(out_card),
-        "seconds": history["seconds"],
-        "resumed_from_step": history["resumed_from_step"],
-        "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "host": platform.node(),
-        "device": provenance.device_info(device),
-        "code": provenance.code_version(Path(__file__).resolve().parents[4]),
+        **provenance.run_facts(history, device),
         "runtime": {k: getattr(cfg, k) for k in ("log_every", "checkpoint_every", "workers")},
     })
 
