@@ -279,22 +279,22 @@ def rebuild_seed(a: Audit, card_path: Path, card: dict) -> bool:
               "other CPU types may round differently")
     train_ids, val_ids = card["train_images"], card["val_images"]
 
-    def paths(ids, key):
+    def recorded(ids, key):
         return [str(a.resolve(data[i][key])) for i in ids]
 
     def records(kind):
         ids = train_ids + val_ids
         if kind == "norm":
             return [str(a.resolve(data[i]["normalization_record"])) for i in ids]
-        return [str(a.root / paths.photo(i)[f"{kind}_record"]) for i in ids]
+        return [str(a.root / paths.photo(i)["ingest_record" if kind == "photo" else "mask_record"]) for i in ids]
 
     logging.getLogger("crustwatch").setLevel(logging.WARNING)
     with tempfile.TemporaryDirectory(prefix=f"crustwatch-rebuild-seed{seed}-") as tmp:
         t0 = time.time()
         files = TrainingFiles(
             train_ids=train_ids, val_ids=val_ids,
-            train_photos=paths(train_ids, "normalized_photo"), train_masks=paths(train_ids, "ingested_mask"),
-            val_photos=paths(val_ids, "normalized_photo"), val_masks=paths(val_ids, "ingested_mask"),
+            train_photos=recorded(train_ids, "normalized_photo"), train_masks=recorded(train_ids, "ingested_mask"),
+            val_photos=recorded(val_ids, "normalized_photo"), val_masks=recorded(val_ids, "ingested_mask"),
             photo_records=records("photo"), mask_records=records("mask"), norm_records=records("norm"),
             raw_photos=[str(a.root / paths.photo(i)["ingest_photo"]) for i in train_ids])
         job = TrainJob(seed=seed, files=files, classes=card["classes"], ignore_index=card["ignore_index"],
