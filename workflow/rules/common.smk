@@ -328,29 +328,35 @@ def training_paths(kind, splits):
     return [path_of(i, kind) for i in ids_in(*splits)]
 
 
-def pretrain_ids():
+def _pretrain_ids():
     """The photos the encoders pretrain on: those dated up to ``pretrain.until`` (default: the last date
     with a training or validation photo, so a new monitoring date changes nothing), at most
-    ``pretrain.max_photos`` of them spread evenly over (date, site, plot, image_id).
+    ``pretrain.max_photos`` of them spread evenly over (date, site, plot, image_id); none while
+    ``pretrain.method`` is ``none`` (the rule then never runs).
     """
     p = config["pretrain"]
+    if p["method"] == "none":
+        return []
+    dates = SHEET["date"].astype(str)
     if p["until"] is None:
-        until = max(str(SHEET.loc[i, "date"]) for i in ids_in("train", "val"))
+        until = dates[SHEET.index.isin(ids_in("train", "val"))].max()
     else:
         until = as_date_text(p["until"])
-    ids = sorted(
-        (i for i in SHEET.index if str(SHEET.loc[i, "date"]) <= until),
-        key=lambda i: tuple(str(v) for v in SHEET.loc[i, ["date", "site", "plot"]])
-        + (i,),
-    )
+    keys = ["date", "site", "plot", "image_id"]
+    chosen = SHEET.loc[dates <= until, keys].astype(str).reset_index(drop=True)
+    ids = list(chosen.sort_values(keys)["image_id"])
     n = p["max_photos"]
     if len(ids) > n:
         ids = [ids[int(k * len(ids) / n)] for k in range(n)]
     return ids
 
 
+# computed once: the pretrain rule's params and inputs both read it
+PRETRAIN_IDS = _pretrain_ids()
+
+
 def pretrain_shards():
-    return manifests("normalize", pretrain_ids())
+    return manifests("normalize", PRETRAIN_IDS)
 
 
 def pretrain_params():
@@ -439,23 +445,21 @@ def labelled_meta():
     ]
 
 
-def export_photos():
+def _export_photos():
     """The photos whose points are exported with the ensemble's labels: every row with `points` (its labels
     are the truth) and the photos of export.points (positions to label), matched by file name.
     """
     from crustwatch.points import photo_names
 
-    out = []
-    for i in SHEET.index:
-        if SHEET.loc[i, "label_kind"] == "points":
-            out.append(_export_photo(i, SHEET.loc[i, "mask_path"], True))
+    rows = SHEET.index[SHEET["label_kind"] == "points"]
+    out = [_export_photo(i, SHEET.loc[i, "mask_path"], True) for i in rows]
     extra = config["export"]["points"]
     if extra:
         if not Path(extra).is_file():
             raise CrustWatchError(f"config key export.points: '{extra}' is not a file")
         by_name = {}
-        for i in SHEET.index:
-            by_name.setdefault(Path(SHEET.loc[i, "image_path"]).name, []).append(i)
+        for i, path in zip(SHEET.index, SHEET["image_path"]):
+            by_name.setdefault(Path(path).name, []).append(i)
         for name in sorted(photo_names(extra)):
             ids = by_name.get(name, [])
             if len(ids) != 1:
@@ -484,11 +488,14 @@ def _export_photo(i, points, labelled):
 
 def export_inputs(wildcards):
     """The prediction shards of the exported photos, and the points files."""
-    photos = export_photos()
     return {
-        "predictions": manifests("predict", [p["image_id"] for p in photos]),
-        "points": sorted({p["points"] for p in photos}),
+        "predictions": manifests("predict", [p["image_id"] for p in EXPORT_PHOTOS]),
+        "points": sorted({p["points"] for p in EXPORT_PHOTOS}),
     }
+
+
+# computed once (it reads export.points): the export rule's params and inputs both use it
+EXPORT_PHOTOS = _export_photos()
 
 
 def change_pairs():

@@ -16,7 +16,7 @@ rule export:
     conda:
         "../../envs/io.yaml"
     params:
-        photos=export_photos(),
+        photos=EXPORT_PHOTOS,
         classes=class_map(),
         labels=canonical(config["points"]["labels"]),
         taxa=canonical(config["export"]["taxa"]),

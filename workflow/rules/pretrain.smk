@@ -25,8 +25,8 @@ rule pretrain:
         cpus_per_task=train_threads(),
     # only what shapes the encoder
     params:
-        image_ids=pretrain_ids(),
-        photos=[path_of(i, "norm_photo") for i in pretrain_ids()],
+        image_ids=PRETRAIN_IDS,
+        photos=[path_of(i, "norm_photo") for i in PRETRAIN_IDS],
         model=canonical(config["model"]),
         pretrain=pretrain_params(),
         train=pretrain_train_params(),

@@ -220,7 +220,7 @@ def sheet_problems(config: dict, sheet, splits: dict[str, str]) -> list[str]:
     out = []
     where = f"image sheet '{config['images']}'"
     if "train" not in splits.values():
-        out.append(f"{where}: no photo is for training. Give labelled rows (a `mask`) with `split` train, or leave "
+        out.append(f"{where}: no photo is for training. Give labelled rows (a `mask` or `points`) with `split` train, or leave "
                    "`split` blank in every row to split by plot")
     if config["normalize"]["method"] == "reference":
         no_box = sheet[sheet["reference"] == ""]
@@ -293,29 +293,28 @@ def defaults_markdown() -> str:
              "config gets the default below, whatever folder Snakemake runs in. `crustwatch defaults` prints them as",
              "YAML; `config/config.yaml` (the demo's) explains the main ones.", ""]
 
+    def row(dotted: str, sub: dict, required: list) -> str:
+        meaning = sub.get("description") or comments.get(dotted, "")
+        default = (f"`{json.dumps(sub['default'])}`" if "default" in sub
+                   else "(required)" if dotted.rsplit(".", 1)[-1] in required else "(none)")
+        return f"| `{dotted}` | {default} | {_allowed(sub)} | {meaning} |"
+
+    def is_section(sub: dict) -> bool:
+        return sub.get("type") == "object" and "properties" in sub
+
     def rows(node: dict, prefix: str):
         for key, sub in node.get("properties", {}).items():
-            dotted = f"{prefix}{key}"
-            if sub.get("type") == "object" and "properties" in sub and key != "seeds":
-                yield from rows(sub, dotted + ".")
-                continue
-            meaning = sub.get("description") or comments.get(dotted, "")
-            default = f"`{json.dumps(sub['default'])}`" if "default" in sub else "(required)" if key in node.get(
-                "required", []) else "(none)"
-            yield f"| `{dotted}` | {default} | {_allowed(sub)} | {meaning} |"
+            if is_section(sub):
+                yield from rows(sub, f"{prefix}{key}.")
+            else:
+                yield row(f"{prefix}{key}", sub, node.get("required", []))
 
+    head = ["| key | default | allowed | meaning |", "| --- | --- | --- | --- |"]
     top = schema()
     for key, sub in top["properties"].items():
-        if sub.get("type") == "object" and "properties" in sub:
-            lines += [f"## `{key}`", ""]
-            if comments.get(key):
-                lines += [comments[key], ""]
-            lines += ["| key | default | allowed | meaning |", "| --- | --- | --- | --- |", *rows(sub, key + "."), ""]
-    lines += ["## Top level", "", "| key | default | allowed | meaning |", "| --- | --- | --- | --- |"]
-    for key, sub in top["properties"].items():
-        if not (sub.get("type") == "object" and "properties" in sub):
-            meaning = sub.get("description") or comments.get(key, "")
-            default = f"`{json.dumps(sub['default'])}`" if "default" in sub else "(required)" if key in top.get(
-                "required", []) else "(none)"
-            lines.append(f"| `{key}` | {default} | {_allowed(sub)} | {meaning} |")
+        if is_section(sub):
+            lines += [f"## `{key}`", "", *([comments[key], ""] if comments.get(key) else []), *head,
+                      *rows(sub, key + "."), ""]
+    lines += ["## Top level", "", *head]
+    lines += [row(key, sub, top.get("required", [])) for key, sub in top["properties"].items() if not is_section(sub)]
     return "\n".join(lines) + "\n"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+
 import numpy as np
 import pandas as pd
 
@@ -24,16 +25,10 @@ def export(by_image_tsv: str, by_plot_date_tsv: str, ensemble_json: str, photos:
     by_name = {c["name"]: int(c["id"]) for c in classes}
     rows = []
     for ph in photos:
-        pts = points.read_points(ph["points"], ph["name"], by_name, labels, image_id=ph["image_id"],
+        ens = io.read_raster(ph["prediction"])[0][0]  # in the photo's own pixels
+        pts = points.read_points(ph["points"], ph["name"], by_name, labels, shape=ens.shape, image_id=ph["image_id"],
                                  require_labels=ph["labelled"])
-        ens = io.read_raster(ph["prediction"])[0][0]
-        seeds = io.read_raster(ph["seeds"])[0]
-        h, w = ens.shape
-        outside = [(r, c) for r, c, _ in pts if not (0 <= r < h and 0 <= c < w)]
-        if outside:
-            raise ValueError(f"{ph['points']}: points {outside[:3]} of photo {ph['image_id']} lie outside its "
-                             f"{w}x{h} class map")
-        rows += point_labels(pts, ens, seeds, names, ph["name"])
+        rows += point_labels(pts, ens, io.read_raster(ph["seeds"])[0], names, ph["name"])
     with files.atomic_path(out_points) as tmp:
         points.write_points(tmp, rows, extra=["Confidence", "Truth"])
     ens_card = files.read_json(ensemble_json)
@@ -47,6 +42,6 @@ def export(by_image_tsv: str, by_plot_date_tsv: str, ensemble_json: str, photos:
     dwc = darwin_core(by_image, by_plot, taxa, method)
     with files.atomic_path(out_dwc) as tmp:
         dwc.to_csv(tmp, index=False, float_format="%.10g")
-    agree = np.mean([r["Label"] == r["Truth"] for r in rows if r["Truth"]]) if any(r["Truth"] for r in rows) else None
+    scored = [r["Label"] == r["Truth"] for r in rows if r["Truth"]]
     log.info("exported %d points of %d photos%s and %d Darwin Core cover rows", len(rows), len(photos),
-             f" (ensemble = point label at {100 * agree:.1f}%)" if agree is not None else "", len(dwc))
+             f" (ensemble = point label at {100 * np.mean(scored):.1f}%)" if scored else "", len(dwc))

@@ -41,9 +41,9 @@ TRAIN_KEYS = ("patch_size", "batch_size", "weight_decay", "cpu_threads", "device
 
 def pretrain_seed(job: PretrainJob, out_encoder: str, out_card: str, out_run: str | None = None,
                   runtime_cfg: dict | None = None, progress: bool = True) -> None:
-
     from .. import models, provenance
     from ..errors import CrustWatchError
+    from ..project import section
     from ..pretrain import MaskedPatches, encoder_state, masked_l1_loss
     from ..train import TrainConfig, configure_determinism, pick_device, train_model
 
@@ -56,7 +56,7 @@ def pretrain_seed(job: PretrainJob, out_encoder: str, out_card: str, out_run: st
         **{k: tc[k] for k in TRAIN_KEYS if k in tc}, "steps": int(pc["steps"]), "lr": float(pc["lr"]),
         "dice_weight": 0.0, **(runtime_cfg or {}),
     })
-    device = pick_device(tc.get("device", "auto"))
+    device = pick_device(section("train", given=tc)["device"])
     flags = configure_determinism(job.seed, cfg.cpu_threads, device)
     # the same body as the supervised model, with a 3-band head that paints the photo back
     model = models.create_model(mc["arch"], mc["encoder"], 3, mc["encoder_depth"], mc.get("decoder_channels"),

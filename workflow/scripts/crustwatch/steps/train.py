@@ -147,13 +147,14 @@ def train_seed(job: TrainJob, out_weights: str, out_card: str, out_run: str | No
 
     from .. import infer, metrics, models, provenance
     from ..project import section
-    from ..train import TrainConfig, pick_device
+    from ..train import pick_device
 
     inputs = job.files
     seed, classes, ignore_index, model_cfg, train_cfg = job.seed, job.classes, job.ignore_index, job.model_cfg, job.train_cfg
     train_ids, val_ids, train_photos, train_masks = inputs.train_ids, inputs.val_ids, inputs.train_photos, inputs.train_masks
     val_photos, val_masks, raw_photos = inputs.val_photos, inputs.val_masks, inputs.raw_photos
-    device = pick_device(section("train", given=train_cfg)["device"])
+    filled = section("train", given=train_cfg)  # with the schema's defaults
+    device = pick_device(filled["device"])
     pretrained = _pretrained_record(job)
     nrecs, norm_paths = {}, {}
     for path in inputs.norm_records:
@@ -163,17 +164,16 @@ def train_seed(job: TrainJob, out_weights: str, out_card: str, out_run: str | No
                                  inputs.photo_records, inputs.mask_records, norm_paths)
     # one output channel per configured class, whatever the ids and the ignore value
     n_classes = len(classes)
-    threads = TrainConfig.from_dict(train_cfg).cpu_threads
     shaping = {
         "seed": seed, "model": model_cfg, "train": train_cfg, "classes": classes, "ignore_index": ignore_index,
         "inputs": {i: (d["normalized_photo_sha256"], d["ingested_mask_sha256"]) for i, d in data.items()},
-        "device": device.type, "threads": threads,
+        "device": device.type, "threads": filled["cpu_threads"],
         **({"pretrained": pretrained["encoder_sha256"]} if pretrained else {}),
     }
     imgs, masks = _load_training_pairs(train_photos, train_masks, classes)
     target_ignore = metrics.TARGET_IGNORE  # the targets' ignore value (the project's is in the card)
     raw = luts = None
-    if section("train", given=train_cfg)["augment"]["drift"]:
+    if filled["augment"]["drift"]:
         if not raw_photos or len(raw_photos) != len(train_ids):
             raise CrustWatchError("train.augment.drift needs the ingested photos of the training rows")
         raw, luts = [], []
@@ -183,8 +183,8 @@ def train_seed(job: TrainJob, out_weights: str, out_card: str, out_run: str | No
             raw.append(norm.resample_photo(photo, img.shape[1:]))
             luts.append(np.asarray(r["lut"], dtype=np.float32))
     fitted = fit(seed, imgs, masks, n_classes, model_cfg, train_cfg, runtime_cfg=runtime_cfg, raw=raw, luts=luts,
-                 # a pretrained encoder began from model.encoder_weights itself
-                 encoder_weights=job.pretrained_encoder if pretrained else model_cfg.get("encoder_weights"),
+                 # a pretrained encoder began from model.encoder_weights itself (None: model.encoder_weights)
+                 encoder_weights=job.pretrained_encoder,
                  device=device, progress=progress, checkpoint=Path(out_weights).with_name("checkpoint.safetensors"),
                  fingerprint=provenance.digest(shaping))
     model, history, plan, cfg, flags = fitted.model, fitted.history, fitted.plan, fitted.cfg, fitted.flags
