@@ -33,33 +33,52 @@ class Report:
     """A report page in headless Chromium: ``text()``, ``click(label)``, ``errors()``, ``screenshot(path)``."""
 
     def __init__(self, html: str | Path, profile_dir: str | Path):
+        self.profile_dir = Path(profile_dir)
+        self.uri = Path(html).resolve().as_uri()
+        self.driver = self._start()
+        self.home()
+
+    def _start(self):
         from selenium import webdriver
         from selenium.webdriver.chrome.service import Service
 
         opts = webdriver.ChromeOptions()
         opts.binary_location = CHROMIUM if Path(CHROMIUM).exists() else shutil.which("chromium")
-        for flag in FLAGS + [f"--user-data-dir={profile_dir}"]:
+        for flag in FLAGS + [f"--user-data-dir={self.profile_dir}"]:
             opts.add_argument(flag)
         opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
         driver = CHROMEDRIVER if Path(CHROMEDRIVER).exists() else shutil.which("chromedriver")
-        self.driver = webdriver.Chrome(service=Service(driver), options=opts)
-        self.uri = Path(html).resolve().as_uri()
-        self.home()
+        d = webdriver.Chrome(service=Service(driver), options=opts)
+        d.set_page_load_timeout(120)
+        return d
 
-    def home(self) -> None:
-        """(Re)load the report's start page. chromedriver now and then loses the page between the load and
-        the refresh ("aborted by navigation: Not attached to an active page"): then it loads once more."""
-        from selenium.common.exceptions import TimeoutException
+    def restart(self) -> None:
+        """A new browser session on the same profile (after chromedriver lost its page)."""
+        try:
+            self.driver.quit()
+        except Exception:  # noqa: BLE001  (a browser that is already gone)
+            pass
+        self.driver = self._start()
 
-        for attempt in range(2):
+    def home(self, attempts: int = 4) -> None:
+        """(Re)load the report's start page. The page is left for ``about:blank`` first and then loaded afresh,
+        so no ``refresh()`` races the report's own start-up navigation. chromedriver now and then still loses
+        the page ("aborted by navigation: Not attached to an active page"), most often on a loaded machine:
+        then it loads again, up to ``attempts`` times, the last in a new browser session."""
+        from selenium.common.exceptions import WebDriverException
+
+        for attempt in range(attempts):
             try:
+                if attempt == attempts - 1:
+                    self.restart()
+                self.driver.get("about:blank")
                 self.driver.get(self.uri)
-                self.driver.refresh()
-                break
-            except TimeoutException:
-                if attempt:
+                self.wait_for("RESULTS")
+                return
+            except (WebDriverException, TimeoutError):
+                if attempt == attempts - 1:
                     raise
-        self.wait_for("RESULTS")
+                time.sleep(1 + attempt)
 
     def text(self) -> str:
         from selenium.webdriver.common.by import By
