@@ -1,18 +1,19 @@
-"""Learning curve on one fold of the real-photo benchmark: how accuracy grows with training steps,
-with and without class-balanced patch sampling. It chose ``train.steps: auto`` and
-``train.class_balance`` (bench/real/README.md "Choosing the defaults").
+"""Learning curves on folds of the real-photo benchmark: how accuracy grows with training steps under one
+variant of the training settings. It chose ``train.steps: auto`` and ``train.class_balance``, and compares the
+variants in bench/real/README.md ("Choosing the defaults").
 
-    python bench/real/curve.py --work bench/data/real --fold Stop1 --steps 600 --balance 0,0.5
+    python bench/real/curve.py --folds Stop1,Stop4 --steps 525 --label lr1e-3 --set train.lr=0.001
 
 Reads the photos ``real.py --prepare-only`` wrote under ``--work/data``; the fold's photos are
 resampled by ``--scale`` (the benchmark's 1/3) and normalized with the camera's pooled moments,
 leaving each photo out of its own pool (as ``camera_moments`` does; all are camera A). One
-model per balance setting, seed ``--seed``, trained with the workflow's own sampler, loss and
-schedule (``crustwatch.train.train_model``); every ``--every`` steps it is scored on the fold's
-test and validation photos with the workflow's sliding window. A curve read off one cosine
-schedule is not the same as training each length to the end (the rate is still high mid-way),
-so it shows where gains flatten, not the exact score of a shorter plan. Writes ``curve.tsv``
-(balance, step, split, overall_accuracy, miou, seconds) into ``--out``.
+model per fold, seed ``--seed``, trained with the workflow's own sampler, loss and schedule
+(``crustwatch.steps.train.fit``) on the schema's defaults plus ``--set`` (``train.*``, ``model.*``);
+every ``--every`` steps it is scored on the fold's test and validation photos with the workflow's
+sliding window, at the last step also with test-time flips (``tta`` 1). A curve read off one cosine
+schedule is not the same as training each length to the end (the rate is still high mid-way), so it
+shows where gains flatten, not the exact score of a shorter plan. Writes ``curve_<label>.tsv``
+(variant, fold, step, split, tta, overall_accuracy, miou, map_cover_abs_error_pp, seconds) into ``--out``.
 """
 
 from __future__ import annotations
@@ -57,19 +58,22 @@ def load(data: Path, scale: float) -> dict[str, tuple[np.ndarray, np.ndarray, np
 
 
 def figure(df: pd.DataFrame, path: Path) -> None:
-    """Overall accuracy and mIoU against steps, one line per balance setting and photo split."""
+    """Overall accuracy and mIoU against steps, one line per variant (or class balance) and photo split."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    if "variant" not in df:  # the first curve's file: one variant per class_balance value
+        df = df.assign(variant=[f"class_balance {b:g}" for b in df["balance"]], fold="Stop1", tta=0)
+    df = df[df["tta"] == 0].groupby(["variant", "split", "step"], as_index=False)[["overall_accuracy", "miou"]].mean()
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.4))
     for ax, metric in zip(axes, ("overall_accuracy", "miou")):
-        for (b, split), g in df.groupby(["balance", "split"]):
+        for k, ((v, split), g) in enumerate(df.groupby(["variant", "split"])):
             ax.plot(g["step"], g[metric], marker="o", linestyle="-" if split == "test" else "--",
-                    color="C0" if b == 0 else "C1", label=f"class_balance {b:g}, {split} photo")
-        ax.set_xlabel("training step (one 600-step cosine schedule)")
-        ax.set_title(metric.replace("_", " "))
+                    color=f"C{k // 2}", label=f"{v}, {split} photo(s)")
+        ax.set_xlabel("training step (one cosine schedule)")
+        ax.set_title(metric.replace("_", " ") + " (mean over folds)")
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=7)
     fig.tight_layout()
@@ -77,42 +81,76 @@ def figure(df: pd.DataFrame, path: Path) -> None:
     plt.close(fig)
 
 
+def _overrides(pairs: list[str]) -> tuple[dict, dict]:
+    """``--set train.x=v`` / ``model.x=v`` (values read as YAML) -> (train settings, model settings)."""
+    import yaml
+
+    train, model = {}, {}
+    for pair in pairs:
+        key, _, value = pair.partition("=")
+        section, _, name = key.partition(".")
+        target = {"train": train, "model": model}.get(section)
+        if target is None or not name:
+            raise SystemExit(f"--set {pair}: give train.<key>=<value> or model.<key>=<value>")
+        *parents, leaf = name.split(".")
+        for p in parents:
+            target = target.setdefault(p, {})
+        target[leaf] = yaml.safe_load(value)
+    return train, model
+
+
+def score_photos(models: list, data: dict, ids: list[str], n: int, patch: int, device, tta: bool = False) -> dict:
+    """Overall accuracy, mIoU (summed confusion) and the maps' mean cover error over photo x class (pp)."""
+    cm = np.zeros((n, n), dtype=np.int64)
+    errors = []
+    for i in ids:
+        p = infer.sliding_window_probs(models, data[i][1], n, patch, device=device, tta=tta).mean(0)
+        c = metrics.confusion(p.argmax(0), data[i][2], n, real.IGNORE)
+        cm += c
+        if c.sum():  # cover on the labelled pixels: truth = row sums, map = column sums
+            errors.extend(np.abs(c.sum(1) - c.sum(0)) / c.sum() * 100)
+    s = metrics.scores(cm)
+    return {"overall_accuracy": s["overall_accuracy"], "miou": s["miou"],
+            "map_cover_abs_error_pp": float(np.mean(errors)) if errors else float("nan")}
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--work", default=str(ROOT / "bench" / "data" / "real"))
     ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "real"))
-    ap.add_argument("--fold", default="Stop1", help="test plot")
+    ap.add_argument("--folds", default="Stop1", help="test plots, comma-separated")
     ap.add_argument("--steps", type=int, default=600)
     ap.add_argument("--every", type=int, default=100)
-    ap.add_argument("--balance", default="0,0.5", help="class_balance values, comma-separated")
+    ap.add_argument("--label", default="defaults", help="the variant's name (file curve_<label>.tsv)")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                    help="train.<key>=<value> or model.<key>=<value> over the schema's defaults (repeatable)")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--scale", type=float, default=1 / 3)
-    ap.add_argument("--depth", type=int, default=4)
-    ap.add_argument("--decoder", default="64,32,16,8")
+    ap.add_argument("--scale", type=float, default=1 / 3, help="photo width the model sees, as a fraction")
     ap.add_argument("--plot-only", metavar="TSV", help="only draw the figure of an earlier curve TSV")
     args = ap.parse_args(argv)
     if args.plot_only:
         figure(pd.read_csv(args.plot_only, sep="\t"), Path(args.plot_only).with_suffix(".png"))
         return
 
+    from crustwatch.project import section
+
     data = load(Path(args.work) / "data", args.scale)
-    sheet = real.fold_sheet(args.fold, Path(args.work) / "data", drifted=False)
-    ids = {s: sheet.loc[sheet.split == s, "image_id"].tolist() for s in ("train", "val", "test")}
-    print({k: v for k, v in ids.items()}, flush=True)
     n = len(real.CLASSES)
     device = torch.device("cpu")
+    train_set, model_set = _overrides(args.set)
     rows = []
-    for b in [float(x) for x in args.balance.split(",")]:
-        train_cfg = {"steps": args.steps, "log_every": args.every, "checkpoint_every": 0, "class_balance": b,
-                     "augment": {"drift": True, "wb": 0, "exposure": 0, "gamma": 0, "blur_sigma": 1.5}}
-        model_cfg = {"arch": "Unet", "encoder": "resnet18", "encoder_depth": args.depth,
-                     "decoder_channels": [int(c) for c in args.decoder.split(",")], "encoder_weights": None}
+    for fold in args.folds.split(","):
+        sheet = real.fold_sheet(fold, Path(args.work) / "data", drifted=False)
+        ids = {s: sheet.loc[sheet.split == s, "image_id"].tolist() for s in ("train", "val", "test")}
+        print(fold, ids, flush=True)
+        train_cfg = {**train_set, "steps": args.steps, "log_every": args.every, "checkpoint_every": 0}
+        model_cfg = section("model", given=model_set)
         cfg = TrainConfig.from_dict(train_cfg)
         nets = []  # the model being trained, for the scoring callback
         t0, spent = time.time(), [0.0]  # training time excludes the scoring
 
-        def score(msg: str, b=b, nets=nets, t0=t0, spent=spent) -> None:
-            print(f"balance {b}: {msg}", flush=True)
+        def score(msg: str, fold=fold, ids=ids, nets=nets, t0=t0, spent=spent, cfg=cfg) -> None:
+            print(f"{args.label} {fold}: {msg}", flush=True)
             if not msg.startswith("step "):
                 return
             net = nets[0]
@@ -122,14 +160,12 @@ def main(argv: list[str] | None = None) -> None:
             net.eval()
             with torch.inference_mode():
                 for split in ("test", "val"):
-                    cm = np.zeros((n, n), dtype=np.int64)
-                    for i in ids[split]:
-                        p = infer.sliding_window_probs([net], data[i][1], n, cfg.patch_size, device=device)[0]
-                        cm += metrics.confusion(p.argmax(0), data[i][2], n, real.IGNORE)
-                    s = metrics.scores(cm)
-                    rows.append({"balance": b, "step": step, "split": split, "overall_accuracy": s["overall_accuracy"],
-                                 "miou": s["miou"], "seconds": round(seconds, 1)})
-                    print(f"  {split}: OA {s['overall_accuracy']:.3f} mIoU {s['miou']:.3f}", flush=True)
+                    for tta in (False, True) if step == cfg.steps and split == "test" else (False,):
+                        s = score_photos([net], data, ids[split], n, cfg.patch_size, device, tta)
+                        rows.append({"variant": args.label, "fold": fold, "step": step, "split": split, "tta": int(tta),
+                                     **{k: round(v, 4) for k, v in s.items()}, "seconds": round(seconds, 1)})
+                        print(f"  {split}{' tta' if tta else ''}: OA {s['overall_accuracy']:.3f} mIoU {s['miou']:.3f} "
+                              f"cover {s['map_cover_abs_error_pp']:.2f} pp", flush=True)
             net.train()
             spent[0] += time.time() - t1
 
@@ -139,9 +175,10 @@ def main(argv: list[str] | None = None) -> None:
             ignore_index=real.IGNORE, log_fn=score, on_model=nets.append)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    pd.DataFrame(rows).to_csv(out / f"curve_{args.fold}.tsv", sep="\t", index=False)
-    figure(pd.DataFrame(rows), out / f"curve_{args.fold}.png")
-    print(pd.DataFrame(rows).to_string(), flush=True)
+    df = pd.DataFrame(rows)
+    df.to_csv(out / f"curve_{args.label}.tsv", sep="\t", index=False)
+    figure(df, out / f"curve_{args.label}.png")
+    print(df.to_string(), flush=True)
 
 
 if __name__ == "__main__":
