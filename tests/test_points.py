@@ -9,7 +9,7 @@ import pytest
 
 from crustwatch import sheet as cw_sheet
 from crustwatch.errors import InputError, InputErrors
-from crustwatch.points import binomial_interval, rasterize, read_points, write_points
+from crustwatch.points import binomial_interval, point_scores, rasterize, read_points, write_points
 
 CLASSES = {"soil": 0, "moss": 1, "lichen": 2}
 
@@ -93,3 +93,25 @@ def test_sheet_rows_give_a_mask_or_points_and_may_share_one_export(tiny_project)
 
     with pytest.raises(InputErrors, match="sheet line 4.*both a mask and points"):
         cw_sheet.load_sheet(_edit(tiny_project, both))
+
+
+def test_point_scores_give_accuracy_and_the_point_counts_own_interval():
+    """40 points on one photo (30 moss, 10 soil); the ensemble calls 36 of them right."""
+    rows = ([{"Name": "a.jpg", "Label": "moss", "Truth": "moss"}] * 28 + [{"Name": "a.jpg", "Label": "soil",
+            "Truth": "moss"}] * 2 + [{"Name": "a.jpg", "Label": "soil", "Truth": "soil"}] * 8
+            + [{"Name": "a.jpg", "Label": "moss", "Truth": "soil"}] * 2
+            + [{"Name": "b.jpg", "Label": "moss", "Truth": ""}] * 5)  # positions only: not scored
+    out = {r["class"]: r for r in point_scores(rows, {"a.jpg": "plot_a"}, {"plot_a": "test"},
+                                               ["soil", "moss", "lichen"])}
+    assert set(out) == {"soil", "moss", "lichen"} and {r["image_id"] for r in out.values()} == {"plot_a"}
+    moss = out["moss"]
+    assert moss["points"] == 40 and moss["split"] == "test" and moss["point_accuracy"] == pytest.approx(36 / 40)
+    assert moss["point_cover_pct"] == pytest.approx(75) and moss["predicted_point_cover_pct"] == pytest.approx(75)
+    lo, hi = binomial_interval(30, 40)
+    assert (moss["point_ci_low"], moss["point_ci_high"]) == pytest.approx((100 * lo, 100 * hi)) and moss["inside"]
+    assert out["lichen"]["point_cover_pct"] == 0 and out["lichen"]["point_ci_low"] == pytest.approx(0, abs=1e-9)
+    assert 0 < out["lichen"]["point_ci_high"] < 10  # no lichen among 40 points: under 9% at 95%
+    # an ensemble far off the points' cover falls outside the count's interval
+    wrong = [{"Name": "a.jpg", "Label": "soil", "Truth": r["Truth"]} for r in rows if r["Truth"]]
+    far = {r["class"]: r for r in point_scores(wrong, {}, {}, ["soil", "moss"])}
+    assert not far["moss"]["inside"] and far["moss"]["image_id"] == "a.jpg"

@@ -72,3 +72,28 @@ rule seed_sensitivity:
         level=config["cover"]["interval_level"],
     script:
         "../scripts/seed_sensitivity.py"
+
+
+# Photos labelled by points: the ensemble's accuracy at the points, and the cover the point count says
+# with its binomial interval (from the export of the ensemble's labels at every point).
+rule evaluate_points:
+    input:
+        points=paths.EXPORT_POINTS,
+        splits=paths.SPLITS,
+    output:
+        report(
+            paths.POINTS_EVAL,
+            caption="../report/points.rst",
+            category="Quality",
+            subcategory="Point labels",
+        ),
+    log:
+        paths.POINTS_EVAL_LOG,
+    conda:
+        "../../envs/io.yaml"
+    params:
+        photos=[p for p in EXPORT_PHOTOS if p["labelled"]],
+        classes=class_map(),
+        level=config["cover"]["interval_level"],
+    script:
+        "../scripts/evaluate_points.py"

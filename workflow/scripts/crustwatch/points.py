@@ -149,3 +149,38 @@ def photo_names(path: str | Path) -> set[str]:
     """The photo file names a points CSV holds points of (its ``Name`` column)."""
     with Path(path).open(encoding="utf-8-sig", newline="") as f:
         return {(r.get("Name") or "").strip() for r in csv.DictReader(f)} - {""}
+
+
+#: the columns of the point evaluation (``results/eval/points.tsv``)
+SCORE_COLUMNS = ["image_id", "split", "class", "points", "point_cover_pct", "point_ci_low", "point_ci_high",
+                 "predicted_point_cover_pct", "inside", "point_accuracy"]
+
+
+def point_scores(rows: list[dict], image_of: dict[str, str], split_of: dict[str, str], class_names: list[str],
+                 level: float = 0.95) -> list[dict]:
+    """How the ensemble fares at the labelled points of each photo, and the cover the points themselves say.
+
+    ``rows``: CoralNet rows with ``Name``, ``Label`` (the ensemble's) and ``Truth`` (the point's own label;
+    rows without one are positions to predict and are left out). Per photo and class: the points, the
+    truth's cover from the point count with its Wilson interval at ``level`` (the uncertainty of point
+    counting itself), the ensemble's cover at the same points and whether it lies inside that interval;
+    per photo the point accuracy (the share of points whose ensemble label is their own).
+    """
+    by_photo: dict[str, list[dict]] = {}
+    for r in rows:
+        if r.get("Truth"):
+            by_photo.setdefault(r["Name"], []).append(r)
+    out = []
+    for name, pts in sorted(by_photo.items()):
+        iid = image_of.get(name, name)
+        n = len(pts)
+        accuracy = sum(r["Label"] == r["Truth"] for r in pts) / n
+        for c in class_names:
+            k = sum(r["Truth"] == c for r in pts)
+            lo, hi = binomial_interval(k, n, level)
+            predicted = 100 * sum(r["Label"] == c for r in pts) / n
+            out.append({"image_id": iid, "split": split_of.get(iid, ""), "class": c, "points": n,
+                        "point_cover_pct": 100 * k / n, "point_ci_low": 100 * lo, "point_ci_high": 100 * hi,
+                        "predicted_point_cover_pct": predicted,
+                        "inside": bool(100 * lo - 1e-9 <= predicted <= 100 * hi + 1e-9), "point_accuracy": accuracy})
+    return out
