@@ -55,4 +55,5 @@ def test_templates_are_unique_and_per_photo_paths_stay_apart():
     a, b = paths.photo("x1"), paths.photo("x2")
     assert not set(a.values()) & set(b.values())
     assert paths.manifest("normalize", "mesa_2019-05-14") == "results/normalized/shards/mesa_2019-05-14.json"
-    assert paths.fill(paths.WEIGHTS, model="unet", seed=3) == "results/models/unet/seed3/model.safetensors"
+    assert paths.fill(paths.WEIGHTS, model="unet", version="v0123456789ab", seed=3) == (
+        "results/models/unet/v0123456789ab/seed3/model.safetensors")

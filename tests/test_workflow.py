@@ -69,6 +69,24 @@ def planned_jobs(res: subprocess.CompletedProcess) -> dict[str, int]:
     return jobs
 
 
+def version_of(project: Path) -> str:
+    """The model version the project's sheet and config define now (the candidate, or the current one)."""
+    from crustwatch import versions
+
+    res = snakemake(project, "-n", "--cores", "1")
+    m = re.search(r"model versions: (v[0-9a-f]{12})", res.stdout + res.stderr)
+    if m:
+        return m.group(1)
+    current = versions.current_version(versions.read_decisions(project / "results/models/tiny/decisions"))
+    assert current, res.stdout[-2000:] + res.stderr[-2000:]
+    return current
+
+
+def vdir(project: Path, version: str | None = None) -> str:
+    """The folder of a model version of the tiny project (default: the one its sheet and config define)."""
+    return f"results/models/tiny/{version or version_of(project)}"
+
+
 @pytest.fixture(scope="module")
 def finished(tmp_path_factory, tiny_project_master) -> Path:
     """The tiny project after one complete workflow run."""
@@ -83,13 +101,14 @@ def test_models_and_cards(finished):
     from crustwatch.files import sha256_file
 
     sheet = pd.read_csv(finished / "images.tsv", sep="\t", dtype=str, keep_default_na=False).set_index("image_id")
-    models_dir = finished / "results" / "models" / "tiny"
+    models_dir = finished / vdir(finished)
     for seed in (0, 1):
         d = models_dir / f"seed{seed}"
         assert (d / "model.safetensors").stat().st_size > 10000
         assert not (d / "checkpoint.safetensors").exists()
         card = yaml.safe_load((d / "model_card.json").read_text())
         assert card["seed"] == seed and card["split_seed"] is None  # the tiny sheet gives each split
+        assert card["version"] == models_dir.name
         assert card["model"]["arch"] == "Unet" and card["model"]["encoder"] == "resnet18"
         assert card["train"]["steps"] == 3 and card["train"]["cpu_threads"] == 2
         run = yaml.safe_load((d / "training_run.json").read_text())
@@ -118,7 +137,7 @@ def test_models_and_cards(finished):
         # the workflow's own library ran, not another installed copy of crustwatch
         assert run["code"]["path"] == str(REPO)
     ens = yaml.safe_load((models_dir / "ensemble.json").read_text())
-    assert ens["seeds"] == [0, 1] and len(ens["members"]) == 2
+    assert ens["seeds"] == [0, 1] and len(ens["members"]) == 2 and ens["version"] == models_dir.name
     for m in ens["members"]:
         assert m["card_sha256"] == sha256_file(finished / m["card"])
 
@@ -126,7 +145,8 @@ def test_models_and_cards(finished):
 def test_predictions_in_photo_geometry(finished):
     from crustwatch.files import sha256_file
 
-    ens_sha = sha256_file(finished / "results" / "models" / "tiny" / "ensemble.json")
+    v = vdir(finished)
+    ens_sha = sha256_file(finished / v / "ensemble.json")
     sheet = pd.read_csv(finished / "images.tsv", sep="\t", dtype=str)
     for _, r in sheet.iterrows():
         with rasterio.open(finished / r["image"]) as src:
@@ -135,7 +155,8 @@ def test_predictions_in_photo_geometry(finished):
             assert (ds.height, ds.width) == shape and ds.count == 1 and ds.dtypes[0] == "uint8"
             tags = ds.tags()
             assert tags["seeds"] == "0,1" and tags["ensemble_card_sha256"] == ens_sha
-            cards = [finished / f"results/models/tiny/seed{s}/model_card.json" for s in (0, 1)]
+            assert tags["model_version"] == Path(v).name
+            cards = [finished / f"{v}/seed{s}/model_card.json" for s in (0, 1)]
             assert tags["member_cards"] == f"0={sha256_file(cards[0])},1={sha256_file(cards[1])}"
             assert ds.read(1).max() < 7
             # a cloud-optimized GeoTIFF with the classes' colours (QGIS shows them as given in the config)
@@ -199,12 +220,14 @@ def test_cover_tables(finished):
         n_groups = by_image.drop_duplicates(keys).shape[0]
         assert len(t) == n_groups * 7
     # every row leads to the ensemble card; seed rows to their own card
-    ens_sha = sha256_file(finished / "results" / "models" / "tiny" / "ensemble.json")
+    v = vdir(finished)
+    ens_sha = sha256_file(finished / v / "ensemble.json")
     for name in ("by_image", "by_plot_date", "by_site_date"):
         t = pd.read_csv(cov / f"{name}.tsv", sep="\t")
         assert (t["ensemble_card_sha256"] == ens_sha).all(), name
+        assert (t["model_version"] == Path(v).name).all(), name  # the version that made every row
     seeds = pd.read_csv(cov / "by_image_seed.tsv", sep="\t")
-    card0 = sha256_file(finished / "results" / "models" / "tiny" / "seed0" / "model_card.json")
+    card0 = sha256_file(finished / v / "seed0" / "model_card.json")
     assert (seeds[seeds["model"] == "seed0"]["card_sha256"] == card0).all()
     assert (seeds[seeds["model"] == "ensemble"]["card_sha256"] == ens_sha).all()
     # a site x date cover is the mean of its photos' covers
@@ -271,7 +294,7 @@ def test_change_tables(finished):
     mean = by_plot.groupby(["site", "class"])["change_pp"].mean()
     np.testing.assert_allclose(by_site.set_index(["site", "class"])["change_pp"].loc[mean.index], mean)
     assert len(trend) == 2 * 7 * 3 and trend["slope_pp_per_year"].notna().all()  # per plot and per site
-    ens_sha = sha256_file(finished / "results" / "models" / "tiny" / "ensemble.json")
+    ens_sha = sha256_file(finished / vdir(finished) / "ensemble.json")
     for table in (by_plot, by_site, trend):
         assert (table["ensemble_card_sha256"] == ens_sha).all()
     assert sorted(p.name for p in (finished / "results/plots/change").glob("*.png")) == ["dunes.png", "mesa.png"]
@@ -317,7 +340,7 @@ def test_ignore_value_below_the_class_ids_gets_no_channel(tiny_project):
     classes = [{**c, "id": c["id"] + 1} for c in demo.demo_classes()]
     tiny_config(tiny_project, classes=classes, ignore_index=0)
     snakemake(tiny_project, "--cores", "2")
-    card = yaml.safe_load((tiny_project / "results" / "models" / "tiny" / "seed0" / "model_card.json").read_text())
+    card = yaml.safe_load((tiny_project / vdir(tiny_project) / "seed0" / "model_card.json").read_text())
     assert card["n_classes"] == 7 and card["ignore_index"] == 0
     ids = {c["id"] for c in classes}
     for iid in sheet["image_id"]:
@@ -430,8 +453,8 @@ def test_a_project_config_never_gets_the_demos_settings(tiny_project):
         {"images": "elsewhere.tsv", "classes": demo.demo_classes(), "seeds": [5], "model": {"name": "pinned"}}))
     (tiny_project / "config.yaml").write_text(yaml.safe_dump({"images": "images.tsv", "classes": demo.demo_classes()}))
     out = snakemake(tiny_project, "-n", "--cores", "1").stdout
-    default_seeds = [f"results/models/unet/seed{s}/model.safetensors" for s in (0, 1, 2)]
-    assert all(p in out for p in default_seeds) and "seed5" not in out and "pinned" not in out
+    default_seeds = [rf"results/models/unet/v[0-9a-f]{{12}}/seed{s}/model\.safetensors" for s in (0, 1, 2)]
+    assert all(re.search(p, out) for p in default_seeds) and "seed5" not in out and "pinned" not in out
 
 
 def test_sheet_without_training_rows_stops_at_once(tiny_project):
@@ -560,17 +583,22 @@ def test_failed_input_check_keeps_every_result(finished_copy):
 
 
 def test_drift_only_blur_never_retrains_while_drift_is_off(finished_copy):
-    p, target = finished_copy, "results/models/tiny/seed0/model.safetensors"
+    p = finished_copy
     with changed_config(p) as (cfg, write):
         cfg["train"]["augment"] = {"drift": False}
         write()
+        version = version_of(p)
+        target = f"{vdir(p, version)}/seed0/model.safetensors"
         snakemake(p, "--cores", "2", target)
         cfg["train"]["augment"]["blur_sigma"] = 2.0  # read only by the drift simulation, which is off
         write()
+        assert version_of(p) == version  # the same model version: nothing retrains
         res = snakemake(p, "-n", "--cores", "2", target)
         assert "Nothing to be done" in res.stdout + res.stderr
-        cfg["train"]["augment"]["drift"] = True  # now it shapes the weights
+        cfg["train"]["augment"]["drift"] = True  # now it shapes the weights: a new version
         write()
+        target = f"{vdir(p)}/seed0/model.safetensors"
+        assert version_of(p) != version
         assert planned_jobs(snakemake(p, "-n", "--cores", "2", target)).get("train") == 1
 
 
@@ -603,21 +631,23 @@ def test_audit_traces_outputs_and_rebuilds_a_seed(finished):
     res = crustwatch_cli("audit", "results/coverage/by_site_date.tsv", cwd=finished)
     assert res.returncode == 0, res.stdout + res.stderr
     out = res.stdout
-    assert "ensemble card: results/models/tiny/ensemble.json" in out
+    v = vdir(finished)
+    assert f"ensemble card: {v}/ensemble.json" in out and f"model version {Path(v).name}" in out
     assert "seed 0 card" in out and "seed 1 card" in out and "AUDIT OK" in out
     assert "training and validation data (4 photos)" in out and "predicted photos (8)" in out
     assert "git " in out and "torch 2." in out and '"steps": 3' in out
     pred = finished / "results" / "predictions" / "mesa_P1_2020-05-12.tif"
     res = crustwatch_cli("audit", str(pred), cwd=REPO)
     assert res.returncode == 0 and "prediction settings" in res.stdout and "predicted photos (1)" in res.stdout
-    res = crustwatch_cli("audit", "results/models/tiny/seed1/model.safetensors", "--rebuild", cwd=finished)
+    res = crustwatch_cli("audit", f"{v}/seed1/model.safetensors", "--rebuild", cwd=finished)
     assert res.returncode == 0, res.stdout + res.stderr
     assert "rebuild seed 1" in res.stdout and "IDENTICAL" in res.stdout and "seed 0" not in res.stdout
 
 
 def test_audit_fails_when_files_changed(finished_copy):
     p = finished_copy
-    card = yaml.safe_load((p / "results/models/tiny/seed0/model_card.json").read_text())
+    v = vdir(p)
+    card = yaml.safe_load((p / f"{v}/seed0/model_card.json").read_text())
     photo = next(d["photo"] for d in card["data"].values() if d["split"] == "train")
     with open(p / photo, "ab") as f:
         f.write(b"\0")
@@ -625,7 +655,7 @@ def test_audit_fails_when_files_changed(finished_copy):
     assert res.returncode == 1 and f"photo: {photo}" in res.stdout and "CHANGED" in res.stdout
     assert "AUDIT FAILED" in res.stdout
     # a model retrained after the table was made: the table's card is gone
-    ens = p / "results/models/tiny/ensemble.json"
+    ens = p / f"{v}/ensemble.json"
     ens.write_text(ens.read_text().replace('"seeds"', '"seeds" ', 1))
     res = crustwatch_cli("audit", "results/coverage/by_image.tsv", cwd=p)
     assert res.returncode == 1 and "NOT FOUND" in res.stdout
@@ -634,12 +664,13 @@ def test_audit_fails_when_files_changed(finished_copy):
 def test_deleted_model_rebuilds_bit_identical_whatever_the_cores(finished_copy):
     from crustwatch.files import sha256_file
 
-    weights = finished_copy / "results/models/tiny/seed0/model.safetensors"
+    target = f"{vdir(finished_copy)}/seed0/model.safetensors"
+    weights = finished_copy / target
     before = sha256_file(weights)
     card_before = sha256_file(weights.parent / "model_card.json")
     weights.unlink()
     # trained with 2 torch threads under --cores 2; rebuilt under --cores 1, still 2 threads
-    snakemake(finished_copy, "--cores", "1", "results/models/tiny/seed0/model.safetensors")
+    snakemake(finished_copy, "--cores", "1", target)
     assert sha256_file(weights) == before
     card = yaml.safe_load((weights.parent / "model_card.json").read_text())
     assert card["weights_sha256"] == before and card["determinism"]["torch_threads"] == 2
@@ -657,7 +688,7 @@ def test_replaced_weights_are_refused_and_the_advised_command_restores_them(fini
     from crustwatch.files import sha256_file
 
     p = finished_copy
-    models_dir = p / "results/models/tiny"
+    models_dir = p / vdir(p)
     original = sha256_file(models_dir / "seed0/model.safetensors")
     shutil.copy(models_dir / "seed1/model.safetensors", models_dir / "seed0/model.safetensors")
     res = snakemake(p, "--cores", "2", check=False)
@@ -679,8 +710,9 @@ def test_killed_training_job_resumes_to_identical_weights(finished_copy):
     p = finished_copy
     tiny_config(p, train={"patch_size": 32, "batch_size": 4, "steps": 150, "cpu_threads": 2,
                           "checkpoint_every": 10, "log_every": 10})
-    target = "results/models/tiny/seed5/model.safetensors"
-    ckpt = p / "results/models/tiny/seed5/checkpoint.safetensors"
+    v = vdir(p)
+    target = f"{v}/seed5/model.safetensors"
+    ckpt = p / f"{v}/seed5/checkpoint.safetensors"
     env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
     cmd = [str(BIN / "snakemake"), "--snakefile", str(REPO / "Snakefile"), "--directory", str(p),
            "--configfile", str(p / "config.yaml"), "--cores", "2", target]
@@ -695,15 +727,15 @@ def test_killed_training_job_resumes_to_identical_weights(finished_copy):
     assert not (p / target).exists()
     snakemake(p, "--unlock")
     snakemake(p, "--cores", "2", target)
-    log = (p / "logs/train/tiny/seed5.log").read_text()
+    log = (p / f"logs/train/tiny/{Path(v).name}/seed5.log").read_text()
     assert "resumed from checkpoint" in log, log[-2000:]
-    run = yaml.safe_load((p / "results/models/tiny/seed5/training_run.json").read_text())
+    run = yaml.safe_load((p / f"{v}/seed5/training_run.json").read_text())
     assert run["resumed_from_step"] > 0 and not ckpt.exists()
     resumed = sha256_file(p / target)
     # the same job, uninterrupted
     (p / target).unlink()
     snakemake(p, "--cores", "2", target)
-    assert "resumed" not in (p / "logs/train/tiny/seed5.log").read_text()
+    assert "resumed" not in (p / f"logs/train/tiny/{Path(v).name}/seed5.log").read_text()
     assert sha256_file(p / target) == resumed
 
 
@@ -843,7 +875,7 @@ def test_prediction_refuses_photos_normalized_otherwise(finished_copy):
     rec = yaml.safe_load(rec_path.read_text())
     rec["method"] = "camera_quantile"
     rec_path.write_text(json.dumps(rec))
-    models_dir = p / "results/models/tiny"
+    models_dir = p / vdir(p)
     with pytest.raises(CrustWatchError, match="normalized with method=camera_quantile"):
         predict.predict_image(
             str(p / f"results/normalized/{iid}/photo.tif"), str(rec_path), str(p / f"results/ingest/{iid}/photo.json"),
@@ -953,26 +985,27 @@ def test_pretrained_encoders_start_training_and_a_new_date_changes_nothing(finis
         jobs = planned_jobs(snakemake(p, "-n", "--cores", "1"))
         assert jobs.get("pretrain") == 2 and jobs.get("train") == 2, jobs
         assert not {"ingest", "normalize"} & set(jobs), jobs
-        models = "results/models/tiny/ensemble.json"  # the models only: predictions are tested elsewhere
+        v = vdir(p)
+        models = f"{v}/ensemble.json"  # the models only: predictions are tested elsewhere
         snakemake(p, "--cores", "2", models)
         sheet = pd.read_csv(p / "images.tsv", sep="\t", dtype=str, keep_default_na=False)
         for seed in (0, 1):
-            d = p / "results" / "pretrain" / "tiny" / f"seed{seed}"
+            d = p / "results" / "pretrain" / "tiny" / Path(v).name / f"seed{seed}"
             enc = json.loads((d / "encoder_card.json").read_text())
             assert enc["seed"] == seed and enc["training"]["steps"] == 3
             # every photo (labelled or not) dated up to the last training/validation date
             last = sheet.loc[sheet["split"].isin(["train", "val"]), "date"].max()
             wanted = sorted(sheet.loc[sheet["date"] <= last, "image_id"])
             assert sorted(x["image_id"] for x in enc["photos"]) == wanted and len(wanted) < len(sheet)
-            card = json.loads((p / "results" / "models" / "tiny" / f"seed{seed}" / "model_card.json").read_text())
+            card = json.loads((p / v / f"seed{seed}" / "model_card.json").read_text())
             pre = card["pretrained"]
             assert pre["encoder_sha256"] == sha256_file(d / "encoder.safetensors") == enc["encoder_sha256"]
             assert pre["card_sha256"] == sha256_file(d / "encoder_card.json") and pre["method"] == "masked"
-            assert (p / "logs" / "pretrain" / "tiny" / f"seed{seed}.log").exists()
-            assert (p / "benchmarks" / "pretrain" / "tiny" / f"seed{seed}.tsv").exists()
-        ens = json.loads((p / "results" / "models" / "tiny" / "ensemble.json").read_text())
+            assert (p / "logs" / "pretrain" / "tiny" / Path(v).name / f"seed{seed}.log").exists()
+            assert (p / "benchmarks" / "pretrain" / "tiny" / Path(v).name / f"seed{seed}.tsv").exists()
+        ens = json.loads((p / v / "ensemble.json").read_text())
         assert ens["pretrained"]["method"] == "masked"
-        res = crustwatch_cli("audit", "results/models/tiny/seed1/model_card.json", "--rebuild", cwd=p)
+        res = crustwatch_cli("audit", f"{v}/seed1/model_card.json", "--rebuild", cwd=p)
         assert res.returncode == 0 and "pretrained encoder" in res.stdout and "IDENTICAL" in res.stdout, res.stdout
         add_timestep(p, tmp_path, "cam-B")
         res = snakemake(p, "-n", "--cores", "1", models)
@@ -1005,6 +1038,7 @@ def test_points_instead_of_a_mask_train_and_are_evaluated(finished_copy):
                                       ((10, 10), (20, 30), (40, 5))])
     jobs = planned_jobs(snakemake(p, "-n", "--cores", "1"))
     assert jobs.get("ingest") == 1 and jobs.get("train") == 2, jobs
+    v = vdir(p)  # points instead of a mask: a new model version
     snakemake(p, "--cores", "2", "--config", "export={points: to_label.csv}")
     rec = json.loads((p / f"results/ingest/{iid}/mask.json").read_text())
     assert rec["points"]["n"] == 60 and rec["points"]["radius_px"] == 2
@@ -1016,7 +1050,7 @@ def test_points_instead_of_a_mask_train_and_are_evaluated(finished_copy):
     assert all(sparse[rows[j], cols[j]] in (mask[rows[j], cols[j]], 255) for j in pick) and sum(own) >= 55
     both = (sparse != 255) & (mask != 255)
     assert (sparse[both] == mask[both]).mean() > 0.8
-    card = json.loads((p / "results/models/tiny/seed0/model_card.json").read_text())
+    card = json.loads((p / v / "seed0/model_card.json").read_text())
     assert card["data"][iid]["mask"].endswith("points.csv")
     # exports: the ensemble's label at every point (the training points with their truth, the positions
     # without), and cover as Darwin Core rows
@@ -1116,3 +1150,71 @@ def test_report_opens_in_a_browser_with_every_category(finished, tmp_path):
         assert r.errors() == []
     finally:
         r.close()
+
+
+def test_labels_grow_into_versions_judged_on_the_validation_photos(tiny_project):
+    """Labels grow over the seasons: a photo gains its mask, which makes a new model version, trained beside the
+    current one and judged against it on the current validation photos, class by class. A deliberately worse
+    version (one training step) is rejected and kept; every decision is logged with both scores. Pinned, the
+    first version predicts the first run's cover again byte for byte, and its deleted weights rebuild bit for
+    bit from its record although the sheet has moved on."""
+    from crustwatch.files import sha256_file
+
+    p = tiny_project
+    tiny_config(p, seeds=[0], train={"patch_size": 32, "batch_size": 4, "steps": 40, "cpu_threads": 2})
+    gov, versions = "results/models/tiny/governance.tsv", "results/models/tiny/versions.tsv"
+    v1 = version_of(p)
+    snakemake(p, "--cores", "2", gov, "results/coverage/by_image.tsv")
+    first_cover = (p / "results/coverage/by_image.tsv").read_text().splitlines()
+    assert all(line.endswith("\t" + v1) for line in first_cover[1:])  # every row names its model version
+    w1 = sha256_file(p / vdir(p, v1) / "seed0/model.safetensors")
+
+    # a test photo gets labelled and joins the training photos: a new version, judged against the first
+    sheet = pd.read_csv(p / "images.tsv", sep="\t", dtype=str, keep_default_na=False)
+    gained = sheet.index[sheet["split"] == "test"][0]
+    sheet.loc[gained, "split"] = "train"
+    sheet.to_csv(p / "images.tsv", sep="\t", index=False)
+    v2 = version_of(p)
+    assert v2 != v1
+    jobs = planned_jobs(snakemake(p, "-n", "--cores", "1", gov))
+    assert jobs.get("train") == 1 and jobs.get("decide_version") == 1, jobs  # v1 is not retrained
+    snakemake(p, "--cores", "2", gov)
+    log = pd.read_csv(p / gov, sep="\t", keep_default_na=False)
+    assert list(log["candidate"]) == [v1, v2] and list(log["incumbent"]) == ["none", v1]
+    second = log.iloc[1]
+    assert second["decision"] in ("accepted", "rejected") and second["validation_photos"] == 2
+    assert second["per_class"].count(" / ") >= 4  # both versions' scores, class by class
+    current = v2 if second["decision"] == "accepted" else v1
+
+    # a deliberately worse version: one training step
+    with changed_config(p) as (cfg, write):
+        cfg["train"]["steps"] = 1
+        write()
+        v3 = version_of(p)
+        snakemake(p, "--cores", "2", gov)
+        log = pd.read_csv(p / gov, sep="\t", keep_default_na=False)
+        worse = log.iloc[-1]
+        assert (worse["candidate"], worse["incumbent"], worse["decision"]) == (v3, current, "rejected"), worse
+        assert float(worse["gain"]) < 0 and "rejected: mean per-class IoU" in worse["reason"]
+        table = pd.read_csv(p / versions, sep="\t", keep_default_na=False).set_index("version")
+        assert table.loc[v3, "status"] == "rejected" and table.loc[current, "status"] == "current"
+        assert (p / vdir(p, v3) / "seed0/model.safetensors").exists()  # kept, with its decision
+
+    # the first version, pinned: its weights deleted, rebuilt bit for bit from its record (two training photos,
+    # while the sheet now has three), and the first run's cover again, byte for byte
+    (p / vdir(p, v1) / "seed0/model.safetensors").unlink()
+    with changed_config(p) as (cfg, write):
+        cfg["versions"] = {"pin": v1}
+        write()
+        jobs = planned_jobs(snakemake(p, "-n", "--cores", "1", vdir(p, v1) + "/seed0/model.safetensors"))
+        assert jobs == {"train": 1, "total": 1} if "total" in jobs else jobs.get("train") == 1, jobs
+        snakemake(p, "--cores", "2", vdir(p, v1) + "/seed0/model.safetensors", "results/coverage/by_image.tsv", gov)
+        assert sha256_file(p / vdir(p, v1) / "seed0/model.safetensors") == w1
+        card = json.loads((p / vdir(p, v1) / "seed0/model_card.json").read_text())
+        assert card["version"] == v1 and len(card["train_images"]) == 2
+        cover = (p / "results/coverage/by_image.tsv").read_text().splitlines()
+        gained_id = sheet.loc[gained, "image_id"]
+        assert cover[0] == first_cover[0]
+        assert [x for x in cover if gained_id not in x] == [x for x in first_cover if gained_id not in x]
+        table = pd.read_csv(p / versions, sep="\t", keep_default_na=False).set_index("version")
+        assert table.loc[v1, "status"] == "pinned" and len(table) == 3

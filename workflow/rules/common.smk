@@ -18,6 +18,7 @@ from crustwatch.normalize import calibration_ids as calibration_photos  # noqa: 
 from crustwatch.project import check_config, check_sheet  # noqa: E402
 from crustwatch.settings import canonical, resolve_seeds, train_settings  # noqa: E402
 from crustwatch import paths  # noqa: E402
+from crustwatch import versions as cw_versions  # noqa: E402
 from crustwatch.shards import shard_of, site_key  # noqa: E402
 
 # every config problem at once, one line each, before the schema fills in its defaults
@@ -51,6 +52,8 @@ wildcard_constraints:
     seed=r"\d+",
     # only the configured model: another name would train with this config's settings
     model=re.escape(MODEL),
+    version=cw_versions.ID_PATTERN,
+    incumbent=f"{cw_versions.ID_PATTERN}|{cw_versions.NO_VERSION}",
     camera=r"[A-Za-z0-9._-]+",
     shard=r"[A-Za-z0-9._-]+",
 
@@ -323,11 +326,6 @@ def check_all_inputs():
     write_check_table(checked, list(SHEET.index), paths.INPUT_CHECKS)
 
 
-def training_paths(kind, splits):
-    """Per-photo files of the train/val photos (read by train; the rule depends on their shards)."""
-    return [path_of(i, kind) for i in ids_in(*splits)]
-
-
 def _pretrain_ids():
     """The photos the encoders pretrain on: those dated up to ``pretrain.until`` (default: the last date
     with a training or validation photo, so a new monitoring date changes nothing), at most
@@ -351,12 +349,152 @@ def _pretrain_ids():
     return ids
 
 
-# computed once: the pretrain rule's params and inputs both read it
+# computed once: the candidate version's definition reads it
 PRETRAIN_IDS = _pretrain_ids()
 
 
-def pretrain_shards():
-    return manifests("normalize", PRETRAIN_IDS)
+# ------------------------------------------------------------------ model versions
+# A model version (crustwatch.versions) is named by what it trains from: the training and validation photos
+# and labels by content, the settings that shape the weights, the photos that set the cameras' colour
+# correction. The sheet and config define the candidate; the decisions on disk say which version is
+# current; versions.pin overrides both. Every train, pretrain and ensemble job takes its settings from its
+# version's definition, so an older version keeps (and can rebuild) its models after the sheet moved on.
+
+
+def _photo_entry(i):
+    """A training or validation photo in a version's definition: its photo and label by content."""
+    r = SHEET.loc[i]
+    return {
+        "image_id": i,
+        "photo_sha256": FINGERPRINT.get(r["image_path"], ""),
+        "label_sha256": FINGERPRINT.get(r["mask_path"], ""),
+        **_meta(i),
+    }
+
+
+def _candidate_definition():
+    train, val = ids_in("train"), ids_in("val")
+    labelled = train + val
+    cams = sorted({CAMERA_KEY[SHEET.loc[i, "camera"]] for i in labelled})
+    points = (SHEET.loc[labelled, "label_kind"] == "points").any()
+    settings = {
+        "classes": class_map(),
+        "ignore_index": config["ignore_index"],
+        "model": canonical(config["model"]),
+        "train": train_params(),
+        "split_seed": split_seed(),
+        "normalize": canonical(config["normalize"]),
+        "pretrain": pretrain_params() if PRETRAIN_IDS else None,
+        "points": points_settings() if points else None,
+    }
+    sha = lambda i: {
+        "image_id": i,
+        "photo_sha256": FINGERPRINT.get(SHEET.loc[i, "image_path"], ""),
+    }
+    return cw_versions.definition(
+        settings,
+        [_photo_entry(i) for i in train],
+        [_photo_entry(i) for i in val],
+        {cam: [sha(i) for i in CALIBRATION[cam]] for cam in cams},
+        [sha(i) for i in PRETRAIN_IDS] or None,
+    )
+
+
+MODELS_DIR = paths.fill(paths.MODELS_DIR, model=MODEL)
+CANDIDATE_DEF = _candidate_definition()
+CANDIDATE = cw_versions.version_id(CANDIDATE_DEF)
+DEFINITIONS = {**cw_versions.read_definitions(MODELS_DIR), CANDIDATE: CANDIDATE_DEF}
+DECISIONS = cw_versions.read_decisions(paths.fill(paths.DECISIONS_DIR, model=MODEL))
+try:
+    VERSION_PLAN = cw_versions.plan(
+        CANDIDATE,
+        CANDIDATE_DEF,
+        DECISIONS,
+        DEFINITIONS,
+        pin=config["versions"]["pin"],
+        retrain_growth=config["versions"]["retrain_growth"],
+    )
+except CrustWatchError as e:
+    print(f"\nCrustWatch: {e}\n", file=sys.stderr)
+    raise SystemExit(1)
+if VERSION_PLAN.state != "current":
+    print(f"CrustWatch: model versions: {VERSION_PLAN.note}", file=sys.stderr)
+
+
+def version_def(version):
+    if version not in DEFINITIONS:
+        raise CrustWatchError(
+            f"model version {version} is unknown here: no {paths.fill(paths.VERSION_RECORD, model=MODEL, version=version)}"
+        )
+    return DEFINITIONS[version]
+
+
+def version_ids(version, *splits):
+    return [e["image_id"] for s in splits for e in version_def(version)[s]]
+
+
+def version_param(key):
+    """A train or pretrain rule parameter, from the definition of the job's version."""
+
+    def get(wildcards):
+        d = version_def(wildcards.version)
+        s = d["settings"]
+        train, val = version_ids(wildcards.version, "train"), version_ids(
+            wildcards.version, "val"
+        )
+        ids = train + val
+        pre = [e["image_id"] for e in d["pretrain"] or []]
+        if key == "sources":
+            return {
+                e["image_id"]: [e["photo_sha256"], e["label_sha256"]]
+                for e in d["train"] + d["val"]
+            }
+        if key == "pretrain_ids":
+            return pre
+        if key == "pretrain_photos":
+            return [path_of(i, "norm_photo") for i in pre]
+        if key == "pretrain_train":
+            from crustwatch.steps.pretrain import TRAIN_KEYS
+
+            return {k: s["train"][k] for k in TRAIN_KEYS if k in s["train"]}
+        if key in s:
+            return s[key]
+        return {
+            "train_ids": train,
+            "val_ids": val,
+            "photos": [path_of(i, "norm_photo") for i in train],
+            # read only with train.augment.drift (drift simulated before normalization)
+            "raw_photos": [path_of(i, "ingest_photo") for i in train],
+            "masks": [path_of(i, "mask") for i in train],
+            "val_photos": [path_of(i, "norm_photo") for i in val],
+            "val_masks": [path_of(i, "mask") for i in val],
+            "photo_records": [path_of(i, "ingest_record") for i in ids],
+            "mask_records": [path_of(i, "mask_record") for i in ids],
+            "norm_records": [path_of(i, "norm_record") for i in ids],
+        }[key]
+
+    return get
+
+
+def _version_inputs(version, files):
+    """Another version's inputs are ancient: a newer file of today's data never retrains it (its
+    record and the sha256 checks of the train step keep it honest)."""
+    if version == CANDIDATE:
+        return files
+    return [ancient(f) for f in files]
+
+
+def training_shards(wildcards):
+    """The ingest and normalize shards holding a version's training and validation photos."""
+    ids = [i for i in version_ids(wildcards.version, "train", "val") if i in SHARD_OF]
+    return _version_inputs(
+        wildcards.version, manifests("ingest", ids) + manifests("normalize", ids)
+    )
+
+
+def pretrain_shards(wildcards):
+    ids = [i for i in version_param("pretrain_ids")(wildcards) if i in SHARD_OF]
+    return _version_inputs(wildcards.version, manifests("normalize", ids))
 
 
 def pretrain_params():
@@ -370,31 +508,91 @@ def pretrain_params():
     )
 
 
-def pretrain_train_params():
-    from crustwatch.steps.pretrain import TRAIN_KEYS
-
-    return {k: config["train"][k] for k in TRAIN_KEYS if k in config["train"]}
-
-
 def pretrained_inputs(wildcards):
-    """The seed's pretrained encoder and its card when ``pretrain.method`` is on, else nothing."""
-    if config["pretrain"]["method"] == "none":
+    """The seed's pretrained encoder and its card when the version pretrains, else nothing."""
+    if version_def(wildcards.version)["settings"]["pretrain"] is None:
         return {}
-    w = {"model": wildcards.model, "seed": wildcards.seed}
+    w = {"model": wildcards.model, "version": wildcards.version, "seed": wildcards.seed}
     return {
         "encoder": paths.fill(paths.PRETRAINED_ENCODER, **w),
         "encoder_card": paths.fill(paths.PRETRAINED_CARD, **w),
     }
 
 
-def training_shards():
-    ids = ids_in("train", "val")
-    return manifests("ingest", ids) + manifests("normalize", ids)
+def version_files(version, kind):
+    """A version's ensemble card, or its members' weights or cards (one per configured seed)."""
+    if kind == "ensemble":
+        return paths.fill(paths.ENSEMBLE_CARD, model=MODEL, version=version)
+    template = paths.WEIGHTS if kind == "weights" else paths.MODEL_CARD
+    return expand(template, model=MODEL, version=version, seed=SEEDS)
 
 
 def model_files(kind):
-    template = paths.WEIGHTS if kind == "weights" else paths.MODEL_CARD
-    return expand(template, model=MODEL, seed=SEEDS)
+    """The members' weights or cards of the job's own version (ensemble_card)."""
+    return lambda wildcards: version_files(wildcards.version, kind)
+
+
+def selected_version():
+    """The version that predicts: the pinned or current one, or the one this run's decision chose
+    (read from the decision once it is made: Snakemake re-evaluates the jobs that depend on it).
+    """
+    if VERSION_PLAN.selected:
+        return VERSION_PLAN.selected
+    out = checkpoints.decide_version.get(
+        model=MODEL, version=VERSION_PLAN.candidate, incumbent=VERSION_PLAN.incumbent
+    ).output[0]
+    d = json.loads(Path(out).read_text())
+    return d["candidate"] if d["decision"] == "accepted" else d["incumbent"]
+
+
+def selected(kind):
+    """Input function: the predicting version's ensemble card, weights or cards."""
+    return lambda wildcards: version_files(selected_version(), kind)
+
+
+def decision_target():
+    """The decision behind the predicting version: this run's on the candidate (the first version
+    included), or the one that made the current version current; none for a pinned version.
+    """
+    p = VERSION_PLAN
+    if p.decide:
+        inc = p.incumbent or cw_versions.NO_VERSION
+        return [
+            paths.fill(paths.DECISION, model=MODEL, version=p.candidate, incumbent=inc)
+        ]
+    accepted = [d["path"] for d in DECISIONS if d["decision"] == "accepted"]
+    return accepted[-1:] if p.state in ("current", "deferred") else []
+
+
+def decision_inputs(wildcards):
+    """Both versions' ensembles and the current validation photos' shards."""
+    out = {
+        f"candidate_{k}": version_files(wildcards.version, k)
+        for k in ("ensemble", "weights", "cards")
+    }
+    if wildcards.incumbent != cw_versions.NO_VERSION:
+        out.update(
+            {
+                f"incumbent_{k}": version_files(wildcards.incumbent, k)
+                for k in ("ensemble", "weights", "cards")
+            }
+        )
+    ids = ids_in("val")
+    out["shards"] = manifests("ingest", ids) + manifests("normalize", ids)
+    return out
+
+
+def version_status():
+    """What the governance tables need to know of this run beyond the decisions on disk: a pinned version,
+    or a candidate deferred by versions.retrain_growth (the rule's params: a new state rewrites them).
+    """
+    p = VERSION_PLAN
+    return {
+        "pinned": p.selected if p.state == "pinned" else None,
+        "deferred": (
+            {"version": p.candidate, "note": p.note} if p.state == "deferred" else None
+        ),
+    }
 
 
 def evaluated_ids():
@@ -531,6 +729,13 @@ def get_final_output():
         paths.SUGGEST_PREVIEWS,
         paths.EXPORT_POINTS,
         paths.EXPORT_DWC,
+        paths.POINTS_EVAL,
+        paths.fill(paths.GOVERNANCE, model=MODEL),
+        paths.fill(paths.VERSIONS_TABLE, model=MODEL),
+        # the decision on a candidate version, a target of its own: Snakemake (9.27) re-plans the jobs whose
+        # inputs the decision chooses (predict) only when the decision is a direct input of the target rule;
+        # a narrower target is made with the current version until the candidate has been judged
+        *decision_target(),
     ]
 
 

@@ -7,7 +7,7 @@ rule export:
         unpack(export_inputs),
         by_image=paths.COVER_BY_IMAGE,
         by_plot_date=paths.COVER_BY_PLOT_DATE,
-        ensemble=paths.fill(paths.ENSEMBLE_CARD, model=MODEL),
+        ensemble=selected("ensemble"),
     output:
         points=paths.EXPORT_POINTS,
         dwc=paths.EXPORT_DWC,

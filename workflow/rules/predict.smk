@@ -7,9 +7,10 @@ rule predict:
         adabn=get_shard_adabn,
         normalized=paths.NORMALIZE_MANIFEST,
         ingest=paths.INGEST_MANIFEST,
-        ensemble=paths.fill(paths.ENSEMBLE_CARD, model=MODEL),
-        weights=model_files("weights"),
-        cards=model_files("card"),
+        # the predicting version's ensemble (versions.smk: pinned, current, or chosen in this run)
+        ensemble=selected("ensemble"),
+        weights=selected("weights"),
+        cards=selected("card"),
     output:
         paths.PREDICT_MANIFEST,
     log:
@@ -40,9 +41,10 @@ rule predict:
 rule adabn:
     input:
         shards=get_camera_shards,
-        ensemble=paths.fill(paths.ENSEMBLE_CARD, model=MODEL),
-        weights=model_files("weights"),
-        cards=model_files("card"),
+        # the predicting version's ensemble (versions.smk: pinned, current, or chosen in this run)
+        ensemble=selected("ensemble"),
+        weights=selected("weights"),
+        cards=selected("card"),
     output:
         weights=paths.ADABN,
         record=paths.ADABN_RECORD,

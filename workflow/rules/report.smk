@@ -78,8 +78,8 @@ rule camera_report:
 
 rule provenance:
     input:
-        ensemble=paths.fill(paths.ENSEMBLE_CARD, model=MODEL),
-        cards=model_files("card"),
+        ensemble=selected("ensemble"),
+        cards=selected("card"),
     output:
         report(
             paths.PROVENANCE,

@@ -36,6 +36,8 @@ job = train.TrainJob(
     split_seed=p.split_seed,
     pretrained_encoder=snakemake.input.get("encoder"),
     pretrained_card=snakemake.input.get("encoder_card"),
+    version=snakemake.wildcards.version,
+    sources=dict(p.sources),
 )
 o = snakemake.output
 # runtime settings are read from the config, not params: they never change the weights, so never retrain

@@ -66,7 +66,8 @@ def project_root(path: Path) -> Path:
 
 
 def find_ensemble_cards(root: Path, sha: str) -> list[Path]:
-    return [p for p in sorted(root.glob(paths.fill(paths.ENSEMBLE_CARD, model="*"))) if sha256_file(p) == sha]
+    return [p for p in sorted(root.glob(paths.fill(paths.ENSEMBLE_CARD, model="*", version="v*")))
+            if sha256_file(p) == sha]
 
 
 def _output_kind(path: Path) -> tuple[str, dict]:
@@ -133,14 +134,15 @@ def run_audit(path: str | Path, rebuild: bool = False, seeds: list[int] | None =
             found = find_ensemble_cards(root, sha)
             if not found:
                 a.problems.append(f"ensemble card {sha[:12]} not found")
-                a.say(f"ensemble card sha256 {sha[:12]}: NOT FOUND among results/models/*/ensemble.json "
+                a.say(f"ensemble card sha256 {sha[:12]}: NOT FOUND among results/models/*/*/ensemble.json "
                       "(the models were retrained or changed after this output was made; rerun snakemake)")
             ensembles += found
     if "card" in info:
         member_cards = [info["card"]]
     for e in ensembles:
         ens = read_json(e)
-        a.say(f"ensemble card: {e.relative_to(root)}  sha256 {sha256_file(e)[:12]}  seeds {ens['seeds']}")
+        a.say(f"ensemble card: {e.relative_to(root)}  sha256 {sha256_file(e)[:12]}  seeds {ens['seeds']}"
+              f"{'  model version ' + ens['version'] if ens.get('version') else ''}")
         for m in ens["members"]:
             a.check(f"seed {m['seed']} card", m["card"], m["card_sha256"])
             member_cards.append(a.resolve(m["card"]))
@@ -301,7 +303,7 @@ def rebuild_seed(a: Audit, card_path: Path, card: dict) -> bool:
                        model_cfg={k: v for k, v in card["model"].items() if k != "encoder_weights_sha256"},
                        train_cfg=card["train"], split_seed=card["split_seed"],
                        pretrained_encoder=str(a.resolve(pre["encoder"])) if pre else None,
-                       pretrained_card=str(a.resolve(pre["card"])) if pre else None)
+                       pretrained_card=str(a.resolve(pre["card"])) if pre else None, version=card.get("version"))
         train_seed(job, str(Path(tmp) / "model.safetensors"), str(Path(tmp) / "model_card.json"), progress=False)
         got = sha256_file(Path(tmp) / "model.safetensors")
     same = got == card["weights_sha256"]

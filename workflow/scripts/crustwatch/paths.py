@@ -61,23 +61,39 @@ NORMALIZE_LOG = "logs/normalize/{shard}.log"
 
 # ------------------------------------------------------------------ pretrain, train
 
-PRETRAIN_DIR = "results/pretrain/{model}/seed{seed}"
+# A model version (crustwatch.versions) is named by its training data and settings: every model, its
+# pretrained encoders and its ensemble card lie under results/models/{model}/{version}/, so a new set of
+# labels makes new files beside the old ones instead of replacing them.
+MODELS_DIR = "results/models/{model}"
+VERSION_DIR = MODELS_DIR + "/{version}"
+VERSION_RECORD = VERSION_DIR + "/version.json"
+VERSION_RECORD_LOG = "logs/train/{model}/{version}/version.log"
+PRETRAIN_DIR = "results/pretrain/{model}/{version}/seed{seed}"
 PRETRAINED_ENCODER = PRETRAIN_DIR + "/encoder.safetensors"
 PRETRAINED_CARD = PRETRAIN_DIR + "/encoder_card.json"
 PRETRAIN_RUN = PRETRAIN_DIR + "/pretrain_run.json"
-PRETRAIN_LOG = "logs/pretrain/{model}/seed{seed}.log"
-PRETRAIN_BENCHMARK = "benchmarks/pretrain/{model}/seed{seed}.tsv"
-MODEL_DIR = "results/models/{model}/seed{seed}"
+PRETRAIN_LOG = "logs/pretrain/{model}/{version}/seed{seed}.log"
+PRETRAIN_BENCHMARK = "benchmarks/pretrain/{model}/{version}/seed{seed}.tsv"
+MODEL_DIR = VERSION_DIR + "/seed{seed}"
 WEIGHTS = MODEL_DIR + "/model.safetensors"
 MODEL_CARD = MODEL_DIR + "/model_card.json"
 TRAINING_RUN = MODEL_DIR + "/training_run.json"
-TRAIN_LOG = "logs/train/{model}/seed{seed}.log"
-TRAIN_BENCHMARK = "benchmarks/train/{model}/seed{seed}.tsv"
-ENSEMBLE_CARD = "results/models/{model}/ensemble.json"
-ENSEMBLE_LOG = "logs/train/{model}/ensemble.log"
+TRAIN_LOG = "logs/train/{model}/{version}/seed{seed}.log"
+TRAIN_BENCHMARK = "benchmarks/train/{model}/{version}/seed{seed}.tsv"
+ENSEMBLE_CARD = VERSION_DIR + "/ensemble.json"
+ENSEMBLE_LOG = "logs/train/{model}/{version}/ensemble.log"
+# the acceptance rule's decision on a candidate version against the version current before it ("none" for
+# the first), and the governance log of every decision and every version
+DECISIONS_DIR = MODELS_DIR + "/decisions"
+DECISION = DECISIONS_DIR + "/{version}-vs-{incumbent}.json"
+DECISION_LOG = "logs/versions/{model}/{version}-vs-{incumbent}.log"
+GOVERNANCE = MODELS_DIR + "/governance.tsv"
+VERSIONS_TABLE = MODELS_DIR + "/versions.tsv"
+GOVERNANCE_LOG = "logs/versions/{model}/governance.log"
 
 # ------------------------------------------------------------------ predict
 
+# per camera, the predicting version's batch-norm statistics (rebuilt when another version predicts)
 ADABN = "results/models/{model}/adabn/{camera}.safetensors"
 ADABN_RECORD = "results/models/{model}/adabn/{camera}.json"
 ADABN_LOG = "logs/predict/adabn_{model}_{camera}.log"
@@ -107,6 +123,8 @@ PLOT_COVER_BY_PLOT_LOG = "logs/report/plot_cover_by_plot_{site}.log"
 
 METRICS = "results/eval/metrics.tsv"
 PER_CLASS = "results/eval/per_class.tsv"
+POINTS_EVAL = "results/eval/points.tsv"
+POINTS_EVAL_LOG = "logs/evaluate/points.log"
 PLOT_CONFUSION = "results/plots/confusion.png"
 PLOT_CONFUSION_VAL = "results/plots/confusion_val.png"
 EVALUATE_LOG = "logs/evaluate/evaluate.log"

@@ -38,6 +38,7 @@ def cover_image(
     member = dict(kv.split("=", 1) for kv in tags.get("member_cards", "").split(",") if kv)
     df["card_sha256"] = [tags.get("ensemble_card_sha256", "") if m == "ensemble" else member.get(m[4:], "")
                          for m in df["model"]]
+    df["model_version"] = tags.get("model_version", "")  # the model version of the ensemble and its seeds
     files.write_tsv(df, out_cover)
     n = metrics.n_classes(classes)
     rows = []
@@ -80,7 +81,8 @@ def aggregate_cover(cover_tsvs: list[str], splits_tsv: str, level: float, out: d
     :mod:`crustwatch.cover`. Every table keeps the map's own fraction as ``map_cover_pct``.
 
     Every row carries ``ensemble_card_sha256``, the ensemble card of the models
-    that made it (``crustwatch audit`` follows it); seed rows carry their own card.
+    that made it (``crustwatch audit`` follows it), and ``model_version``, their version
+    (:mod:`crustwatch.versions`); seed rows carry their own card.
     ``interval``: ``calibrated`` (seed spread scaled by the validation error) or
     ``seed`` (seed spread alone); see :mod:`crustwatch.cover`.
     """
@@ -112,12 +114,18 @@ def aggregate_cover(cover_tsvs: list[str], splits_tsv: str, level: float, out: d
             per_image = per_image.assign(eval_map_cover_pct=per_image["eval_cover_pct"])
         adjustment = {"method": "none"}
     files.write_json(out["adjustment"], adjustment)
-    cards = per_image[per_image["model"] == "ensemble"].drop_duplicates("image_id")[["image_id", "card_sha256"]]
-    cards = cards.rename(columns={"card_sha256": "ensemble_card_sha256"}).merge(meta, on="image_id")
+    if "model_version" not in per_image:  # cover of predictions made before model versions
+        per_image = per_image.assign(model_version="")
+    per_image["model_version"] = per_image["model_version"].fillna("").astype(str)
+    cards = per_image[per_image["model"] == "ensemble"].drop_duplicates("image_id")
+    cards = cards[["image_id", "card_sha256", "model_version"]].rename(columns={"card_sha256": "ensemble_card_sha256"})
+    cards = cards.merge(meta, on="image_id")
 
     def with_cards(df: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
-        sha = cards.groupby(keys, sort=False)["ensemble_card_sha256"].agg(lambda v: ";".join(sorted(set(v))))
-        return df.merge(sha.reset_index(), on=keys, how="left")
+        """The ensemble cards and model versions that made each row (several, ';'-joined, for a mixed group)."""
+        made_by = cards.groupby(keys, sort=False)[["ensemble_card_sha256", "model_version"]].agg(
+            lambda v: ";".join(sorted(set(v) - {""})))
+        return df.merge(made_by.reset_index(), on=keys, how="left")
 
     calibration = None
     by_image = aggregate(per_image, meta, ["image_id"], level)  # seed intervals; calibrated below
@@ -144,7 +152,8 @@ def aggregate_cover(cover_tsvs: list[str], splits_tsv: str, level: float, out: d
     for name, keys in (("by_plot_date", ["site", "plot", "date"]), ("by_site_date", ["site", "date"])):
         files.write_tsv(with_cards(aggregate(per_image, meta, keys, level, calibration), keys), out[name])
     seeds = per_image[[c for c in ("image_id", "model", "class", "class_px", "valid_px", "cover_pct", "map_cover_pct",
-                                   "true_cover_pct", "eval_px", "eval_cover_pct", "eval_map_cover_pct", "card_sha256")
+                                   "true_cover_pct", "eval_px", "eval_cover_pct", "eval_map_cover_pct", "card_sha256",
+                                   "model_version")
                        if c in per_image]]
     files.write_tsv(seeds, out["by_image_seed"])
 

@@ -118,3 +118,23 @@ def seed_sensitivity(metrics_tsv: str, by_image_seed_tsv: str, splits_tsv: str, 
     files.write_tsv(table, out_table)
     files.write_tsv(spread, out_spread)
     seeds_figure(table, spread, classes, out_plot)
+
+
+def evaluate_points(points_csv: str, splits_tsv: str, photos: list[dict], classes: list[dict], level: float,
+                    out_tsv: str) -> None:
+    """The point evaluation (:func:`crustwatch.points.point_scores`) of every photo labelled by points, from
+    the export of the ensemble's labels at them (``photos``: ``name`` and ``image_id`` of each)."""
+    from ..points import SCORE_COLUMNS, point_scores
+
+    rows = pd.read_csv(points_csv, dtype=str, keep_default_na=False).to_dict("records")
+    splits = pd.read_csv(splits_tsv, sep="\t", dtype=str, keep_default_na=False)
+    names = [c["name"] for c in sorted(classes, key=lambda c: int(c["id"]))]
+    scores = point_scores(rows, {p["name"]: p["image_id"] for p in photos}, dict(zip(splits["image_id"],
+                          splits["split"])), names, level)
+    df = pd.DataFrame(scores, columns=SCORE_COLUMNS)
+    files.write_tsv(df, out_tsv)
+    if len(df):
+        photo = df.drop_duplicates("image_id")
+        log.info("points of %d photos: point accuracy %.3f; the ensemble's point cover inside the point count's "
+                 "%.0f%% interval in %.1f%% of photo x class pairs", len(photo), photo["point_accuracy"].mean(),
+                 100 * level, 100 * df["inside"].mean())

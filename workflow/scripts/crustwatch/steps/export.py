@@ -33,7 +33,8 @@ def export(by_image_tsv: str, by_plot_date_tsv: str, ensemble_json: str, photos:
         points.write_points(tmp, rows, extra=["Confidence", "Truth"])
     ens_card = files.read_json(ensemble_json)
     method = (f"CrustWatch {version}: class maps of an ensemble of {len(ens_card['seeds'])} "
-              f"{ens_card['model']['arch']}-{ens_card['model']['encoder']} models (seeds "
+              f"{ens_card['model']['arch']}-{ens_card['model']['encoder']} models (model version "
+              f"{ens_card.get('version', 'unversioned')}, seeds "
               f"{', '.join(map(str, ens_card['seeds']))}); cover = class pixels / plot-area pixels per photo, "
               "adjusted for the models' error rates where the validation photos support it, plot values the "
               "mean of its photos")

@@ -91,6 +91,7 @@ def load_ensemble(ensemble_json: str, weights: list[str], cards: list[str], pred
         "tags": {
             "ensemble_card": ensemble_json,
             "ensemble_card_sha256": files.sha256_file(ensemble_json),
+            "model_version": ens.get("version", ""),
             "member_cards": ",".join(f"{s}={files.sha256_file(c)}" for s, c in zip(seeds, cards)),
         },
     }

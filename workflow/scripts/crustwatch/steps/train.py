@@ -60,6 +60,10 @@ class TrainJob:
     # the self-supervised encoder this seed starts from (``pretrain.method``; rule pretrain), and its card
     pretrained_encoder: str | None = None
     pretrained_card: str | None = None
+    # the model version this seed belongs to (crustwatch.versions), and the sha256 of the photos and labels
+    # that named it (image_id -> [photo, label]): training refuses sources that have changed since
+    version: str | None = None
+    sources: dict | None = None
 
 
 @dataclasses.dataclass
@@ -156,6 +160,10 @@ def train_seed(job: TrainJob, out_weights: str, out_card: str, out_run: str | No
     filled = section("train", given=train_cfg)  # with the schema's defaults
     device = pick_device(filled["device"])
     pretrained = _pretrained_record(job)
+    if job.version and job.sources is not None:
+        from .versions import check_sources
+
+        check_sources(job.version, job.sources, inputs.photo_records, inputs.mask_records)
     nrecs, norm_paths = {}, {}
     for path in inputs.norm_records:
         r = files.read_json(path)
@@ -215,6 +223,8 @@ def train_seed(job: TrainJob, out_weights: str, out_card: str, out_run: str | No
     nondet = history.pop("nondeterministic_ops")
     card = {
         "card_version": 2,
+        # the model version (crustwatch.versions): named by the training data and settings
+        **({"version": job.version} if job.version else {}),
         "seed": seed,
         "split_seed": job.split_seed,
         "model": {**model_cfg, "encoder_weights_sha256": files.sha256_file(ew) if ew and models.is_weights_path(ew) else None},
@@ -368,7 +378,7 @@ def ensemble_card(cards: list[str], out_json: str) -> None:
             "weights": card.get("weights"), "weights_sha256": card["weights_sha256"],
             "validation": card.get("validation", {}),
         })
-        same = {k: card[k] for k in ("model", "classes", "ignore_index", "train", "split_seed")}
+        same = {k: card.get(k) for k in ("model", "classes", "ignore_index", "train", "split_seed", "version")}
         same["data"] = {i: (d["normalized_photo_sha256"], d["ingested_mask_sha256"]) for i, d in card.get("data", {}).items()}
         same["normalization"] = {k: card["normalization"].get(k) for k in norm.NORM_KEYS}
         # pretrained or not, and how (each seed has its own encoder)
@@ -385,6 +395,7 @@ def ensemble_card(cards: list[str], out_json: str) -> None:
         out_json,
         {
             "card_version": 2,
+            **({"version": first["version"]} if first.get("version") else {}),
             "members": members,
             "seeds": [m["seed"] for m in members],
             "model": first["model"],
