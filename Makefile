@@ -4,6 +4,7 @@
 # make bench-drift-ceiling   what each camera's own photos allow (the bound on any correction)
 # make bench-real GIT_DIR=...   the workflow against a pixel random forest on real Utah plot photos
 # make bench-change   are the change tables' changes real? the demo plus a camera-only date
+# make bench-points   what training from 100 or 50 points per photo costs against full masks (the demo)
 # make bench-dag     time the planning of 10,000- and 100,000-photo projects
 # make bench         prediction and training speed against a naive loop, and
 #                    the peak memory of predicting a 24 MP photo
@@ -12,7 +13,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 CORES ?= all
 
-.PHONY: demo test test-fast venv lint fmt clean-demo bench bench-speed bench-memory bench-drift bench-drift-ceiling bench-dag bench-real bench-change
+.PHONY: demo test test-fast venv lint fmt clean-demo bench bench-speed bench-memory bench-drift bench-drift-ceiling bench-dag bench-real bench-change bench-points
 
 $(BIN)/crustwatch: requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -69,6 +70,11 @@ bench-real: venv
 # bench/results/change/summary.tsv, cells.tsv, plots.tsv, change.png
 bench-change: venv
 	PATH=$(abspath $(BIN)):$$PATH $(BIN)/python bench/change/change.py
+
+# point labels against masks on the demo (about 30 min on 2 CPU cores):
+# bench/results/points/summary.tsv, points.png
+bench-points: venv
+	PATH=$(abspath $(BIN)):$$PATH $(BIN)/python bench/points/points.py
 
 # how long `snakemake -n` takes on 10,000 and 100,000 generated photos:
 # bench/results/scale/dag_scale.tsv

@@ -382,8 +382,9 @@ def test_metrics_and_splits(finished):
 
 
 def test_logs_and_benchmarks(finished):
-    assert (finished / "benchmarks" / "train" / "tiny" / "seed0.tsv").exists()
-    log = (finished / "logs" / "train" / "tiny" / "seed0.log").read_text()
+    v = Path(vdir(finished)).name
+    assert (finished / "benchmarks" / "train" / "tiny" / v / "seed0.tsv").exists()
+    log = (finished / "logs" / "train" / "tiny" / v / "seed0.log").read_text()
     assert "train seed 0: 3/3 (100%)" in log and "step 3/3" in log  # progress and loss lines, one per line
     assert "\r" not in log
     assert any((finished / "benchmarks" / "predict").iterdir())
@@ -939,7 +940,8 @@ def test_new_timestep_runs_only_new_work(finished_copy, tmp_path, camera):
     # re-aggregation: tables, figures and the report's views of them (never the provenance of the models)
     assert set(jobs) - per_photo <= {"camera_stats", "check_inputs", "split", "aggregate_cover", "plot_cover",
                                      "evaluate", "seed_sensitivity", "plot_cover_by_plot", "report_maps",
-                                     "camera_report", "change", "plot_change", "suggest", "export", "all"}
+                                     "camera_report", "change", "plot_change", "suggest", "export",
+                                     "evaluate_points", "all"}
     snakemake(p, "--cores", "2")
     # no old file was rewritten: models, normalized photos and predictions stay as they were
     changed = [str(f) for f, t in old_files.items() if f.stat().st_mtime_ns != t]

@@ -361,6 +361,17 @@ PRETRAIN_IDS = _pretrain_ids()
 # version's definition, so an older version keeps (and can rebuild) its models after the sheet moved on.
 
 
+def pretrain_params():
+    """The pretrain settings that shape an encoder (``until`` and ``max_photos`` act through the photos)."""
+    return canonical(
+        {
+            k: v
+            for k, v in config["pretrain"].items()
+            if k not in ("until", "max_photos")
+        }
+    )
+
+
 def _photo_entry(i):
     """A training or validation photo in a version's definition: its photo and label by content."""
     r = SHEET.loc[i]
@@ -497,17 +508,6 @@ def pretrain_shards(wildcards):
     return _version_inputs(wildcards.version, manifests("normalize", ids))
 
 
-def pretrain_params():
-    """The pretrain settings that shape an encoder (``until`` and ``max_photos`` act through the photos)."""
-    return canonical(
-        {
-            k: v
-            for k, v in config["pretrain"].items()
-            if k not in ("until", "max_photos")
-        }
-    )
-
-
 def pretrained_inputs(wildcards):
     """The seed's pretrained encoder and its card when the version pretrains, else nothing."""
     if version_def(wildcards.version)["settings"]["pretrain"] is None:
@@ -580,6 +580,11 @@ def decision_inputs(wildcards):
     ids = ids_in("val")
     out["shards"] = manifests("ingest", ids) + manifests("normalize", ids)
     return out
+
+
+def models_dir_of(wildcards, output):
+    """The model's results folder (results/models/<model>), from an output inside it."""
+    return str(Path(output[0]).parent)
 
 
 def version_status():

@@ -52,7 +52,7 @@ rule governance:
     conda:
         "../../envs/io.yaml"
     params:
-        models_dir=MODELS_DIR,
+        models_dir=models_dir_of,
         status=version_status(),
     script:
         "../scripts/governance.py"
