@@ -1111,9 +1111,9 @@ def test_report_opens_in_a_browser_with_every_category(finished, tmp_path):
             "Change": ["Per site", "Tables"],
             "Label next": ["photos to label, ranked", "regions to label"],
             "Quality": ["All metrics", "Cover estimate and interval", "Ensemble and each seed", "Per class", "Test photos",
-                        "Validation photos"],
+                        "Validation photos", "Point labels"],
             "Drift": ["per camera statistics", "camera drift and correction"],
-            "Provenance": ["models of the ensemble"],
+            "Provenance": ["models of the ensemble", "model versions"],
         }
         for category, entries in expected.items():
             r.home()
