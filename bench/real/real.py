@@ -216,8 +216,10 @@ def run_workflow(fold_dir: Path, cores: int) -> float:
 
 
 def train_minutes(fold_dir: Path) -> float:
-    """Training time of the fold's seeds (sum of the train rules' benchmark files), minutes."""
-    files = sorted((fold_dir / "benchmarks" / "train").glob("*/seed*.tsv"))
+    """Training time of the seeds of the model version that predicted the fold (sum of the train rules'
+    benchmark files), minutes."""
+    version = pd.read_csv(fold_dir / paths.COVER_BY_IMAGE, sep="\t", usecols=["model_version"])["model_version"].iloc[0]
+    files = sorted(fold_dir.glob(paths.fill(paths.TRAIN_BENCHMARK, model="*", version=version, seed="*")))
     return sum(float(pd.read_csv(f, sep="\t")["s"].iloc[0]) for f in files) / 60.0
 
 
