@@ -444,47 +444,58 @@ def version_ids(version, *splits):
     return [e["image_id"] for s in splits for e in version_def(version)[s]]
 
 
+def _version_params(version):
+    """Every train and pretrain parameter of a version, from its definition (computed once per version)."""
+    if version in _VERSION_PARAMS:
+        return _VERSION_PARAMS[version]
+    d = version_def(version)
+    s = d["settings"]
+    train, val = version_ids(version, "train"), version_ids(version, "val")
+    pre = [e["image_id"] for e in d["pretrain"] or []]
+    from crustwatch.steps.pretrain import TRAIN_KEYS
+
+    out = {
+        **{
+            k: s[k]
+            for k in (
+                "classes",
+                "ignore_index",
+                "model",
+                "train",
+                "split_seed",
+                "pretrain",
+            )
+        },
+        "train_ids": train,
+        "val_ids": val,
+        # the sha256 of the photos and labels that named the version: training refuses changed ones
+        "sources": {
+            e["image_id"]: [e["photo_sha256"], e["label_sha256"]]
+            for e in d["train"] + d["val"]
+        },
+        "photos": [path_of(i, "norm_photo") for i in train],
+        # read only with train.augment.drift (drift simulated before normalization)
+        "raw_photos": [path_of(i, "ingest_photo") for i in train],
+        "masks": [path_of(i, "mask") for i in train],
+        "val_photos": [path_of(i, "norm_photo") for i in val],
+        "val_masks": [path_of(i, "mask") for i in val],
+        "photo_records": [path_of(i, "ingest_record") for i in train + val],
+        "mask_records": [path_of(i, "mask_record") for i in train + val],
+        "norm_records": [path_of(i, "norm_record") for i in train + val],
+        "pretrain_ids": pre,
+        "pretrain_photos": [path_of(i, "norm_photo") for i in pre],
+        "pretrain_train": {k: s["train"][k] for k in TRAIN_KEYS if k in s["train"]},
+    }
+    _VERSION_PARAMS[version] = out
+    return out
+
+
+_VERSION_PARAMS = {}
+
+
 def version_param(key):
     """A train or pretrain rule parameter, from the definition of the job's version."""
-
-    def get(wildcards):
-        d = version_def(wildcards.version)
-        s = d["settings"]
-        train, val = version_ids(wildcards.version, "train"), version_ids(
-            wildcards.version, "val"
-        )
-        ids = train + val
-        pre = [e["image_id"] for e in d["pretrain"] or []]
-        if key == "sources":
-            return {
-                e["image_id"]: [e["photo_sha256"], e["label_sha256"]]
-                for e in d["train"] + d["val"]
-            }
-        if key == "pretrain_ids":
-            return pre
-        if key == "pretrain_photos":
-            return [path_of(i, "norm_photo") for i in pre]
-        if key == "pretrain_train":
-            from crustwatch.steps.pretrain import TRAIN_KEYS
-
-            return {k: s["train"][k] for k in TRAIN_KEYS if k in s["train"]}
-        if key in s:
-            return s[key]
-        return {
-            "train_ids": train,
-            "val_ids": val,
-            "photos": [path_of(i, "norm_photo") for i in train],
-            # read only with train.augment.drift (drift simulated before normalization)
-            "raw_photos": [path_of(i, "ingest_photo") for i in train],
-            "masks": [path_of(i, "mask") for i in train],
-            "val_photos": [path_of(i, "norm_photo") for i in val],
-            "val_masks": [path_of(i, "mask") for i in val],
-            "photo_records": [path_of(i, "ingest_record") for i in ids],
-            "mask_records": [path_of(i, "mask_record") for i in ids],
-            "norm_records": [path_of(i, "norm_record") for i in ids],
-        }[key]
-
-    return get
+    return lambda wildcards: _version_params(wildcards.version)[key]
 
 
 def _version_inputs(version, files):
@@ -504,7 +515,9 @@ def training_shards(wildcards):
 
 
 def pretrain_shards(wildcards):
-    ids = [i for i in version_param("pretrain_ids")(wildcards) if i in SHARD_OF]
+    ids = [
+        i for i in _version_params(wildcards.version)["pretrain_ids"] if i in SHARD_OF
+    ]
     return _version_inputs(wildcards.version, manifests("normalize", ids))
 
 
