@@ -294,9 +294,10 @@ def test_change_tables(finished):
     mean = by_plot.groupby(["site", "class"])["change_pp"].mean()
     np.testing.assert_allclose(by_site.set_index(["site", "class"])["change_pp"].loc[mean.index], mean)
     assert len(trend) == 2 * 7 * 3 and trend["slope_pp_per_year"].notna().all()  # per plot and per site
-    ens_sha = sha256_file(finished / vdir(finished) / "ensemble.json")
+    v = vdir(finished)
+    ens_sha = sha256_file(finished / v / "ensemble.json")
     for table in (by_plot, by_site, trend):
-        assert (table["ensemble_card_sha256"] == ens_sha).all()
+        assert (table["ensemble_card_sha256"] == ens_sha).all() and (table["model_version"] == Path(v).name).all()
     assert sorted(p.name for p in (finished / "results/plots/change").glob("*.png")) == ["dunes.png", "mesa.png"]
 
 

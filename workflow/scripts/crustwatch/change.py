@@ -105,13 +105,25 @@ def _cards(*values) -> str:
     return ";".join(sorted(out))
 
 
+#: the columns naming what made a row: the ensemble card(s) and the model version(s) of the cover it comes from
+MADE_BY = ("ensemble_card_sha256", "model_version")
+
+
+def _made_by(rows) -> dict[str, str]:
+    """The ensemble cards and model versions of cover rows (records or a table), each ';'-joined."""
+    if isinstance(rows, pd.DataFrame):
+        return {c: _cards(*rows.get(c, pd.Series(dtype=str))) for c in MADE_BY}
+    return {c: _cards(*(getattr(r, c, "") for r in rows)) for c in MADE_BY}
+
+
 def plot_changes(plot_date: pd.DataFrame, cameras: pd.DataFrame | None = None, named=(),
                  level: float = 0.95, training: pd.DataFrame | None = None) -> pd.DataFrame:
     """Per plot, class and date pair of the plot's site: the change and its interval (see the module).
 
     Args:
         plot_date: the ``by_plot_date`` cover table (``site plot date class cover_pct ci_low ci_high
-            n_images``; ``true_cover_pct``, ``interval`` and ``ensemble_card_sha256`` are used when present).
+            n_images``; ``true_cover_pct``, ``interval``, ``ensemble_card_sha256`` and ``model_version`` are used
+            when present).
         cameras: ``site plot date camera``, one row per photo (cameras of the plot's photos on each date).
         named: extra date pairs (``change.pairs``).
         level: the level of the cover intervals (their half-width is ``z(level) * se``).
@@ -148,7 +160,7 @@ def plot_changes(plot_date: pd.DataFrame, cameras: pd.DataFrame | None = None, n
                            "change_pp": np.nan, "ci_low": np.nan, "ci_high": np.nan, "se_pp": np.nan,
                            "camera_from": cam_a, "camera_to": cam_b,
                            "camera_changed": bool(cam_a and cam_b and cam_a != cam_b),
-                           "true_change_pp": np.nan, "interval": "", "ensemble_card_sha256": ""}
+                           "true_change_pp": np.nan, "interval": "", **dict.fromkeys(MADE_BY, "")}
                     if a is not None and b is not None:
                         change = b.cover_pct - a.cover_pct
                         se = math.hypot(a.se, b.se)
@@ -156,8 +168,7 @@ def plot_changes(plot_date: pd.DataFrame, cameras: pd.DataFrame | None = None, n
                                    ci_low=change - z * se, ci_high=change + z * se, se_pp=se,
                                    true_change_pp=b.true_cover_pct - a.true_cover_pct,
                                    interval="+".join(sorted({str(getattr(r, "interval", "")) for r in (a, b)})),
-                                   ensemble_card_sha256=_cards(getattr(a, "ensemble_card_sha256", ""),
-                                                               getattr(b, "ensemble_card_sha256", "")))
+                                   **_made_by((a, b)))
                         if row["camera_changed"]:
                             notes.append(f"camera changed ({cam_a} -> {cam_b}): a new camera can move cover by itself")
                         for d in (d_from, d_to):
@@ -166,7 +177,7 @@ def plot_changes(plot_date: pd.DataFrame, cameras: pd.DataFrame | None = None, n
                     row["note"] = "; ".join(notes)
                     rows.append(row)
     cols = BY_PLOT_COLUMNS + ["pair", "years", "se_pp", "camera_from", "camera_to", "true_change_pp", "interval",
-                              "note", "ensemble_card_sha256"]
+                              "note", *MADE_BY]
     return pd.DataFrame(rows, columns=cols)
 
 
@@ -196,10 +207,10 @@ def site_changes(by_plot: pd.DataFrame, level: float = 0.95, fdr: float = 0.05) 
                      "true_change_pp": float(ok["true_change_pp"].mean())
                      if r["n"] and ok["true_change_pp"].notna().all() else np.nan,
                      "note": "; ".join(notes),
-                     "ensemble_card_sha256": _cards(*ok["ensemble_card_sha256"])})
+                     **_made_by(ok)})
     out = pd.DataFrame(rows, columns=BY_SITE_COLUMNS + [
         "significant", "pair", "years", "se_pp", "df", "test", "plot_sd_pp", "measurement_se_pp", "camera_changed",
-        "n_plots_camera_changed", "true_change_pp", "summary", "note", "ensemble_card_sha256"])
+        "n_plots_camera_changed", "true_change_pp", "summary", "note", *MADE_BY])
     out["q_value"] = bh_qvalues(out["p_value"].to_numpy(dtype=float))
     out["significant"] = out["q_value"] <= fdr
     out["summary"] = [summary_sentence(r, fdr) for r in out.to_dict("records")]
@@ -253,7 +264,7 @@ def trends(plot_date: pd.DataFrame, level: float = 0.95) -> pd.DataFrame:
                 g = pdf[pdf["class"] == cls].sort_values("date")
                 base = {"site": site, "plot": plot, "class": cls, "n_dates": len(g),
                         "first_date": g["date"].min() if len(g) else "", "last_date": g["date"].max() if len(g) else "",
-                        "ensemble_card_sha256": _cards(*g.get("ensemble_card_sha256", pd.Series(dtype=str)))}
+                        **_made_by(g)}
                 if len(g) < 2:
                     rows.append({**base, "note": "photographed on one date: no trend"})
                     site_rows[cls].append((np.nan, np.nan, np.nan))
@@ -280,10 +291,9 @@ def trends(plot_date: pd.DataFrame, level: float = 0.95) -> pd.DataFrame:
                          "slope_pp_per_year": r["mean"], "ci_low": r["ci_low"], "ci_high": r["ci_high"],
                          "se_pp": r["se"], "p_value": r["p_value"],
                          "true_slope_pp_per_year": float(ok[:, 2].mean()) if len(ok) and not np.isnan(ok[:, 2]).any()
-                         else np.nan, "note": note,
-                         "ensemble_card_sha256": _cards(*sdf.get("ensemble_card_sha256", pd.Series(dtype=str)))})
+                         else np.nan, "note": note, **_made_by(sdf)})
     cols = TREND_COLUMNS + ["se_pp", "p_value", "n_dates", "n_plots", "first_date", "last_date",
-                            "true_slope_pp_per_year", "note", "ensemble_card_sha256"]
+                            "true_slope_pp_per_year", "note", *MADE_BY]
     out = pd.DataFrame(rows, columns=cols)
     out["n_plots"] = out["n_plots"].astype("Int64")
     return out
