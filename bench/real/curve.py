@@ -138,7 +138,7 @@ def main(argv: list[str] | None = None) -> None:
     n = len(real.CLASSES)
     device = torch.device("cpu")
     train_set, model_set = _overrides(args.set)
-    rows = []
+    rows, t_start = [], time.time()
     for fold in args.folds.split(","):
         sheet = real.fold_sheet(fold, Path(args.work) / "data", drifted=False)
         ids = {s: sheet.loc[sheet.split == s, "image_id"].tolist() for s in ("train", "val", "test")}
@@ -178,6 +178,9 @@ def main(argv: list[str] | None = None) -> None:
     df = pd.DataFrame(rows)
     df.to_csv(out / f"curve_{args.label}.tsv", sep="\t", index=False)
     figure(df, out / f"curve_{args.label}.png")
+    from crustwatch import files, provenance
+
+    files.write_json(out / f"curve_{args.label}_run.json", provenance.bench_run(ROOT, sys.argv, time.time() - t_start))
     print(df.to_string(), flush=True)
 
 
