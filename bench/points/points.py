@@ -94,10 +94,14 @@ def figure(summary: pd.DataFrame, path: Path) -> None:
     for ax, (cols, title) in zip(axes, ((["overall_accuracy", "miou"], "test photos"),
                                         (["cover_abs_error_pp", "map_cover_abs_error_pp"], "cover error (pp)"),
                                         (["train_labelled_px"], "labelled training pixels"))):
-        wide[cols].plot.bar(ax=ax, rot=0)
+        wide[cols].plot.bar(ax=ax, rot=0, legend=len(cols) > 1)
         ax.set_title(title)
         ax.set_xlabel("")
         ax.grid(alpha=0.3, axis="y")
+        if len(cols) > 1:
+            ax.legend(fontsize=7, loc="lower center", bbox_to_anchor=(0.5, -0.42), ncol=2, frameon=False)
+        else:
+            ax.set_yscale("log")
     fig.suptitle("Demo trained from full masks or from N points per training photo (same photos, 3 seeds)")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
@@ -111,7 +115,11 @@ def main(argv=None) -> None:
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "points")
     ap.add_argument("--cores", type=int, default=2)
     ap.add_argument("--keep", action="store_true", help="keep the work folders")
+    ap.add_argument("--plot-only", action="store_true", help="only draw the figure of --out's summary.tsv")
     args = ap.parse_args(argv)
+    if args.plot_only:
+        figure(pd.read_csv(args.out / "summary.tsv", sep="\t"), args.out / "points.png")
+        return
     variants = [("masks", None)] + [(f"points{n}", int(n)) for n in args.points.split(",")]
     rows, t_all = [], time.time()
     for label, n in variants:
