@@ -5,6 +5,7 @@
 # make bench-real GIT_DIR=...   the workflow against a pixel random forest on real Utah plot photos
 # make bench-change   are the change tables' changes real? the demo plus a camera-only date
 # make bench-points   what training from 100 or 50 points per photo costs against full masks (the demo)
+# make bench-label-next   do the suggestions of what to label next beat random labelling? (a simulated loop)
 # make bench-dag     time the planning of 10,000- and 100,000-photo projects
 # make bench         prediction and training speed against a naive loop, and
 #                    the peak memory of predicting a 24 MP photo
@@ -13,7 +14,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 CORES ?= all
 
-.PHONY: demo test test-fast venv lint fmt clean-demo bench bench-speed bench-memory bench-drift bench-drift-ceiling bench-dag bench-real bench-change bench-points
+.PHONY: demo test test-fast venv lint fmt clean-demo bench bench-speed bench-memory bench-drift bench-drift-ceiling bench-dag bench-real bench-change bench-points bench-label-next
 
 $(BIN)/crustwatch: requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -75,6 +76,11 @@ bench-change: venv
 # bench/results/points/summary.tsv, points.png
 bench-points: venv
 	PATH=$(abspath $(BIN)):$$PATH $(BIN)/python bench/points/points.py
+
+# a simulated labelling loop on the demo and the drift benchmark, suggested regions against random ones:
+# bench/results/label_next/summary.tsv, curves.tsv, label_next.png
+bench-label-next: venv
+	$(BIN)/python bench/label_next/label_next.py $(ARGS)
 
 # how long `snakemake -n` takes on 10,000 and 100,000 generated photos:
 # bench/results/scale/dag_scale.tsv

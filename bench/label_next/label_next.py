@@ -1,0 +1,353 @@
+"""What to label next, proven by a simulated labelling loop (issue "What to label next").
+
+    make bench-label-next                  # the demo and the drift benchmark, 3 loop seeds (see README for times)
+    python bench/label_next/label_next.py --benchmarks demo --loop-seeds 0 --rounds 2 --steps 20   # a quick look
+
+Two generated projects whose every photo has a known mask: ``demo`` (the bundled demo: 2 sites x 4 plots x
+4 dates, cameras A-D) and ``drift`` (the drift benchmark's project: 2 sites x 5 plots x 5 dates, cameras A-D
+and A again after a moss increase). Roles, by plot so that no scene is both labelled and tested:
+
+- start: the first date's photo of plot 1 of each site, with its full mask (what a project begins with);
+- pool: every other photo of the first half of the plots (all dates and cameras); their masks stay hidden
+  until the loop labels part of them;
+- test: every photo of the other plots (all dates and cameras).
+
+Each round, per strategy, an ensemble of ``--ensemble`` seeds is trained on the labels so far (the workflow's own
+training core, ``crustwatch.steps.train.fit``, with the schema's training defaults at ``--steps``,
+``--patch`` and ``--batch``) and scored on the test photos: mIoU and overall accuracy of the pooled confusion,
+and the maps' cover error (mean over test photo x class of ``|map fraction - true fraction|``, pp). Then:
+
+- ``suggested``: the workflow's suggestion (``crustwatch.suggest``): the pool photos ranked by the ensemble's
+  mutual information x (1 + rarity) x novelty over their still unlabelled plot pixels; in each of the top
+  ``--photos`` its ``--regions`` best boxes (``suggest.regions``, a training patch square);
+- ``random``: as many boxes of the same size, on ``--photos`` pool photos drawn at random, placed at random
+  inside their plot area.
+
+A labelled box is the photo's mask inside the box, ignore elsewhere: the partial mask an annotator would give,
+trained as it is. The x axis is the labelled pool pixels (start photos not counted; a pixel labelled twice
+counts once). The reference is the same ensemble trained on the start and every pool photo's full mask.
+``pixels_to_95pct``: the labelled pool pixels at which the mean curve over the loop seeds first reaches 95%
+of the reference's mean mIoU (linear between rounds; blank, with ``reached`` false, if the rounds never get
+there; ``pixels_max`` says how far they went).
+
+Writes ``bench/results/label_next/summary.tsv`` (``benchmark strategy pixels_to_95pct`` and the reference,
+target, ``reached``, ``pixels_max``, pool pixels, final mIoU and cover error), ``curves.tsv`` (one row per
+benchmark, strategy, loop seed and round), ``label_next.png`` and ``run.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "workflow" / "scripts"))
+sys.path.insert(0, str(ROOT / "bench" / "drift"))
+
+from crustwatch import demo, files, infer, io, metrics, provenance, suggest  # noqa: E402
+from crustwatch.project import section  # noqa: E402
+from crustwatch.sheet import load_sheet  # noqa: E402
+from crustwatch.steps.train import fit  # noqa: E402
+
+import drift  # noqa: E402  (ingest and normalization as the workflow does them, on arrays)
+
+BENCHMARKS = {"demo": demo.DemoSpec(), "drift": drift.SPEC}
+STRATEGIES = ("suggested", "random")
+IGNORE = demo.IGNORE
+
+
+def log(msg: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+def load(name: str, folder: Path, target_mm: float) -> tuple[dict, dict]:
+    """The benchmark's photos, ingested and normalized as the workflow does, each with its role
+    (``start``, ``pool`` or ``test``), camera, date, site and plot; and their lookup tables."""
+    spec = BENCHMARKS[name]
+    if not demo.is_current(folder, spec):
+        demo.generate(folder, spec, folder / "images.tsv")
+    sheet = load_sheet(folder / "images.tsv")
+    pool_plots = spec.plots_per_site - spec.plots_per_site // 2
+    data = {}
+    for iid, r in sheet.iterrows():
+        img, _ = io.read_photo(r["image_path"])
+        d = drift.ingest_photo(img, io.read_mask(r["mask_path"]), r["mm_per_px"], r["reference"], target_mm)
+        p, t = int(r["plot"][1:]), spec.dates.index(r["date"])
+        role = "start" if (p == 1 and t == 0) else "pool" if p <= pool_plots else "test"
+        data[iid] = {"raw": d["raw"], "hist": d["hist"], "ref": d["ref"], "mask": d["mask"],
+                     "valid": d["mask"] != IGNORE, "role": role,
+                     **{k: str(r[k]) for k in ("camera", "date", "site", "plot")}}
+    method = section("normalize")["method"]
+    luts, normed = drift.normalized(method, data, section("normalize")["camera_pool"])
+    for iid in data:
+        data[iid]["img"] = normed[iid]
+    return data, luts
+
+
+class Loop:
+    """One benchmark's simulation: trains ensembles on partial labels and scores them."""
+
+    def __init__(self, data: dict, luts: dict, args):
+        self.data, self.luts, self.args = data, luts, args
+        self.n_classes = len(demo.CLASSES)
+        self.class_ids = list(range(self.n_classes))
+        self.train_cfg = {"steps": args.steps, "patch_size": args.patch, "batch_size": args.batch,
+                          "cpu_threads": args.threads, "log_every": max(1, args.steps)}
+        self.ids = {role: [i for i, d in data.items() if d["role"] == role] for role in ("start", "pool", "test")}
+        self.fits = 0
+        self.fit_s = 0.0
+
+    def train(self, labels: dict[str, np.ndarray], seeds: list[int]) -> list[torch.nn.Module]:
+        """An ensemble trained on ``labels`` (image id -> target, ignore where unlabelled)."""
+        ids = sorted(labels)
+        t0 = time.time()
+        members = []
+        for s in seeds:
+            fitted = fit(s, [self.data[i]["img"] for i in ids], [labels[i] for i in ids], self.n_classes,
+                         drift.MODEL, self.train_cfg, raw=[self.data[i]["raw"] for i in ids],
+                         luts=[self.luts[i] for i in ids], device=torch.device("cpu"), ignore_index=IGNORE,
+                         log_fn=lambda m: None)
+            members.append(fitted.model.eval())
+        self.fits += len(seeds)
+        self.fit_s += time.time() - t0
+        return members
+
+    def probs(self, members, iid: str) -> np.ndarray:
+        return infer.sliding_window_probs(members, self.data[iid]["img"], self.n_classes, self.args.patch,
+                                          batch_size=32)
+
+    def score(self, members) -> dict:
+        """Test mIoU and overall accuracy (pooled confusion) and the maps' mean cover error (pp)."""
+        cm = np.zeros((self.n_classes, self.n_classes), dtype=np.int64)
+        errors = []
+        for iid in self.ids["test"]:
+            d = self.data[iid]
+            pred = self.probs(members, iid).mean(axis=0).argmax(0)
+            cm += metrics.confusion(pred, d["mask"], self.n_classes, IGNORE)
+            v = d["valid"]
+            for c in self.class_ids:
+                errors.append(100 * abs(float((pred[v] == c).mean()) - float((d["mask"][v] == c).mean())))
+        s = metrics.scores(cm)
+        return {"miou": s["miou"], "overall_accuracy": s["overall_accuracy"],
+                "map_cover_abs_error_pp": float(np.mean(errors))}
+
+    def start_labels(self) -> dict[str, np.ndarray]:
+        return {i: self.data[i]["mask"].copy() for i in self.ids["start"]}
+
+    def all_labels(self) -> dict[str, np.ndarray]:
+        return {i: self.data[i]["mask"].copy() for i in self.ids["start"] + self.ids["pool"]}
+
+    def label_boxes(self, labels: dict, iid: str, boxes) -> int:
+        """Copy the mask inside ``boxes`` into ``labels[iid]``; the newly labelled plot pixels."""
+        d = self.data[iid]
+        target = labels.setdefault(iid, np.full(d["mask"].shape, IGNORE, dtype=np.uint8))
+        new = 0
+        for x0, y0, x1, y1 in boxes:
+            sl = np.s_[y0:y1, x0:x1]
+            fresh = (target[sl] == IGNORE) & d["valid"][sl]
+            new += int(fresh.sum())
+            target[sl] = np.where(fresh, d["mask"][sl], target[sl])
+        return new
+
+    def open_pixels(self, labels: dict, iid: str) -> np.ndarray:
+        """The plot pixels of a pool photo not labelled yet."""
+        d = self.data[iid]
+        return d["valid"] & (labels[iid] == IGNORE) if iid in labels else d["valid"]
+
+    def suggested(self, members, labels: dict) -> list[tuple[str, list]]:
+        """The workflow's suggestion: photos ranked by crustwatch.suggest, the top regions in each."""
+        counts = {c: 0 for c in self.class_ids}
+        for t in labels.values():
+            ids, n = np.unique(t[t != IGNORE], return_counts=True)
+            for c, k in zip(ids, n):
+                counts[int(c)] += int(k)
+        shares = suggest.class_shares(counts, self.class_ids)
+        seen = pd.DataFrame([{k: self.data[i][k] for k in ("site", "date", "camera")} for i in labels])
+        rows, maps = [], {}
+        for iid in self.ids["pool"]:
+            open_ = self.open_pixels(labels, iid)
+            if open_.sum() < self.args.patch ** 2 // 4:
+                continue
+            p = self.probs(members, iid)
+            mi = infer.uncertainty(p)[1]
+            s = suggest.photo_scores(mi, p.mean(axis=0).argmax(0), open_, self.class_ids, shares)
+            nov, _ = suggest.novelty(self.data[iid], seen)
+            rows.append({"image_id": iid, "information": s["information"], "rarity": s["rarity"], "novelty": nov})
+            maps[iid] = (mi, open_)
+        ranked = suggest.rank(pd.DataFrame(rows))
+        return [(iid, [b[:4] for b in suggest.regions(*maps[iid], self.args.patch, self.args.regions)])
+                for iid in ranked["image_id"].head(self.args.photos)]
+
+    def random(self, rng: np.random.Generator, labels: dict) -> list[tuple[str, list]]:
+        """As many boxes of the same size, on pool photos drawn at random, at random inside their plot area."""
+        cands = [i for i in self.ids["pool"] if self.open_pixels(labels, i).sum() >= self.args.patch ** 2 // 4]
+        out = []
+        for iid in rng.choice(cands, size=min(self.args.photos, len(cands)), replace=False):
+            v = self.data[iid]["valid"]
+            rows, cols = np.flatnonzero(v.any(axis=1)), np.flatnonzero(v.any(axis=0))
+            box = min(self.args.patch, rows[-1] + 1 - rows[0], cols[-1] + 1 - cols[0])
+            boxes: list[tuple[int, int, int, int]] = []
+            for _ in range(100 * self.args.regions):
+                if len(boxes) == self.args.regions:
+                    break
+                y, x = int(rng.integers(rows[0], rows[-1] + 2 - box)), int(rng.integers(cols[0], cols[-1] + 2 - box))
+                if all(x + box <= a or c <= x or y + box <= b or d <= y for a, b, c, d in boxes):
+                    boxes.append((x, y, x + box, y + box))
+            out.append((str(iid), boxes))
+        return out
+
+
+def simulate(name: str, loop: Loop, args) -> tuple[list[dict], list[dict]]:
+    """Every loop seed's curves for both strategies, and the reference's scores."""
+    curves, refs = [], []
+    pool_px = int(sum(loop.data[i]["valid"].sum() for i in loop.ids["pool"]))
+    for ls in args.loop_seeds:
+        seeds = [1000 * ls + k for k in range(args.ensemble)]
+        ref = loop.score(loop.train(loop.all_labels(), seeds))
+        refs.append({"benchmark": name, "loop_seed": ls, **ref})
+        log(f"{name} loop seed {ls}: all {len(loop.ids['pool'])} pool photos labelled ({pool_px} px): "
+            f"mIoU {ref['miou']:.3f}, cover error {ref['map_cover_abs_error_pp']:.2f} pp")
+        start_members = loop.train(loop.start_labels(), seeds)
+        start = loop.score(start_members)
+        for strategy in STRATEGIES:
+            rng = np.random.default_rng([ls, 17])
+            labels, members, pixels, photos = loop.start_labels(), start_members, 0, set()
+            curves.append({"benchmark": name, "strategy": strategy, "loop_seed": ls, "round": 0, "pixels": 0,
+                           "photos_touched": 0, "labelled": "", **start})
+            for r in range(1, args.rounds + 1):
+                picks = loop.suggested(members, labels) if strategy == "suggested" else loop.random(rng, labels)
+                for iid, boxes in picks:
+                    pixels += loop.label_boxes(labels, iid, boxes)
+                    photos.add(iid)
+                members = loop.train(labels, seeds)
+                s = loop.score(members)
+                curves.append({"benchmark": name, "strategy": strategy, "loop_seed": ls, "round": r,
+                               "pixels": pixels, "photos_touched": len(photos),
+                               "labelled": " ".join(f"{i}:{len(b)}" for i, b in picks), **s})
+                log(f"{name} seed {ls} {strategy} round {r}: {pixels} px ({100 * pixels / pool_px:.1f}% of the pool), "
+                    f"mIoU {s['miou']:.3f}, cover error {s['map_cover_abs_error_pp']:.2f} pp "
+                    f"[{loop.fits} fits, {loop.fit_s / max(loop.fits, 1):.0f} s each]")
+    return curves, refs
+
+
+def pixels_to(curve: pd.DataFrame, target: float) -> float:
+    """The pixels at which ``curve`` (``pixels miou``, by round) first reaches ``target``, linear between rounds."""
+    px, y = curve["pixels"].to_numpy(float), curve["miou"].to_numpy(float)
+    for k in range(len(y)):
+        if y[k] >= target:
+            if k == 0:
+                return px[0]
+            return px[k - 1] + (target - y[k - 1]) / (y[k] - y[k - 1]) * (px[k] - px[k - 1])
+    return float("nan")
+
+
+def summarise(curves: pd.DataFrame, refs: pd.DataFrame, pool_px: dict[str, int]) -> pd.DataFrame:
+    rows = []
+    for (bench, strategy), g in curves.groupby(["benchmark", "strategy"], sort=False):
+        mean = g.groupby("round")[["pixels", "miou", "map_cover_abs_error_pp"]].mean().reset_index()
+        ref = float(refs.loc[refs.benchmark == bench, "miou"].mean())
+        px = pixels_to(mean, 0.95 * ref)
+        rows.append({"benchmark": bench, "strategy": strategy, "pixels_to_95pct": px,
+                     "reached": bool(np.isfinite(px)), "reference_miou": ref, "target_miou": 0.95 * ref,
+                     "pixels_max": float(mean["pixels"].iloc[-1]), "pool_pixels": pool_px[bench],
+                     "start_miou": float(mean["miou"].iloc[0]), "final_miou": float(mean["miou"].iloc[-1]),
+                     "final_map_cover_abs_error_pp": float(mean["map_cover_abs_error_pp"].iloc[-1]),
+                     "reference_map_cover_abs_error_pp": float(refs.loc[refs.benchmark == bench,
+                                                                        "map_cover_abs_error_pp"].mean()),
+                     "loop_seeds": int(g["loop_seed"].nunique())})
+    out = pd.DataFrame(rows)
+    # suggested against random: the pixels random choice needs over the pixels the suggestions need
+    for bench, g in out.groupby("benchmark"):
+        s = g.set_index("strategy")["pixels_to_95pct"]
+        out.loc[out.benchmark == bench, "random_over_suggested"] = (
+            s.get("random", np.nan) / s.get("suggested", np.nan) if s.get("suggested", 0) else np.nan)
+    return out
+
+
+def figure(curves: pd.DataFrame, summary: pd.DataFrame, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    benches = list(dict.fromkeys(curves["benchmark"]))
+    fig, axes = plt.subplots(2, len(benches), figsize=(5.5 * len(benches), 7.5), squeeze=False)
+    colours = {"suggested": "#c0392b", "random": "#2c7fb8"}
+    for j, bench in enumerate(benches):
+        s = summary[summary.benchmark == bench].set_index("strategy")
+        for strategy in STRATEGIES:
+            g = curves[(curves.benchmark == bench) & (curves.strategy == strategy)]
+            if g.empty:
+                continue
+            by = g.groupby("round")
+            px = by["pixels"].mean() / 1000
+            for row, metric, label in ((0, "miou", "test mIoU"), (1, "map_cover_abs_error_pp", "cover error (pp)")):
+                ax = axes[row, j]
+                ax.fill_between(px, by[metric].min(), by[metric].max(), color=colours[strategy], alpha=0.15)
+                ax.plot(px, by[metric].mean(), "o-", color=colours[strategy], label=strategy, ms=3)
+                ax.set_ylabel(label)
+            reach = s.loc[strategy, "pixels_to_95pct"]
+            if np.isfinite(reach):
+                axes[0, j].axvline(reach / 1000, color=colours[strategy], ls=":", lw=1)
+        axes[0, j].axhline(s["target_miou"].iloc[0], color="k", ls="--", lw=1, label="95% of all labelled")
+        axes[0, j].set_title(f"{bench}: mean of {int(s['loop_seeds'].iloc[0])} loop seeds (band: range)")
+        axes[1, j].set_xlabel("labelled pool pixels (thousands)")
+        axes[0, j].legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--benchmarks", default="demo,drift", help="comma-separated: demo, drift")
+    ap.add_argument("--loop-seeds", default="0,1,2", help="comma-separated seeds of the loop (models and random "
+                    "choice)")
+    ap.add_argument("--rounds", type=int, default=6, help="labelling rounds (default 6)")
+    ap.add_argument("--photos", type=int, default=2, help="photos labelled per round (default 2)")
+    ap.add_argument("--regions", type=int, default=2, help="boxes labelled per photo (default 2)")
+    ap.add_argument("--ensemble", type=int, default=2, help="seeds per ensemble (default 2)")
+    ap.add_argument("--steps", type=int, default=100, help="training steps per model (default 100)")
+    ap.add_argument("--patch", type=int, default=64, help="training patch and region box, px (default 64)")
+    ap.add_argument("--batch", type=int, default=16)
+    ap.add_argument("--target-mm", type=float, default=2.0, help="ground mm per pixel the photos are ingested at "
+                    "(default 2.0: half the demo's resolution, to keep the loop's many trainings short)")
+    ap.add_argument("--threads", type=int, default=2, help="torch CPU threads")
+    ap.add_argument("--data", default=str(ROOT / "bench" / "data" / "label_next"))
+    ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "label_next"))
+    args = ap.parse_args(argv)
+    args.loop_seeds = [int(s) for s in args.loop_seeds.split(",")]
+    t0 = time.time()
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    curves, refs, pool_px = [], [], {}
+    for name in args.benchmarks.split(","):
+        data, luts = load(name, Path(args.data) / name, args.target_mm)
+        loop = Loop(data, luts, args)
+        pool_px[name] = int(sum(data[i]["valid"].sum() for i in loop.ids["pool"]))
+        log(f"{name}: {len(loop.ids['start'])} start photos, {len(loop.ids['pool'])} pool photos "
+            f"({pool_px[name]} plot px), {len(loop.ids['test'])} test photos")
+        c, r = simulate(name, loop, args)
+        curves += c
+        refs += r
+    curves_df, refs_df = pd.DataFrame(curves), pd.DataFrame(refs)
+    summary = summarise(curves_df, refs_df, pool_px)
+    files.write_tsv(summary, out / "summary.tsv")
+    files.write_tsv(curves_df, out / "curves.tsv")
+    files.write_tsv(refs_df, out / "reference.tsv")
+    figure(curves_df, summary, out / "label_next.png")
+    files.write_json(out / "run.json", provenance.bench_run(ROOT, sys.argv, time.time() - t0))
+    pd.set_option("display.width", 200)
+    print(summary.round(3).to_string(index=False))
+    print(f"total {time.time() - t0:.0f} s; wrote {out / 'summary.tsv'}, curves.tsv, label_next.png")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
