@@ -85,8 +85,8 @@ def load(name: str, folder: Path, target_mm: float) -> tuple[dict, dict]:
         data[iid] = {"raw": d["raw"], "hist": d["hist"], "ref": d["ref"], "mask": d["mask"],
                      "valid": d["mask"] != IGNORE, "role": role,
                      **{k: str(r[k]) for k in ("camera", "date", "site", "plot")}}
-    method = section("normalize")["method"]
-    luts, normed = drift.normalized(method, data, section("normalize")["camera_pool"])
+    normalize = section("normalize")
+    luts, normed = drift.normalized(normalize["method"], data, normalize["camera_pool"])
     for iid in data:
         data[iid]["img"] = normed[iid]
     return data, luts
@@ -102,6 +102,7 @@ class Loop:
         self.train_cfg = {"steps": args.steps, "patch_size": args.patch, "batch_size": args.batch,
                           "cpu_threads": args.threads, "log_every": max(1, args.steps)}
         self.ids = {role: [i for i, d in data.items() if d["role"] == role] for role in ("start", "pool", "test")}
+        self.pool_pixels = int(sum(data[i]["valid"].sum() for i in self.ids["pool"]))
         self.fits = 0
         self.fit_s = 0.0
 
@@ -168,20 +169,18 @@ class Loop:
         d = self.data[iid]
         return d["valid"] & (labels[iid] == IGNORE) if iid in labels else d["valid"]
 
+    def candidates(self, labels: dict) -> list[str]:
+        """The pool photos with at least a quarter of a box of plot pixels still unlabelled."""
+        return [i for i in self.ids["pool"] if self.open_pixels(labels, i).sum() >= self.args.patch ** 2 // 4]
+
     def suggested(self, members, labels: dict) -> list[tuple[str, list]]:
         """The workflow's suggestion: photos ranked by crustwatch.suggest, the top regions in each."""
-        counts = {c: 0 for c in self.class_ids}
-        for t in labels.values():
-            ids, n = np.unique(t[t != IGNORE], return_counts=True)
-            for c, k in zip(ids, n):
-                counts[int(c)] += int(k)
-        shares = suggest.class_shares(counts, self.class_ids)
+        counts = sum(np.bincount(t[t != IGNORE], minlength=self.n_classes) for t in labels.values())
+        shares = suggest.class_shares(dict(enumerate(counts)), self.class_ids)
         seen = pd.DataFrame([{k: self.data[i][k] for k in ("site", "date", "camera")} for i in labels])
         rows, maps = [], {}
-        for iid in self.ids["pool"]:
+        for iid in self.candidates(labels):
             open_ = self.open_pixels(labels, iid)
-            if open_.sum() < self.args.patch ** 2 // 4:
-                continue
             p = self.probs(members, iid)
             mi = infer.uncertainty(p)[1]
             s = suggest.photo_scores(mi, p.mean(axis=0).argmax(0), open_, self.class_ids, shares)
@@ -208,7 +207,7 @@ class Loop:
 
     def random(self, rng: np.random.Generator, labels: dict) -> list[tuple[str, list]]:
         """As many boxes of the same size, on pool photos drawn at random, at random inside their plot area."""
-        cands = [i for i in self.ids["pool"] if self.open_pixels(labels, i).sum() >= self.args.patch ** 2 // 4]
+        cands = self.candidates(labels)
         return [(str(iid), self.random_boxes(rng, str(iid), self.args.regions))
                 for iid in rng.choice(cands, size=min(self.args.photos, len(cands)), replace=False)]
 
@@ -216,7 +215,7 @@ class Loop:
 def simulate(name: str, loop: Loop, args) -> tuple[list[dict], list[dict]]:
     """Every loop seed's curves for both strategies, and the reference's scores."""
     curves, refs = [], []
-    pool_px = int(sum(loop.data[i]["valid"].sum() for i in loop.ids["pool"]))
+    pool_px = loop.pool_pixels
     for ls in args.loop_seeds:
         seeds = [1000 * ls + k for k in range(args.ensemble)]
         ref = loop.score(loop.train(loop.all_labels(), seeds))
@@ -261,7 +260,7 @@ def pixels_to(curve: pd.DataFrame, target: float) -> float:
     return float("nan")
 
 
-def summarise(curves: pd.DataFrame, refs: pd.DataFrame, pool_px: dict[str, int]) -> pd.DataFrame:
+def summarise(curves: pd.DataFrame, refs: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for (bench, strategy), g in curves.groupby(["benchmark", "strategy"], sort=False):
         mean = g.groupby("round")[["pixels", "miou", "map_cover_abs_error_pp"]].mean().reset_index()
@@ -269,7 +268,7 @@ def summarise(curves: pd.DataFrame, refs: pd.DataFrame, pool_px: dict[str, int])
         px = pixels_to(mean, 0.95 * ref)
         rows.append({"benchmark": bench, "strategy": strategy, "pixels_to_95pct": px,
                      "reached": bool(np.isfinite(px)), "reference_miou": ref, "target_miou": 0.95 * ref,
-                     "pixels_max": float(mean["pixels"].iloc[-1]), "pool_pixels": pool_px[bench],
+                     "pixels_max": float(mean["pixels"].iloc[-1]), "pool_pixels": int(refs.loc[refs.benchmark == bench, "pool_pixels"].iloc[0]),
                      "start_pixels": float(g["start_pixels"].mean()),
                      "start_miou": float(mean["miou"].iloc[0]), "final_miou": float(mean["miou"].iloc[-1]),
                      "final_map_cover_abs_error_pp": float(mean["map_cover_abs_error_pp"].iloc[-1]),
@@ -355,30 +354,21 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     if args.from_curves:
         curves_df, refs_df = (pd.read_csv(out / f, sep="\t") for f in ("curves.tsv", "reference.tsv"))
-        return report(curves_df, refs_df, json_pool(out), out, t0, write_curves=False)
-    curves, refs, pool_px = [], [], {}
+        return report(curves_df, refs_df, out, t0, write_curves=False)
+    curves, refs = [], []
     for name in args.benchmarks.split(","):
         data, luts = load(name, Path(args.data) / name, args.target_mm)
         loop = Loop(data, luts, args)
-        pool_px[name] = int(sum(data[i]["valid"].sum() for i in loop.ids["pool"]))
         log(f"{name}: {len(loop.ids['start'])} start photos, {len(loop.ids['pool'])} pool photos "
-            f"({pool_px[name]} plot px), {len(loop.ids['test'])} test photos")
+            f"({loop.pool_pixels} plot px), {len(loop.ids['test'])} test photos")
         c, r = simulate(name, loop, args)
         curves += c
-        refs += r
-    refs_df = pd.DataFrame(refs).assign(pool_pixels=lambda d: d["benchmark"].map(pool_px))
-    return report(pd.DataFrame(curves), refs_df, pool_px, out, t0, write_curves=True)
+        refs += [{**row, "pool_pixels": loop.pool_pixels} for row in r]
+    return report(pd.DataFrame(curves), pd.DataFrame(refs), out, t0, write_curves=True)
 
 
-def json_pool(out: Path) -> dict[str, int]:
-    """The pool pixels of each benchmark, as written in ``reference.tsv``."""
-    refs = pd.read_csv(out / "reference.tsv", sep="\t")
-    return {b: int(g["pool_pixels"].iloc[0]) for b, g in refs.groupby("benchmark")}
-
-
-def report(curves_df: pd.DataFrame, refs_df: pd.DataFrame, pool_px: dict[str, int], out: Path, t0: float,
-           write_curves: bool) -> int:
-    summary = summarise(curves_df, refs_df, pool_px)
+def report(curves_df: pd.DataFrame, refs_df: pd.DataFrame, out: Path, t0: float, write_curves: bool) -> int:
+    summary = summarise(curves_df, refs_df)
     files.write_tsv(summary, out / "summary.tsv")
     if write_curves:
         files.write_tsv(curves_df, out / "curves.tsv")
