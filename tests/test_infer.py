@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from crustwatch.infer import (ensemble, gaussian_weight, predict_maps, probability_bands, sliding_window_probs,
-                              tile_coords, tile_starts, uncertainty)
+from crustwatch.infer import (ensemble, gaussian_weight, predict_maps, prior_weights, probability_bands,
+                              sliding_window_probs, tile_coords, tile_starts, uncertainty)
 
 
 class PerPixel(torch.nn.Module):
@@ -77,6 +77,34 @@ def test_ensemble_averages_probabilities_not_labels():
     p[1, :, 0, 0] = [0.10, 0.90]
     ens, per_seed, mean = ensemble(p)
     assert ens[0, 0] == 1 and per_seed[:, 0, 0].tolist() == [0, 1]
+
+
+def test_prior_weights_are_inverse_smoothed_frequencies_to_the_power_tau():
+    assert prior_weights({0: 900, 1: 100}, 2, 0) is None  # off: the plain argmax
+    w = prior_weights({0: 899, 1: 99}, 3, 1.0)  # class 2 never labelled: Laplace-smoothed, finite
+    freq = np.array([900, 100, 1]) / 1001
+    np.testing.assert_allclose(w, (1 / freq) / (1 / freq).max(), rtol=1e-6)
+    assert w.max() == 1 and w[2] == 1 and w[0] < w[1] < w[2]
+    np.testing.assert_allclose(prior_weights([899, 99, 0], 3, 0.5), np.sqrt(w), rtol=1e-6)  # a list works too
+    with pytest.raises(ValueError, match="channel 5"):
+        prior_weights({5: 10}, 3, 1.0)
+    with pytest.raises(ValueError, match=">= 0"):
+        prior_weights({0: 10}, 3, -1)
+
+
+def test_logit_adjustment_moves_close_calls_to_the_rare_class_for_ensemble_and_seeds():
+    # a common class (90% of training pixels) at 0.6 against a rare one (10%) at 0.4
+    p = np.zeros((2, 2, 1, 2), np.float32)
+    p[:, :, 0, 0] = [0.6, 0.4]  # a close call
+    p[:, :, 0, 1] = [0.95, 0.05]  # a sure one
+    plain, plain_seeds, mean = ensemble(p)
+    assert plain.tolist() == [[0, 0]]
+    w = prior_weights({0: 900, 1: 100}, 2, 1.0)
+    adj, adj_seeds, adj_mean = ensemble(p, w)
+    assert adj.tolist() == [[1, 0]] and adj_seeds[:, 0].tolist() == [[1, 0], [1, 0]]
+    np.testing.assert_array_equal(adj_mean, mean)  # the probabilities themselves are untouched
+    weak, _, _ = ensemble(p, prior_weights({0: 900, 1: 100}, 2, 0.1))  # a weak correction keeps it
+    assert weak.tolist() == [[0, 0]]
 
 
 def test_uncertainty_entropy_and_seed_disagreement():
@@ -164,3 +192,14 @@ def test_bf16_autocast_keeps_float32_accumulation_and_nearly_all_labels():
     assert bf16["uncertainty"].dtype == np.float32
     assert (bf16["classes"] == fp32["classes"]).mean() > 0.97
     assert np.abs(bf16["uncertainty"] - fp32["uncertainty"]).max() < 0.1
+
+
+def test_training_class_pixels_come_from_the_card_or_its_auto_plan():
+    from crustwatch.errors import CrustWatchError
+    from crustwatch.steps.predict import training_class_pixels
+
+    assert training_class_pixels({"class_pixels": [5, 0, 7]}, "c.json") == {0: 5, 1: 0, 2: 7}
+    # a card from before the field: train.steps auto planned from the same counts (classes present only)
+    assert training_class_pixels({"plan": {"steps": 9, "class_pixels": {"0": 5, "2": 7}}}, "c.json") == {0: 5, 2: 7}
+    with pytest.raises(CrustWatchError, match="old.json.*prior_correction: 0"):
+        training_class_pixels({"plan": {"steps": 200, "decided_by": "train.steps"}}, "old.json")

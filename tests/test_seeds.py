@@ -13,7 +13,7 @@ from snakemake.utils import validate
 from crustwatch.cover import t_quantile
 from crustwatch.errors import CrustWatchError
 from crustwatch.seeds import cover_spread, metric_table
-from crustwatch.settings import resolve_seeds, train_runtime, train_settings
+from crustwatch.settings import predict_settings, resolve_seeds, train_runtime, train_settings
 
 
 def test_seeds_as_list_or_sweep():
@@ -30,6 +30,15 @@ def test_runtime_settings_are_kept_out_of_what_shapes_weights():
     cfg = {"steps": 10, "lr": 0.1, "log_every": 5, "checkpoint_every": 2, "workers": 3, "cpu_threads": 2}
     assert train_settings(cfg) == {"steps": 10, "lr": 0.1, "cpu_threads": 2}
     assert train_runtime(cfg) == {"log_every": 5, "checkpoint_every": 2, "workers": 3}
+
+
+def test_prior_correction_off_leaves_the_predict_params_as_they_were():
+    """predict.prior_correction came after projects had predicted: off (0), a project's predict params
+    are those of the release before it, so nothing re-predicts; on, they change and prediction reruns."""
+    before = {"step_fraction": 0.5, "batch_size": 16, "device": "auto", "tta": False, "probabilities": False,
+              "precision": "auto", "adabn": False, "adabn_max_tiles": 2000}
+    assert predict_settings({**before, "prior_correction": 0}) == before
+    assert predict_settings({**before, "prior_correction": 0.2}) == {**before, "prior_correction": 0.2}
 
 
 def test_a_project_keeping_drift_off_keeps_its_training_params():

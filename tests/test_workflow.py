@@ -199,6 +199,33 @@ def test_probability_stack_on_request(finished_copy):
         top = np.take_along_axis(probs, classes[None].astype(np.int64), 0)[0]
         assert (top >= probs.max(0) - 1).all()
 
+    # the logit adjustment (predict.prior_correction) re-predicts, never retrains: the class map is then
+    # the argmax of the same probabilities times the weights of the training pixels the model card records
+    from crustwatch.infer import prior_weights
+
+    card = json.loads(next((p / "results" / "models").glob("*/*/seed0/model_card.json")).read_text())
+    assert len(card["class_pixels"]) == 7 and sum(card["class_pixels"]) > 0
+    w = prior_weights(card["class_pixels"], 7, 1.0)
+    with changed_config(p) as (cfg, write):
+        cfg["predict"] = {**cfg.get("predict", {}), "probabilities": True, "prior_correction": 1.0}
+        write()
+        jobs = planned_jobs(snakemake(p, "-n", "--cores", "1"))
+        assert jobs.get("predict") == 4 and "train" not in jobs and "ensemble_card" not in jobs, jobs
+        snakemake(p, "--cores", "2", "results/predictions/shards/mesa_2020-05-12.json")
+    changed = 0
+    for iid, files in manifest["photos"].items():
+        with rasterio.open(p / files["probabilities"]["path"]) as ds:
+            probs = ds.read().astype(np.float64)
+        with rasterio.open(p / files["prediction"]["path"]) as ds:
+            adjusted = ds.read(1)
+            settings = json.loads(ds.tags()["predict_settings"])
+        assert settings["prior_correction"] == 1.0 and np.allclose(settings["class_weights"], w, atol=1e-6)
+        weighted = probs * w[:, None, None]
+        top = np.take_along_axis(weighted, adjusted[None].astype(np.int64), 0)[0]
+        assert (top >= weighted.max(0) - 1.0).all()  # up to the probabilities' rounding
+        changed += int((adjusted != np.argmax(probs, 0)).sum())
+    assert changed > 0  # close calls went to rarer classes
+
 
 def test_cover_tables(finished):
     from crustwatch.files import sha256_file

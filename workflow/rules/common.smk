@@ -16,7 +16,12 @@ from crustwatch import sheet as cw_sheet  # noqa: E402
 from crustwatch.errors import CrustWatchError  # noqa: E402
 from crustwatch.normalize import calibration_ids as calibration_photos  # noqa: E402
 from crustwatch.project import check_config, check_sheet  # noqa: E402
-from crustwatch.settings import canonical, resolve_seeds, train_settings  # noqa: E402
+from crustwatch.settings import (
+    canonical,
+    predict_settings,
+    resolve_seeds,
+    train_settings,
+)  # noqa: E402
 from crustwatch import paths  # noqa: E402
 from crustwatch import versions as cw_versions  # noqa: E402
 from crustwatch.shards import shard_of, site_key  # noqa: E402

@@ -25,7 +25,7 @@ rule predict:
         runtime=grow(30),
         cpus_per_task=1,
     params:
-        predict=canonical(config["predict"]),
+        predict=predict_settings(config["predict"]),
         # the class map's colour table (a colour change rewrites the maps, never retrains)
         colors=sorted(
             ({"id": c["id"], "color": c.get("color")} for c in config["classes"]),
@@ -60,7 +60,7 @@ rule adabn:
         runtime=grow(30),
         cpus_per_task=2,
     params:
-        predict=canonical(config["predict"]),
+        predict=predict_settings(config["predict"]),
         photos=camera_photos,
     script:
         "../scripts/adabn.py"

@@ -4,7 +4,9 @@ Tiles of the training patch size overlap by ``1 - step_fraction``; each tile's
 softmax is weighted by a Gaussian (sigma = patch / 8) that trusts tile centres
 more than borders, accumulated in float32 and divided by the summed weights.
 Photos smaller than a patch are padded. Probabilities, never labels, are averaged
-over seeds.
+over seeds. With class weights (:func:`prior_weights`, the logit adjustment of
+``predict.prior_correction``) each class's probability is multiplied by its weight
+before the argmax, for the ensemble and for every seed alike.
 """
 
 from __future__ import annotations
@@ -29,6 +31,36 @@ def native_bf16(device: str | torch.device) -> bool:
         checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
         return any(bool(getattr(torch.cpu, name, lambda: False)()) for name in checks)
     return False
+
+
+def prior_weights(class_pixels: dict[int, int] | list[int], n_classes: int, tau: float) -> np.ndarray | None:
+    """Class weights of the logit adjustment: the training class frequency to the power ``-tau``.
+
+    The argmax of ``p_k x w_k`` with ``w_k = pi_k ** -tau`` is the argmax of ``log p_k - tau log pi_k``:
+    ``tau = 1`` turns the softmax's posterior into the decision that is best for the mean of the
+    per-class recalls (Menon et al. 2021, long-tail learning via logit adjustment), ``0`` is the plain
+    argmax (None is returned). The frequencies ``pi_k`` are Laplace-smoothed, ``(n_k + 1) / (N + C)``,
+    so a class with no training pixel gets a large but finite weight, and the weights are scaled to
+    a largest of 1.
+
+    Args:
+        class_pixels: labelled training pixels per output channel (a dict channel -> count, or a list).
+        n_classes: output channels.
+        tau: the exponent (``predict.prior_correction``), >= 0.
+    """
+    if tau < 0:
+        raise ValueError(f"prior correction tau must be >= 0, got {tau}")
+    if tau == 0:
+        return None
+    counts = np.zeros(n_classes, dtype=np.float64)
+    items = class_pixels.items() if isinstance(class_pixels, dict) else enumerate(class_pixels)
+    for c, n in items:
+        if not 0 <= int(c) < n_classes:
+            raise ValueError(f"class pixels name channel {c}, but the model has {n_classes} channels")
+        counts[int(c)] += float(n)
+    freq = (counts + 1) / (counts.sum() + n_classes)
+    w = freq ** -float(tau)
+    return (w / w.max()).astype(np.float32)
 
 
 def _flip(t: torch.Tensor, dims: tuple[int, ...]) -> torch.Tensor:
@@ -219,6 +251,7 @@ def predict_maps(
     with_uncertainty: bool = True,
     with_probabilities: bool = False,
     bf16: bool = False,
+    class_weights: np.ndarray | None = None,
 ) -> dict[str, np.ndarray]:
     """Ensemble class map, per-model class maps, uncertainty and probabilities of a photo, in bounded memory.
 
@@ -226,7 +259,9 @@ def predict_maps(
     :func:`sliding_window_probs`, computed band by band from
     :func:`probability_bands`: peak memory is the outputs (1 + n_models bytes per
     pixel, 8 more with uncertainty, n_classes more with probabilities) plus a
-    one-patch band of probabilities.
+    one-patch band of probabilities. ``class_weights`` (:func:`prior_weights`) weight
+    the classes' probabilities before the argmax of the ensemble and of each seed; the
+    uncertainty and the probabilities written are the models' own.
 
     Returns:
         ``classes`` uint8 (H, W); ``seeds`` uint8 (n_models, H, W); with uncertainty
@@ -241,7 +276,7 @@ def predict_maps(
         out["probabilities"] = np.zeros((n_classes, h, w), dtype=np.uint8)
     for y0, y1, p in probability_bands(models, rows, n_classes, patch, step_fraction, batch_size, device,
                                        progress, tta, bf16):
-        out["classes"][y0:y1], out["seeds"][:, y0:y1], mean = ensemble(p)
+        out["classes"][y0:y1], out["seeds"][:, y0:y1], mean = ensemble(p, class_weights)
         if with_uncertainty:
             out["uncertainty"][:, y0:y1] = uncertainty(p)
         if with_probabilities:
@@ -249,10 +284,17 @@ def predict_maps(
     return out
 
 
-def ensemble(probs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """From per-model probabilities (S, C, H, W): (ensemble class map, per-model class maps, mean probs)."""
+def ensemble(probs: np.ndarray, class_weights: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """From per-model probabilities (S, C, H, W): (ensemble class map, per-model class maps, mean probs).
+
+    With ``class_weights`` (C,) the maps are the argmax of the weighted probabilities (the mean
+    probabilities returned are not weighted)."""
     mean = probs.mean(axis=0)
-    return mean.argmax(0).astype(np.uint8), probs.argmax(1).astype(np.uint8), mean
+    if class_weights is None:
+        return mean.argmax(0).astype(np.uint8), probs.argmax(1).astype(np.uint8), mean
+    w = np.asarray(class_weights, dtype=np.float32)
+    return ((mean * w[:, None, None]).argmax(0).astype(np.uint8),
+            (probs * w[None, :, None, None]).argmax(1).astype(np.uint8), mean)
 
 
 def uncertainty(probs: np.ndarray) -> np.ndarray:

@@ -33,6 +33,18 @@ def train_settings(train_cfg: dict) -> dict:
     return out
 
 
+def predict_settings(predict_cfg: dict) -> dict:
+    """The ``predict:`` settings as the predict and adabn rules take them (params).
+
+    ``prior_correction`` is left out when it is 0 (off): it came after projects had predicted,
+    and the plain argmax it names must not re-predict them.
+    """
+    out = canonical(predict_cfg)
+    if out.get("prior_correction") == 0:
+        out.pop("prior_correction")
+    return out
+
+
 def canonical(obj):
     """``obj`` with every dict's keys sorted, recursively: settings given in another key order
     (a minimal config against a full one) are then the same rule parameters, and nothing reruns."""

@@ -72,10 +72,25 @@ def adapt_camera(camera: str, photos: list[str], ensemble_json: str, weights: li
     log.info("AdaBN statistics of camera %s from %d photos for seeds %s", camera, len(photos), seeds)
 
 
+def training_class_pixels(card: dict, path: str) -> dict[int, int]:
+    """Labelled training pixels per output channel, from a member's model card (``class_pixels``;
+    a card written before that field: its ``plan``, which ``train.steps: auto`` filled)."""
+    if "class_pixels" in card:
+        return dict(enumerate(int(n) for n in card["class_pixels"]))
+    if "class_pixels" in card.get("plan", {}):
+        return {int(c): int(n) for c, n in card["plan"]["class_pixels"].items()}
+    raise CrustWatchError(
+        f"model card '{path}' does not record its training pixels per class, which predict.prior_correction "
+        "needs: retrain (snakemake --cores N --forcerun train) or set predict.prior_correction: 0"
+    )
+
+
 def load_ensemble(ensemble_json: str, weights: list[str], cards: list[str], predict_cfg: dict) -> dict:
     """The ensemble ready to predict: its card, the device, the members (weights checked
-    against their cards) and the provenance tags every prediction carries.
+    against their cards), the class weights of ``predict.prior_correction`` (None: off) and
+    the provenance tags every prediction carries.
     Loaded once per job, however many photos it predicts."""
+    from ..infer import prior_weights
     from ..train import pick_device
 
     ens = files.read_json(ensemble_json)
@@ -83,9 +98,14 @@ def load_ensemble(ensemble_json: str, weights: list[str], cards: list[str], pred
     nets, seeds = _load_members(ens, weights, cards, device)
     from ..infer import native_bf16
 
+    tau = float(predict_cfg.get("prior_correction", 0) or 0)
+    class_weights = None
+    if tau > 0:  # the members share their training data (ensemble_card checks it): the first one's counts
+        class_weights = prior_weights(training_class_pixels(files.read_json(cards[0]), cards[0]),
+                                      len(ens["classes"]), tau)
     precision = predict_cfg.get("precision", "auto")
     return {
-        "ens": ens, "device": device, "nets": nets, "seeds": seeds,
+        "ens": ens, "device": device, "nets": nets, "seeds": seeds, "class_weights": class_weights,
         # bfloat16 autocast where the hardware computes it natively (about twice the speed)
         "bf16": precision == "bf16" or (precision == "auto" and native_bf16(device)),
         "tags": {
@@ -95,6 +115,15 @@ def load_ensemble(ensemble_json: str, weights: list[str], cards: list[str], pred
             "member_cards": ",".join(f"{s}={files.sha256_file(c)}" for s, c in zip(seeds, cards)),
         },
     }
+
+
+def _prior_setting(predict_cfg: dict, class_weights) -> dict:
+    """The logit adjustment as the prediction's tags record it (nothing when it is off, so maps
+    predicted before the setting existed keep their tags)."""
+    tau = float(predict_cfg.get("prior_correction", 0) or 0)
+    if class_weights is None:
+        return {}
+    return {"prior_correction": tau, "class_weights": [round(float(w), 6) for w in class_weights]}
 
 
 def predict_image(
@@ -172,7 +201,7 @@ def predict_image(
             maps = infer.predict_maps(nets, rows, n_classes, patch, step_fraction, predict_cfg.get("batch_size", 16),
                                       device, progress=bar.update, tta=bool(predict_cfg.get("tta", False)),
                                       with_uncertainty=bool(out_uncertainty), with_probabilities=bool(out_probs),
-                                      bf16=loaded["bf16"])
+                                      bf16=loaded["bf16"], class_weights=loaded["class_weights"])
     shape = (irec["height"], irec["width"])
     ens_map = to_id[norm.resample_mask(maps.pop("classes"), shape)]
     seed_maps = np.stack([to_id[norm.resample_mask(s, shape)] for s in maps.pop("seeds")])
@@ -181,7 +210,8 @@ def predict_image(
         **loaded["tags"],
         "predict_settings": json.dumps({"step_fraction": predict_cfg.get("step_fraction", 0.5),
                                         "tta": bool(predict_cfg.get("tta", False)), "adabn": bool(adabn),
-                                        "precision": "bf16" if loaded["bf16"] else "fp32", "device": str(device)},
+                                        "precision": "bf16" if loaded["bf16"] else "fp32", "device": str(device),
+                                        **_prior_setting(predict_cfg, loaded["class_weights"])},
                                        sort_keys=True),
         "adabn_sha256": files.sha256_file(adabn) if adabn else "",
         "seeds": ",".join(map(str, seeds)),
