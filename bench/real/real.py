@@ -41,6 +41,7 @@ error per class), ``photos.tsv`` (every test photo x class), ``plan.json`` (the 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import subprocess
 import sys
@@ -246,13 +247,27 @@ def crustwatch_results(fold_dir: Path, sheet: pd.DataFrame) -> tuple[dict, pd.Da
 
 
 def forest_results(fold_dir: Path, sheet: pd.DataFrame, seed: int, log) -> tuple[dict, pd.DataFrame, float]:
-    """The random forest on the workflow's ingested photos of the fold (same resolution)."""
+    """The random forest on the workflow's ingested photos of the fold (same resolution).
+
+    Its results are kept in ``forest.json`` in the fold's folder, named by the sha256 of every ingested
+    photo and mask it reads, its settings, seed and split: a rerun whose forest inputs did not change (a
+    prediction setting of the workflow, say) reads them back instead of fitting the same forest again."""
     n = len(CLASSES)
     ingested = {iid: fold_dir / photo_paths(iid)["ingest_photo"] for iid in sheet["image_id"]}
     masks = {iid: fold_dir / photo_paths(iid)["mask"] for iid in sheet["image_id"] if (fold_dir / photo_paths(iid)["mask"]).exists()}
     cams = dict(zip(sheet["image_id"], sheet["camera"]))
     train = sheet[sheet["split"].isin(["train", "val"])]["image_id"].tolist()
     test = sheet[sheet["split"] == "test"]["image_id"].tolist()
+    key = provenance.digest({"settings": forest.SETTINGS, "seed": seed, "train": train, "test": test, "cameras": cams,
+                             "photos": {i: files.sha256_file(p) for i, p in ingested.items()},
+                             "masks": {i: files.sha256_file(p) for i, p in masks.items()}})
+    cache = fold_dir / "forest.json"
+    if cache.exists():
+        kept = json.loads(cache.read_text())
+        if kept.get("key") == key:
+            log(f"random forest: inputs unchanged, results read from {cache}")
+            return ({i: np.asarray(c, dtype=np.int64) for i, c in kept["cms"].items()}, pd.DataFrame(kept["rows"]),
+                    kept["minutes"])
     t0 = time.time()
     clf, stats = forest.fit(ingested, masks, cams, train, IGNORE, seed=seed, log=log)
     minutes = (time.time() - t0) / 60
@@ -268,6 +283,8 @@ def forest_results(fold_dir: Path, sheet: pd.DataFrame, seed: int, log) -> tuple
             k = c["id"]
             rows.append({"image_id": iid, "class": c["name"], "cover_pct": frac[k], "map_cover_pct": frac[k],
                          "true_cover_pct": truth[k], "ci_low": np.nan, "ci_high": np.nan, "interval": ""})
+    files.write_json(cache, {"key": key, "minutes": minutes, "cms": {i: c.tolist() for i, c in cms.items()},
+                       "rows": json.loads(pd.DataFrame(rows).to_json(orient="records"))})
     return cms, pd.DataFrame(rows), minutes
 
 
