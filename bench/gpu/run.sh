@@ -25,5 +25,7 @@ nvidia-smi --query-gpu=name,memory.total --format=csv | tee "$OUT/gpu.txt"
 # 5-stage encoder, 2000 steps, 5 seeds, bf16 training (the GPU has the time the CPU has not)
 PATH=$PWD/.venv/bin:$PATH .venv/bin/python bench/real/real.py --work bench/data/real_gpu \
     --out "$OUT/real" --seeds 0,1,2,3,4 --cores 16 --plan bench/real/plans/gpu.yaml \
-    2>&1 | tee "$OUT/real.log"
+    --set predict.probabilities=true 2>&1 | tee "$OUT/real.log"
+# the logit adjustment (predict.prior_correction) on the same folds, from the stored probabilities (seconds)
+.venv/bin/python bench/real/prior.py --work bench/data/real_gpu --out "$OUT/real/prior" 2>&1 | tee "$OUT/prior.log" || true
 .venv/bin/python bench/speed/speed.py --device cuda 2>&1 | tee "$OUT/speed.txt" || true
