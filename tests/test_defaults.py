@@ -90,7 +90,7 @@ def test_the_demo_departs_from_the_schema_only_in_its_pins():
     assert differ == DEMO_PINS
     # and it shows every setting but the newest optional sections, which it leaves to the schema
     assert set(defaults) - set(ours) <= {k for k in defaults if k.split(".")[0] in ("change", "suggest", "pretrain", "points", "export")} | {
-        "train.class_balance", "train.plan.class_patches", "train.plan.pixel_passes", "train.plan.min_steps",
+        "train.class_balance", "train.logit_adjust", "train.plan.class_patches", "train.plan.pixel_passes", "train.plan.min_steps",
         "train.plan.max_steps", "train.precision", "seeds"}
 
 

@@ -30,6 +30,9 @@ def test_runtime_settings_are_kept_out_of_what_shapes_weights():
     cfg = {"steps": 10, "lr": 0.1, "log_every": 5, "checkpoint_every": 2, "workers": 3, "cpu_threads": 2}
     assert train_settings(cfg) == {"steps": 10, "lr": 0.1, "cpu_threads": 2}
     assert train_runtime(cfg) == {"log_every": 5, "checkpoint_every": 2, "workers": 3}
+    # train.logit_adjust came after projects had trained: off (0) it is left out, so nothing retrains
+    assert train_settings({**cfg, "logit_adjust": 0}) == {"steps": 10, "lr": 0.1, "cpu_threads": 2}
+    assert train_settings({**cfg, "logit_adjust": 0.5})["logit_adjust"] == 0.5
 
 
 def test_prior_correction_off_leaves_the_predict_params_as_they_were():

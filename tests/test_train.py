@@ -197,6 +197,26 @@ def test_class_balance_centres_patches_on_rare_classes():
         PatchSampler([img], [m], 32, 255, 0, aug, class_balance=1.5)
 
 
+def test_logit_adjusted_loss_shifts_the_cross_entropy_by_the_class_log_frequencies():
+    from crustwatch.train import logit_offsets, make_loss
+
+    assert logit_offsets({0: 90, 1: 10}, 2, 0) is None
+    off = logit_offsets({0: 899, 1: 99}, 3, 0.5)  # class 2 has no pixel: smoothed, finite
+    np.testing.assert_allclose(off.numpy(), 0.5 * np.log(np.array([900, 100, 1]) / 1001), rtol=1e-5)
+    g = torch.Generator().manual_seed(0)
+    logits = torch.randn(2, 3, 4, 4, generator=g)
+    target = torch.randint(0, 3, (2, 4, 4), generator=g)
+    target[0, 0, 0] = 255  # ignored
+    plain = make_loss(3, 255, 0.0)
+    adjusted = make_loss(3, 255, 0.0, off)
+    # the adjusted loss is the plain loss of the shifted logits; without offsets nothing changes
+    torch.testing.assert_close(adjusted(logits, target), plain(logits + off.view(1, 3, 1, 1), target))
+    torch.testing.assert_close(make_loss(3, 255, 1.0, None)(logits, target), make_loss(3, 255, 1.0)(logits, target))
+    # the Dice term sees the plain logits: the difference of the two losses is cross-entropy's alone
+    with_dice = make_loss(3, 255, 1.0, off)(logits, target) - make_loss(3, 255, 1.0)(logits, target)
+    torch.testing.assert_close(with_dice, adjusted(logits, target) - plain(logits, target))
+
+
 def test_steps_auto_follows_classes_and_labelled_pixels():
     from crustwatch.plan import StepsPlan, plan_steps
 

@@ -11,8 +11,8 @@ TRAIN_RUNTIME_KEYS = ("log_every", "checkpoint_every", "workers")
 def train_settings(train_cfg: dict) -> dict:
     """The ``train:`` settings that shape the weights (what the train rule takes as params).
 
-    ``plan`` is left out unless ``steps`` is ``auto``, ``class_balance`` when it is 0 and
-    ``precision`` when it is ``fp32``.
+    ``plan`` is left out unless ``steps`` is ``auto``, ``class_balance`` and ``logit_adjust`` when
+    they are 0 and ``precision`` when it is ``fp32``.
     With ``augment.drift`` off, ``augment.blur_sigma`` (read only by the drift simulation)
     is left out too: it came after models were trained with drift off, and a project that
     keeps drift off must not retrain because the schema now fills it in. The other drift
@@ -25,6 +25,8 @@ def train_settings(train_cfg: dict) -> dict:
         out.pop("plan", None)
     if out.get("class_balance") == 0:
         out.pop("class_balance")
+    if out.get("logit_adjust") == 0:  # the plain loss, as before the setting existed
+        out.pop("logit_adjust")
     if out.get("precision") == "fp32":  # the schema's default since after models were trained without it
         out.pop("precision")
     aug = out.get("augment")

@@ -37,6 +37,7 @@ class TrainConfig:
             and classes (:func:`crustwatch.plan.plan_steps`, settings in ``plan``) before training.
         class_balance: fraction of patches centred on a pixel of a uniformly drawn class
             (:class:`crustwatch.data.PatchSampler`; 0: off).
+        logit_adjust: tau of the logit-adjusted cross-entropy (:func:`make_loss`; 0: plain).
         plan: settings of ``steps: "auto"`` (:class:`crustwatch.plan.StepsPlan`).
         lr: peak AdamW learning rate, after a 5% warm-up, cosine decay to 0.
         weight_decay: AdamW weight decay.
@@ -58,6 +59,7 @@ class TrainConfig:
     batch_size: int
     steps: int | str
     class_balance: float
+    logit_adjust: float
     plan: StepsPlan
     lr: float
     weight_decay: float
@@ -147,19 +149,27 @@ def _one_hot(target: torch.Tensor, n_classes: int) -> torch.Tensor:
     return (target.unsqueeze(1) == classes).to(torch.float32)
 
 
-def make_loss(n_classes: int, ignore_index: int, dice_weight: float):
+def make_loss(n_classes: int, ignore_index: int, dice_weight: float, logit_offsets: torch.Tensor | None = None):
     """Cross-entropy plus ``dice_weight`` x multiclass soft Dice, both ignoring ``ignore_index``.
+
+    With ``logit_offsets`` (C,) the cross-entropy is taken of ``logits + logit_offsets``: the
+    logit-adjusted loss of Menon et al. 2021 with offsets ``tau x log(class frequency)``
+    (:func:`logit_offsets`), whose plain argmax at prediction is the decision best for the mean
+    per-class recall at tau = 1; the Dice term sees the plain logits.
 
     Both are written with element-wise products and sums only: torch's NLLLoss
     has no deterministic CUDA kernel. Dice is averaged over the classes present
     in the batch's labels (as segmentation-models-pytorch's DiceLoss).
     """
 
+    offsets = None if logit_offsets is None else torch.as_tensor(logit_offsets, dtype=torch.float32).view(1, -1, 1, 1)
+
     def loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         valid = (target != ignore_index).unsqueeze(1).to(logits.dtype)
         onehot = _one_hot(torch.where(target == ignore_index, 0, target), n_classes) * valid
         n_valid = valid.sum().clamp_min(1.0)
-        value = -(torch.log_softmax(logits, 1) * onehot).sum() / n_valid
+        shifted = logits if offsets is None else logits + offsets.to(logits.device, logits.dtype)
+        value = -(torch.log_softmax(shifted, 1) * onehot).sum() / n_valid
         if dice_weight:
             prob = torch.softmax(logits, 1) * valid
             dims = (0, 2, 3)
@@ -171,6 +181,17 @@ def make_loss(n_classes: int, ignore_index: int, dice_weight: float):
         return value
 
     return loss
+
+
+def logit_offsets(class_pixels: dict[int, int], n_classes: int, tau: float) -> torch.Tensor | None:
+    """``tau x log(class frequency)`` per channel (Laplace-smoothed counts, as
+    :func:`crustwatch.infer.prior_weights`), or None at tau 0."""
+    if tau == 0:
+        return None
+    counts = torch.zeros(n_classes, dtype=torch.float64)
+    for c, n in class_pixels.items():
+        counts[int(c)] += float(n)
+    return (tau * torch.log((counts + 1) / (counts.sum() + n_classes))).to(torch.float32)
 
 
 # ---------------------------------------------------------------- checkpoints
@@ -284,7 +305,8 @@ def train_model(
         return 0.5 * (1 + math.cos(math.pi * (step - warm) / max(1, cfg.steps - warm)))
 
     if loss_fn is None:
-        loss_fn = make_loss(n_classes, ignore_index, cfg.dice_weight)
+        offsets = logit_offsets(sampler.class_pixels(), n_classes, cfg.logit_adjust) if cfg.logit_adjust else None
+        loss_fn = make_loss(n_classes, ignore_index, cfg.dice_weight, offsets)
     if cfg.precision not in ("fp32", "bf16"):
         raise ValueError(f"train.precision must be fp32 or bf16, not {cfg.precision!r}")
     amp = ((lambda: torch.autocast(device.type, dtype=torch.bfloat16)) if cfg.precision == "bf16"
