@@ -52,15 +52,21 @@ def prior_weights(class_pixels: dict[int, int] | list[int], n_classes: int, tau:
         raise ValueError(f"prior correction tau must be >= 0, got {tau}")
     if tau == 0:
         return None
+    w = class_frequencies(class_pixels, n_classes) ** -float(tau)
+    return (w / w.max()).astype(np.float32)
+
+
+def class_frequencies(class_pixels: dict[int, int] | list[int], n_classes: int) -> np.ndarray:
+    """Laplace-smoothed class frequencies ``(n_k + 1) / (N + C)`` (float64, one per output channel)
+    from labelled pixels per channel (a dict channel -> count, or a list): the class prior of both
+    logit adjustments (:func:`prior_weights`, :func:`crustwatch.train.logit_offsets`)."""
     counts = np.zeros(n_classes, dtype=np.float64)
     items = class_pixels.items() if isinstance(class_pixels, dict) else enumerate(class_pixels)
     for c, n in items:
         if not 0 <= int(c) < n_classes:
             raise ValueError(f"class pixels name channel {c}, but the model has {n_classes} channels")
         counts[int(c)] += float(n)
-    freq = (counts + 1) / (counts.sum() + n_classes)
-    w = freq ** -float(tau)
-    return (w / w.max()).astype(np.float32)
+    return (counts + 1) / (counts.sum() + n_classes)
 
 
 def _flip(t: torch.Tensor, dims: tuple[int, ...]) -> torch.Tensor:

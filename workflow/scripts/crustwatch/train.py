@@ -184,14 +184,13 @@ def make_loss(n_classes: int, ignore_index: int, dice_weight: float, logit_offse
 
 
 def logit_offsets(class_pixels: dict[int, int], n_classes: int, tau: float) -> torch.Tensor | None:
-    """``tau x log(class frequency)`` per channel (Laplace-smoothed counts, as
-    :func:`crustwatch.infer.prior_weights`), or None at tau 0."""
+    """``tau x log(class frequency)`` per channel (:func:`crustwatch.infer.class_frequencies`, as the
+    prediction-time adjustment), or None at tau 0."""
+    from .infer import class_frequencies
+
     if tau == 0:
         return None
-    counts = torch.zeros(n_classes, dtype=torch.float64)
-    for c, n in class_pixels.items():
-        counts[int(c)] += float(n)
-    return (tau * torch.log((counts + 1) / (counts.sum() + n_classes))).to(torch.float32)
+    return torch.from_numpy(tau * np.log(class_frequencies(class_pixels, n_classes))).to(torch.float32)
 
 
 # ---------------------------------------------------------------- checkpoints

@@ -99,13 +99,17 @@ def load_ensemble(ensemble_json: str, weights: list[str], cards: list[str], pred
     from ..infer import native_bf16
 
     tau = float(predict_cfg.get("prior_correction", 0) or 0)
-    class_weights = None
+    class_weights, prior = None, {}
     if tau > 0:  # the members share their training data (ensemble_card checks it): the first one's counts
         class_weights = prior_weights(training_class_pixels(files.read_json(cards[0]), cards[0]),
                                       len(ens["classes"]), tau)
+        prior = {"prior_correction": tau, "class_weights": [round(float(w), 6) for w in class_weights]}
     precision = predict_cfg.get("precision", "auto")
     return {
         "ens": ens, "device": device, "nets": nets, "seeds": seeds, "class_weights": class_weights,
+        # what the prediction tags record of the adjustment (nothing when it is off, so maps predicted
+        # before the setting existed keep their tags)
+        "prior_settings": prior,
         # bfloat16 autocast where the hardware computes it natively (about twice the speed)
         "bf16": precision == "bf16" or (precision == "auto" and native_bf16(device)),
         "tags": {
@@ -115,15 +119,6 @@ def load_ensemble(ensemble_json: str, weights: list[str], cards: list[str], pred
             "member_cards": ",".join(f"{s}={files.sha256_file(c)}" for s, c in zip(seeds, cards)),
         },
     }
-
-
-def _prior_setting(predict_cfg: dict, class_weights) -> dict:
-    """The logit adjustment as the prediction's tags record it (nothing when it is off, so maps
-    predicted before the setting existed keep their tags)."""
-    tau = float(predict_cfg.get("prior_correction", 0) or 0)
-    if class_weights is None:
-        return {}
-    return {"prior_correction": tau, "class_weights": [round(float(w), 6) for w in class_weights]}
 
 
 def predict_image(
@@ -211,7 +206,7 @@ def predict_image(
         "predict_settings": json.dumps({"step_fraction": predict_cfg.get("step_fraction", 0.5),
                                         "tta": bool(predict_cfg.get("tta", False)), "adabn": bool(adabn),
                                         "precision": "bf16" if loaded["bf16"] else "fp32", "device": str(device),
-                                        **_prior_setting(predict_cfg, loaded["class_weights"])},
+                                        **loaded["prior_settings"]},
                                        sort_keys=True),
         "adabn_sha256": files.sha256_file(adabn) if adabn else "",
         "seeds": ",".join(map(str, seeds)),

@@ -149,7 +149,7 @@ def train_seed(job: TrainJob, out_weights: str, out_card: str, out_run: str | No
     """
     import torch
 
-    from .. import infer, metrics, models, provenance
+    from .. import cover, infer, metrics, models, provenance
     from ..project import section
     from ..train import pick_device
 
@@ -235,7 +235,7 @@ def train_seed(job: TrainJob, out_weights: str, out_card: str, out_run: str | No
         # train.steps auto: the steps trained and how the data decided them
         "plan": plan or {"steps": cfg.steps, "decided_by": "train.steps"},
         # labelled training pixels per output channel (predict.prior_correction's class frequencies)
-        "class_pixels": [int(n) for n in _class_pixels(masks, n_classes, target_ignore)],
+        "class_pixels": [int(n) for n in sum(cover.class_pixels(m, m != target_ignore, n_classes) for m in masks)],
         # the self-supervised encoder training started from (absent: from model.encoder_weights)
         **({"pretrained": pretrained} if pretrained else {}),
         "train_images": list(train_ids),
@@ -360,15 +360,6 @@ def _training_data_record(train_ids, val_ids, train_photos, train_masks, val_pho
                 "ingested_mask_sha256": files.sha256_file(m),
             }
     return out
-
-
-def _class_pixels(masks: list[np.ndarray], n_classes: int, ignore: int) -> np.ndarray:
-    """Labelled pixels of each output channel over the training targets."""
-    total = np.zeros(n_classes, dtype=np.int64)
-    for m in masks:
-        v = m[m != ignore].astype(np.int64)
-        total += np.bincount(v, minlength=n_classes)[:n_classes]
-    return total
 
 
 def _nan_none(x):
