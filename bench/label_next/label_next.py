@@ -213,39 +213,64 @@ class Loop:
 
 
 def simulate(name: str, loop: Loop, args) -> tuple[list[dict], list[dict]]:
-    """Every loop seed's curves for both strategies, and the reference's scores."""
+    """Every loop seed's curves for each strategy, and the reference's scores.
+
+    The loop seeds go round by round together, so that after each round the mean curve is known: a strategy
+    runs ``--rounds`` rounds and then, up to ``--max-rounds``, on until its mean curve reaches 95% of the
+    reference's mean mIoU. Each loop seed has its own random generator and every model is seeded by itself, so
+    a loop seed's first rounds are the same however many rounds follow."""
     curves, refs = [], []
     pool_px = loop.pool_pixels
+    seeds = {ls: [1000 * ls + k for k in range(args.ensemble)] for ls in args.loop_seeds}
     for ls in args.loop_seeds:
-        seeds = [1000 * ls + k for k in range(args.ensemble)]
-        ref = loop.score(loop.train(loop.all_labels(), seeds))
+        ref = loop.score(loop.train(loop.all_labels(), seeds[ls]))
         refs.append({"benchmark": name, "loop_seed": ls, **ref})
         log(f"{name} loop seed {ls}: all {len(loop.ids['pool'])} pool photos labelled ({pool_px} px): "
             f"mIoU {ref['miou']:.3f}, cover error {ref['map_cover_abs_error_pp']:.2f} pp")
-        start_labels = loop.start_labels(np.random.default_rng([ls, 5]))
-        start_px = int(sum((t != IGNORE).sum() for t in start_labels.values()))
-        start_members = loop.train(start_labels, seeds)
-        start = loop.score(start_members)
-        log(f"{name} loop seed {ls}: start {start_px} px: mIoU {start['miou']:.3f}, "
-            f"cover error {start['map_cover_abs_error_pp']:.2f} pp")
-        for strategy in STRATEGIES:
-            rng = np.random.default_rng([ls, 17])
-            labels, members, pixels, photos = {k: v.copy() for k, v in start_labels.items()}, start_members, 0, set()
+    if args.merge:
+        same_reference(pd.DataFrame(refs), read_run(Path(args.out))[1])
+    target = 0.95 * float(np.mean([r["miou"] for r in refs]))
+    starts = {}
+    for ls in args.loop_seeds:
+        labels = loop.start_labels(np.random.default_rng([ls, 5]))
+        members = loop.train(labels, seeds[ls])
+        starts[ls] = (labels, members, int(sum((t != IGNORE).sum() for t in labels.values())), loop.score(members))
+        log(f"{name} loop seed {ls}: start {starts[ls][2]} px: mIoU {starts[ls][3]['miou']:.3f}, "
+            f"cover error {starts[ls][3]['map_cover_abs_error_pp']:.2f} pp")
+    for strategy in args.strategies:
+        state = {}
+        for ls, (labels, members, start_px, start) in starts.items():
+            state[ls] = {"labels": {k: v.copy() for k, v in labels.items()}, "members": members, "pixels": 0,
+                         "photos": set(), "rng": np.random.default_rng([ls, 17])}
             curves.append({"benchmark": name, "strategy": strategy, "loop_seed": ls, "round": 0, "pixels": 0,
                            "start_pixels": start_px, "photos_touched": 0, "labelled": "", **start})
-            for r in range(1, args.rounds + 1):
-                picks = loop.suggested(members, labels) if strategy == "suggested" else loop.random(rng, labels)
+        r, reached = 0, False
+        while r < args.rounds or (not reached and r < args.max_rounds):
+            r += 1
+            mious = []
+            for ls, st in state.items():
+                labels = st["labels"]
+                if strategy == "suggested":
+                    picks = loop.suggested(st["members"], labels)
+                else:
+                    picks = loop.random(st["rng"], labels)
                 for iid, boxes in picks:
-                    pixels += loop.label_boxes(labels, iid, boxes)
-                    photos.add(iid)
-                members = loop.train(labels, seeds)
-                s = loop.score(members)
+                    st["pixels"] += loop.label_boxes(labels, iid, boxes)
+                    st["photos"].add(iid)
+                st["members"] = loop.train(labels, seeds[ls])
+                s = loop.score(st["members"])
+                mious.append(s["miou"])
                 curves.append({"benchmark": name, "strategy": strategy, "loop_seed": ls, "round": r,
-                               "pixels": pixels, "start_pixels": start_px, "photos_touched": len(photos),
+                               "pixels": st["pixels"], "start_pixels": starts[ls][2],
+                               "photos_touched": len(st["photos"]),
                                "labelled": " ".join(f"{i}:{len(b)}" for i, b in picks), **s})
-                log(f"{name} seed {ls} {strategy} round {r}: {pixels} px ({100 * pixels / pool_px:.1f}% of the pool), "
-                    f"mIoU {s['miou']:.3f}, cover error {s['map_cover_abs_error_pp']:.2f} pp "
+                log(f"{name} seed {ls} {strategy} round {r}: {st['pixels']} px "
+                    f"({100 * st['pixels'] / pool_px:.1f}% of the pool), mIoU {s['miou']:.3f}, "
+                    f"cover error {s['map_cover_abs_error_pp']:.2f} pp "
                     f"[{loop.fits} fits, {loop.fit_s / max(loop.fits, 1):.0f} s each]")
+            reached = reached or float(np.mean(mious)) >= target
+            log(f"{name} {strategy} round {r}: mean mIoU {np.mean(mious):.3f} (target {target:.3f}"
+                f"{', reached' if reached else ''})")
     return curves, refs
 
 
@@ -331,7 +356,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--benchmarks", default="demo,drift", help="comma-separated: demo, drift")
     ap.add_argument("--loop-seeds", default="0,1,2", help="comma-separated seeds of the loop (models and random "
                     "choice)")
-    ap.add_argument("--rounds", type=int, default=6, help="labelling rounds (default 6)")
+    ap.add_argument("--strategies", default="suggested,random", help="comma-separated: suggested, random")
+    ap.add_argument("--rounds", type=int, default=6, help="labelling rounds every strategy runs (default 6)")
+    ap.add_argument("--max-rounds", type=int, default=16, help="past --rounds, a strategy goes on until its mean "
+                    "curve reaches 95%% of the all-labelled mIoU, at most this many rounds (default 16)")
     ap.add_argument("--photos", type=int, default=2, help="photos labelled per round (default 2)")
     ap.add_argument("--regions", type=int, default=2, help="boxes labelled per photo (default 2)")
     ap.add_argument("--start-boxes", type=int, default=1, help="random boxes labelled on each start photo at the "
@@ -347,8 +375,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "label_next"))
     ap.add_argument("--from-curves", action="store_true", help="no training: summarise and plot the curves.tsv and "
                     "reference.tsv already in --out")
+    ap.add_argument("--merge", action="store_true", help="keep the rows of the curves.tsv and reference.tsv already "
+                    "in --out for the benchmarks and strategies this run does not train (the rows it trains are "
+                    "replaced)")
     args = ap.parse_args(argv)
     args.loop_seeds = [int(s) for s in args.loop_seeds.split(",")]
+    args.strategies = [s for s in args.strategies.split(",") if s]
+    unknown = sorted(set(args.strategies) - set(STRATEGIES))
+    if unknown:
+        ap.error(f"--strategies: unknown {', '.join(unknown)} (known: {', '.join(STRATEGIES)})")
+    if args.max_rounds < args.rounds:
+        ap.error(f"--max-rounds {args.max_rounds} is below --rounds {args.rounds}")
     t0 = time.time()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -364,7 +401,44 @@ def main(argv: list[str] | None = None) -> int:
         c, r = simulate(name, loop, args)
         curves += c
         refs += [{**row, "pool_pixels": loop.pool_pixels} for row in r]
-    return report(pd.DataFrame(curves), pd.DataFrame(refs), out, t0, write_curves=True)
+    curves_df, refs_df = pd.DataFrame(curves), pd.DataFrame(refs)
+    if args.merge:
+        curves_df, refs_df = merged(out, curves_df, refs_df)
+    return report(curves_df, refs_df, out, t0, write_curves=True)
+
+
+def read_run(out: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The curves.tsv and reference.tsv of an earlier run in ``out``."""
+    return tuple(pd.read_csv(out / f, sep="\t", keep_default_na=False, na_values=[""])
+                 for f in ("curves.tsv", "reference.tsv"))
+
+
+def same_reference(refs: pd.DataFrame, old_refs: pd.DataFrame) -> None:
+    """A benchmark's reference is retrained with the same seeds, so it must agree with the earlier run's: else
+    the kept curves would be measured against another reference. Checked before any loop round is trained."""
+    both = old_refs.merge(refs, on=["benchmark", "loop_seed"], suffixes=("_old", ""))
+    off = both[~np.isclose(both["miou_old"], both["miou"], rtol=0, atol=1e-6)]
+    if not off.empty:
+        raise SystemExit(f"--merge: the reference of {', '.join(sorted(set(off['benchmark'])))} differs from the "
+                         f"earlier run's (mIoU {off['miou_old'].round(4).tolist()} then, "
+                         f"{off['miou'].round(4).tolist()} now); rerun every strategy instead")
+
+
+def merged(out: Path, curves: pd.DataFrame, refs: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """This run's curves with the earlier run's rows in ``out`` that it did not retrain."""
+    old_curves, old_refs = read_run(out)
+    same_reference(refs, old_refs)
+    rerun = set(zip(curves["benchmark"], curves["strategy"]))
+    keep = old_curves[[(b, s) not in rerun for b, s in zip(old_curves["benchmark"], old_curves["strategy"])]]
+    benches = set(refs["benchmark"])
+    refs = pd.concat([old_refs[~old_refs["benchmark"].isin(benches)], refs], ignore_index=True)
+    log(f"--merge: kept {len(keep)} curve rows of {out / 'curves.tsv'}")
+    curves = pd.concat([keep, curves], ignore_index=True)
+    order = {b: k for k, b in enumerate(BENCHMARKS)} | {s: k for k, s in enumerate(STRATEGIES)}
+    curves = curves.sort_values(["benchmark", "strategy", "loop_seed", "round"], key=lambda c: c.map(order)
+                                if c.name in ("benchmark", "strategy") else c, kind="stable", ignore_index=True)
+    return curves, refs.sort_values(["benchmark", "loop_seed"], key=lambda c: c.map(order)
+                                    if c.name == "benchmark" else c, ignore_index=True)
 
 
 def report(curves_df: pd.DataFrame, refs_df: pd.DataFrame, out: Path, t0: float, write_curves: bool) -> int:
