@@ -30,7 +30,10 @@ trained as it is. The x axis is the labelled pool pixels (start photos not count
 counts once). The reference is the same ensemble trained on the start and every pool photo's full mask.
 ``pixels_to_95pct``: the labelled pool pixels at which the mean curve over the loop seeds first reaches 95%
 of the reference's mean mIoU (linear between rounds; blank, with ``reached`` false, if the rounds never get
-there; ``pixels_max`` says how far they went).
+there; ``pixels_max`` says how far they went). Every strategy runs ``--rounds`` rounds and then goes on, up to
+``--max-rounds``, until its mean curve has got there, so that both strategies' pixels are measured, not bounded.
+``--strategies random --merge`` retrains one strategy and keeps the other's curves of the run in ``--out``
+(the loop is seeded throughout, so a rerun repeats its first rounds exactly; the reference is checked first).
 
 Writes ``bench/results/label_next/summary.tsv`` (``benchmark strategy pixels_to_95pct`` and the reference,
 target, ``reached``, ``pixels_max``, pool pixels, final mIoU and cover error), ``curves.tsv`` (one row per
@@ -402,9 +405,20 @@ def main(argv: list[str] | None = None) -> int:
         curves += c
         refs += [{**row, "pool_pixels": loop.pool_pixels} for row in r]
     curves_df, refs_df = pd.DataFrame(curves), pd.DataFrame(refs)
+    earlier = []
     if args.merge:
         curves_df, refs_df = merged(out, curves_df, refs_df)
-    return report(curves_df, refs_df, out, t0, write_curves=True)
+        earlier = earlier_runs(out)
+    return report(curves_df, refs_df, out, t0, write_curves=True, earlier=earlier)
+
+
+def earlier_runs(out: Path) -> list[dict]:
+    """The run records of the runs whose curves a merged run keeps (run.json's ``merged_with``)."""
+    path = out / "run.json"
+    if not path.exists():
+        return []
+    rec = files.read_json(path)
+    return [{k: v for k, v in rec.items() if k != "merged_with"}, *rec.get("merged_with", [])]
 
 
 def read_run(out: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -441,13 +455,15 @@ def merged(out: Path, curves: pd.DataFrame, refs: pd.DataFrame) -> tuple[pd.Data
                                     if c.name == "benchmark" else c, ignore_index=True)
 
 
-def report(curves_df: pd.DataFrame, refs_df: pd.DataFrame, out: Path, t0: float, write_curves: bool) -> int:
+def report(curves_df: pd.DataFrame, refs_df: pd.DataFrame, out: Path, t0: float, write_curves: bool,
+           earlier: list[dict] | None = None) -> int:
     summary = summarise(curves_df, refs_df)
     files.write_tsv(summary, out / "summary.tsv")
     if write_curves:
         files.write_tsv(curves_df, out / "curves.tsv")
         files.write_tsv(refs_df, out / "reference.tsv")
-        files.write_json(out / "run.json", provenance.bench_run(ROOT, sys.argv, time.time() - t0))
+        run = provenance.bench_run(ROOT, sys.argv, time.time() - t0)
+        files.write_json(out / "run.json", {**run, "merged_with": earlier} if earlier else run)
     figure(curves_df, summary, out / "label_next.png")
     pd.set_option("display.width", 200)
     print(summary.round(3).to_string(index=False))

@@ -1,0 +1,66 @@
+"""The label-next benchmark's arithmetic (bench/label_next): the pixels at which a mean curve reaches the target,
+and the ratio of random choice's pixels over the suggestions' that decides issue "What to label next"."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench" / "label_next"))
+
+import label_next  # noqa: E402
+
+
+def curve(pixels, miou):
+    return pd.DataFrame({"pixels": pixels, "miou": miou})
+
+
+def test_pixels_to_interpolates_between_rounds_and_is_nan_when_never_reached():
+    c = curve([0, 10_000, 20_000], [0.4, 0.5, 0.7])
+    assert label_next.pixels_to(c, 0.6) == pytest.approx(15_000)
+    assert label_next.pixels_to(c, 0.5) == pytest.approx(10_000)
+    assert label_next.pixels_to(c, 0.3) == 0  # the start is already there
+    assert np.isnan(label_next.pixels_to(c, 0.8))
+
+
+def rows(strategy, seeds_pixels_miou):
+    return [{"benchmark": "demo", "strategy": strategy, "loop_seed": ls, "round": r, "pixels": px, "miou": m,
+             "start_pixels": 8192, "map_cover_abs_error_pp": 1.0}
+            for ls, pts in seeds_pixels_miou.items() for r, (px, m) in enumerate(pts)]
+
+
+REFS = pd.DataFrame({"benchmark": ["demo", "demo"], "loop_seed": [0, 1], "miou": [0.8, 0.6],
+                     "map_cover_abs_error_pp": [1.0, 1.0], "pool_pixels": [100_000, 100_000]})  # target 0.665
+
+
+def test_the_ratio_is_exact_when_both_reach_and_a_lower_bound_when_random_never_does():
+    sug = rows("suggested", {0: [(0, 0.5), (10_000, 0.7)], 1: [(0, 0.5), (10_000, 0.7)]})  # 0.665 at 8,250 px
+    rnd = rows("random", {0: [(0, 0.5), (10_000, 0.55), (20_000, 0.6), (30_000, 0.7)],
+                          1: [(0, 0.5), (10_000, 0.55), (20_000, 0.6), (30_000, 0.7)]})  # at 26,500 px
+    s = label_next.summarise(pd.DataFrame(sug + rnd), REFS).set_index("strategy")
+    assert s.loc["suggested", "pixels_to_95pct"] == pytest.approx(8_250)
+    assert s.loc["random", "pixels_to_95pct"] == pytest.approx(26_500)
+    assert s.loc["random", "random_over_suggested"] == pytest.approx(26_500 / 8_250)
+    assert s.loc["random", "ratio_is"] == "equal"
+    short = pd.DataFrame(sug + [r for r in rnd if r["round"] < 3])  # random stops at 20,000 px below the target
+    s = label_next.summarise(short, REFS).set_index("strategy")
+    assert not s.loc["random", "reached"]
+    assert s.loc["suggested", "random_over_suggested"] == pytest.approx(20_000 / 8_250)
+    assert s.loc["suggested", "ratio_is"] == "at_least"
+
+
+def test_merge_keeps_the_other_strategies_and_refuses_another_reference(tmp_path):
+    old = pd.DataFrame(rows("suggested", {0: [(0, 0.5), (10_000, 0.7)]}) + rows("random", {0: [(0, 0.5)]}))
+    old.to_csv(tmp_path / "curves.tsv", sep="\t", index=False)
+    REFS.to_csv(tmp_path / "reference.tsv", sep="\t", index=False)
+    new = pd.DataFrame(rows("random", {0: [(0, 0.5), (10_000, 0.6)]}))
+    curves, refs = label_next.merged(tmp_path, new, REFS.copy())
+    assert list(zip(curves["strategy"], curves["round"])) == [("suggested", 0), ("suggested", 1), ("random", 0),
+                                                             ("random", 1)]
+    assert len(refs) == 2
+    with pytest.raises(SystemExit, match="reference of demo differs"):
+        label_next.merged(tmp_path, new, REFS.assign(miou=[0.8, 0.61]))
