@@ -77,7 +77,8 @@ bench-change: venv
 bench-points: venv
 	PATH=$(abspath $(BIN)):$$PATH $(BIN)/python bench/points/points.py
 
-# a simulated labelling loop on the demo and the drift benchmark, suggested regions against random ones:
+# a simulated labelling loop on the demo and the drift benchmark, suggested regions against random ones
+# (about 80 min on 2 CPU cores):
 # bench/results/label_next/summary.tsv, curves.tsv, label_next.png
 bench-label-next: venv
 	$(BIN)/python bench/label_next/label_next.py $(ARGS)
