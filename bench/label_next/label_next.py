@@ -233,20 +233,21 @@ def simulate(name: str, loop: Loop, args) -> tuple[list[dict], list[dict]]:
     if args.merge:
         same_reference(pd.DataFrame(refs), read_run(Path(args.out))[1])
     target = 0.95 * float(np.mean([r["miou"] for r in refs]))
-    starts = {}
+    starts = {}  # per loop seed: the start labels, the ensemble trained on them, their pixels and scores
     for ls in args.loop_seeds:
         labels = loop.start_labels(np.random.default_rng([ls, 5]))
         members = loop.train(labels, seeds[ls])
-        starts[ls] = (labels, members, int(sum((t != IGNORE).sum() for t in labels.values())), loop.score(members))
-        log(f"{name} loop seed {ls}: start {starts[ls][2]} px: mIoU {starts[ls][3]['miou']:.3f}, "
-            f"cover error {starts[ls][3]['map_cover_abs_error_pp']:.2f} pp")
+        starts[ls] = {"labels": labels, "members": members, "score": loop.score(members),
+                      "pixels": int(sum((t != IGNORE).sum() for t in labels.values()))}
+        log(f"{name} loop seed {ls}: start {starts[ls]['pixels']} px: mIoU {starts[ls]['score']['miou']:.3f}, "
+            f"cover error {starts[ls]['score']['map_cover_abs_error_pp']:.2f} pp")
     for strategy in args.strategies:
         state = {}
-        for ls, (labels, members, start_px, start) in starts.items():
-            state[ls] = {"labels": {k: v.copy() for k, v in labels.items()}, "members": members, "pixels": 0,
-                         "photos": set(), "rng": np.random.default_rng([ls, 17])}
+        for ls, st in starts.items():
+            state[ls] = {"labels": {k: v.copy() for k, v in st["labels"].items()}, "members": st["members"],
+                         "pixels": 0, "photos": set(), "rng": np.random.default_rng([ls, 17])}
             curves.append({"benchmark": name, "strategy": strategy, "loop_seed": ls, "round": 0, "pixels": 0,
-                           "start_pixels": start_px, "photos_touched": 0, "labelled": "", **start})
+                           "start_pixels": st["pixels"], "photos_touched": 0, "labelled": "", **st["score"]})
         r, reached = 0, False
         while r < args.rounds or (not reached and r < args.max_rounds):
             r += 1
@@ -264,7 +265,7 @@ def simulate(name: str, loop: Loop, args) -> tuple[list[dict], list[dict]]:
                 s = loop.score(st["members"])
                 mious.append(s["miou"])
                 curves.append({"benchmark": name, "strategy": strategy, "loop_seed": ls, "round": r,
-                               "pixels": st["pixels"], "start_pixels": starts[ls][2],
+                               "pixels": st["pixels"], "start_pixels": starts[ls]["pixels"],
                                "photos_touched": len(st["photos"]),
                                "labelled": " ".join(f"{i}:{len(b)}" for i, b in picks), **s})
                 log(f"{name} seed {ls} {strategy} round {r}: {st['pixels']} px "
@@ -447,12 +448,15 @@ def merged(out: Path, curves: pd.DataFrame, refs: pd.DataFrame) -> tuple[pd.Data
     benches = set(refs["benchmark"])
     refs = pd.concat([old_refs[~old_refs["benchmark"].isin(benches)], refs], ignore_index=True)
     log(f"--merge: kept {len(keep)} curve rows of {out / 'curves.tsv'}")
-    curves = pd.concat([keep, curves], ignore_index=True)
-    order = {b: k for k, b in enumerate(BENCHMARKS)} | {s: k for k, s in enumerate(STRATEGIES)}
-    curves = curves.sort_values(["benchmark", "strategy", "loop_seed", "round"], key=lambda c: c.map(order)
-                                if c.name in ("benchmark", "strategy") else c, kind="stable", ignore_index=True)
-    return curves, refs.sort_values(["benchmark", "loop_seed"], key=lambda c: c.map(order)
-                                    if c.name == "benchmark" else c, ignore_index=True)
+    return (in_order(pd.concat([keep, curves]), ["benchmark", "strategy", "loop_seed", "round"]),
+            in_order(refs, ["benchmark", "loop_seed"]))
+
+
+def in_order(df: pd.DataFrame, by: list[str]) -> pd.DataFrame:
+    """Rows sorted by ``by``, benchmarks and strategies in the order this script names them."""
+    rank = {b: k for k, b in enumerate(BENCHMARKS)} | {s: k for k, s in enumerate(STRATEGIES)}
+    return df.sort_values(by, key=lambda c: c.map(rank) if c.name in ("benchmark", "strategy") else c,
+                          kind="stable", ignore_index=True)
 
 
 def report(curves_df: pd.DataFrame, refs_df: pd.DataFrame, out: Path, t0: float, write_curves: bool,
