@@ -187,12 +187,10 @@ class Loop:
             p = self.probs(members, iid)
             mi = infer.uncertainty(p)[1]
             s = suggest.photo_scores(mi, p.mean(axis=0).argmax(0), open_, self.class_ids, shares)
-            rows.append({"image_id": iid, "information": s["information"], "rarity": s["rarity"],
-                         **{k: self.data[iid][k] for k in suggest.META}})
+            nov, _ = suggest.novelty(self.data[iid], seen)
+            rows.append({"image_id": iid, "information": s["information"], "rarity": s["rarity"], "novelty": nov})
             maps[iid] = (mi, open_)
-        # as the workflow ranks: greedy, each pick counted as labelled; the project is every photo
-        project = pd.DataFrame([{k: d[k] for k in suggest.META} for d in self.data.values()])
-        ranked = suggest.rank(pd.DataFrame(rows), labelled=seen, project=project)
+        ranked = suggest.rank(pd.DataFrame(rows))
         return [(iid, [b[:4] for b in suggest.regions(*maps[iid], self.args.patch, self.args.regions)])
                 for iid in ranked["image_id"].head(self.args.photos)]
 

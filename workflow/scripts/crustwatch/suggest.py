@@ -11,15 +11,8 @@ al., CVPR 2018: deep ensembles select better than MC-dropout). Per candidate pho
 - ``rarity``: how much of the photo the ensemble gives to classes the labelled training masks hold little of,
   ``sum_c f_c log(1 / q_c) / log(K)``, with ``f_c`` the photo's predicted fraction of class ``c``, ``q_c``
   the class's share of the labelled training pixels (at least ``1 / (10 K)``) and ``K`` the classes;
-- ``novelty``: ``1 + 0.5 g_camera + 0.25 g_date + 0.5 g_site``, with ``g`` the labelling gap of the photo's
-  camera, date and site: ``max(0, 1 - labelled share / project share)``, 1 where no labelled photo has it,
-  0 where the labelled photos hold it at least as often as the project does (project: the labelled photos
-  and the candidates). Labels where the model has seen nothing like it yet, or too little of it.
-
-The ranking is greedy, as a batch is labelled: each photo ranked counts as labelled when the next is chosen,
-so its camera, date and site lose their gap and the next pick goes elsewhere unless its seeds disagree much
-more (a batch that does not crowd onto one site or camera). ``novelty`` in the table is the factor when the
-photo was picked.
+- ``novelty``: ``1 + 0.5`` if no labelled photo has the photo's camera, ``+ 0.25`` if none has its date,
+  ``+ 0.25`` if none has its site: labels where the model has seen nothing like it yet.
 
 Regions: per photo, square boxes of ``region_px`` photo pixels on a grid with half-box steps, scored by their
 mean mutual information; the best boxes that do not overlap, in photo pixels (``x0 y0 x1 y1``, ends
@@ -34,10 +27,8 @@ import math
 import numpy as np
 import pandas as pd
 
-#: novelty bonus for a camera, date and site that no labelled photo has (times the gap where some have it)
-NOVELTY = {"camera": 0.5, "date": 0.25, "site": 0.5}
-#: the photo metadata novelty looks at
-META = tuple(NOVELTY)
+#: novelty bonus for a camera, date and site that no labelled photo has
+NOVELTY = {"camera": 0.5, "date": 0.25, "site": 0.25}
 
 
 def class_shares(class_pixels: dict[int, int], class_ids: list[int]) -> np.ndarray:
@@ -58,31 +49,14 @@ def rarity(fractions: np.ndarray, shares: np.ndarray) -> float:
     return float((np.asarray(fractions) * np.log(1.0 / np.asarray(shares))).sum() / math.log(k))
 
 
-def gaps(labelled: pd.DataFrame, project: pd.DataFrame, key: str) -> dict[str, float]:
-    """Per value of ``key`` (camera, date or site) in ``project``: ``max(0, 1 - labelled share / project
-    share)``; 1 for a value no labelled photo has, 0 for one labelled at least as often as it is photographed."""
-    want = project[key].astype(str).value_counts(normalize=True)
-    have = labelled[key].astype(str).value_counts(normalize=True) if len(labelled) else pd.Series(dtype=float)
-    return {str(v): max(0.0, 1.0 - float(have.get(v, 0.0)) / float(share)) for v, share in want.items()}
-
-
-def novelty(meta: dict, labelled: pd.DataFrame, project: pd.DataFrame | None = None) -> tuple[float, list[str]]:
-    """The novelty factor of a photo and what is new or under-labelled about it (camera, date, site).
-
-    Without ``project`` a value is new or not (gap 1 or 0); with it the gap is graded (see :func:`gaps`)."""
+def novelty(meta: dict, labelled: pd.DataFrame) -> tuple[float, list[str]]:
+    """The novelty factor of a photo and what is new about it (camera, date, site)."""
     factor, new = 1.0, []
     for key, bonus in NOVELTY.items():
-        value = str(meta[key])
-        seen = set(labelled[key].astype(str))
-        gap = 1.0 if value not in seen else 0.0 if project is None else gaps(labelled, project, key).get(value, 0.0)
-        if gap > 0:
-            factor += bonus * gap
-            new.append(_gap_text(key, value, gap, value in seen))
+        if str(meta[key]) not in set(labelled[key].astype(str)):
+            factor += bonus
+            new.append(f"{key} {meta[key]}")
     return factor, new
-
-
-def _gap_text(key: str, value: str, gap: float, seen: bool) -> str:
-    return f"{key} {value}" + (f" (under-labelled, gap {gap:.2f})" if seen else "")
 
 
 def photo_scores(photo_mi: np.ndarray, classmap: np.ndarray, valid: np.ndarray, class_ids: list[int],
@@ -136,63 +110,11 @@ def regions(mi: np.ndarray, valid: np.ndarray, box: int, top: int) -> list[tuple
     return chosen
 
 
-def rank(candidates: pd.DataFrame, labelled: pd.DataFrame | None = None,
-         project: pd.DataFrame | None = None) -> pd.DataFrame:
-    """``candidates`` (``image_id information rarity``, and ``novelty`` or ``site date camera``) with ``score``
-    and ``rank`` (1 = label first), sorted; ties broken by image id.
-
-    Without ``labelled`` the ``novelty`` column is taken as it is and the photos are sorted by score. With
-    ``labelled`` (``site date camera`` of the labelled photos) the ranking is greedy: ``novelty`` (and ``new``,
-    what is new about the photo) is computed for each pick with every photo ranked above it counted as
-    labelled; ``project`` (every photo's ``site date camera``) grades the gaps (see :func:`novelty`)."""
+def rank(candidates: pd.DataFrame) -> pd.DataFrame:
+    """``candidates`` (``image_id information rarity novelty ...``) with ``score`` and ``rank`` (1 = label
+    first), sorted; ties broken by image id."""
     out = candidates.copy()
-    if labelled is None:
-        out["score"] = out["information"] * (1.0 + out["rarity"]) * out["novelty"]
-        out = out.sort_values(["score", "image_id"], ascending=[False, True], kind="stable").reset_index(drop=True)
-        out.insert(0, "rank", np.arange(1, len(out) + 1))
-        return out
-    out = out.sort_values("image_id", kind="stable").reset_index(drop=True)  # ties: the smaller image id
-    base = (out["information"] * (1.0 + out["rarity"])).to_numpy(dtype=float)
-    # per key: each candidate's value as a code into the values of the project (and of the labelled photos)
-    values, codes, have, want = {}, {}, {}, {}
-    for key in META:
-        pool = pd.concat([out[key], labelled[key]] + ([project[key]] if project is not None else [])).astype(str)
-        values[key] = sorted(set(pool))
-        index = {v: k for k, v in enumerate(values[key])}
-        codes[key] = np.array([index[v] for v in out[key].astype(str)], dtype=np.int64)
-        have[key] = np.bincount([index[v] for v in labelled[key].astype(str)], minlength=len(index)).astype(float)
-        if project is not None:
-            want[key] = np.bincount([index[v] for v in project[key].astype(str)], minlength=len(index)).astype(float)
-    left = np.ones(len(out), dtype=bool)
-    order, nov_at, new_at = [], np.ones(len(out)), [""] * len(out)
-    for _ in range(len(out)):
-        gap = {key: _gap_array(have[key], want.get(key)) for key in META}
-        nov = 1.0 + sum(NOVELTY[key] * gap[key][codes[key]] for key in META)
-        score = np.where(left, base * nov, -np.inf)
-        pick = int(np.argmax(score))  # the first of equal scores: the smallest image id
-        order.append(pick)
-        left[pick] = False
-        nov_at[pick] = nov[pick]
-        new_at[pick] = ", ".join(_gap_text(key, values[key][codes[key][pick]], gap[key][codes[key][pick]],
-                                           have[key][codes[key][pick]] > 0)
-                                 for key in META if gap[key][codes[key][pick]] > 0)
-        for key in META:
-            have[key][codes[key][pick]] += 1
-    out["novelty"] = nov_at
-    out["new"] = new_at
-    out["score"] = base * nov_at
-    out = out.iloc[order].reset_index(drop=True)
+    out["score"] = out["information"] * (1.0 + out["rarity"]) * out["novelty"]
+    out = out.sort_values(["score", "image_id"], ascending=[False, True], kind="stable").reset_index(drop=True)
     out.insert(0, "rank", np.arange(1, len(out) + 1))
     return out
-
-
-def _gap_array(have: np.ndarray, want: np.ndarray | None) -> np.ndarray:
-    """Per value: 1 where no labelled photo has it, else ``max(0, 1 - labelled share / project share)``
-    (0 without a project)."""
-    if want is None or want.sum() == 0:
-        return (have == 0).astype(float)
-    have_share = have / have.sum() if have.sum() else have
-    want_share = want / want.sum()
-    with np.errstate(divide="ignore", invalid="ignore"):
-        g = np.where(want_share > 0, np.maximum(0.0, 1.0 - have_share / want_share), 0.0)
-    return np.where(have == 0, 1.0, g)

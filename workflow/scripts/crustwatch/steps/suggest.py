@@ -45,19 +45,19 @@ def suggest_labels(candidates: list[dict], labelled: list[dict], train_mask_reco
         iid = c["image_id"]
         mi, valid = _disagreement(c)
         s = suggest.photo_scores(mi, io.read_raster(c["prediction"])[0][0], valid, class_ids, shares)
+        nov, new = suggest.novelty(c, seen)
         scale = float(files.read_json(c["record"]).get("scale_factor") or 1.0)
         box = int(region_px or max(8, round(patch_size / scale)))
         boxes[iid] = suggest.regions(mi, valid, box, regions_per_photo)
         top = [names[class_ids[k]] for k in np.argsort(-s["fractions"])[:2] if s["fractions"][k] > 0]
         rows.append({"image_id": iid, **{k: c[k] for k in ("site", "plot", "date", "camera")},
-                     "information": s["information"], "rarity": s["rarity"], "region_px": box,
+                     "information": s["information"], "rarity": s["rarity"], "novelty": nov,
+                     "new": ", ".join(new), "region_px": box,
                      "why": f"seeds disagree (mean mutual information {s['information']:.3f} nats); mostly "
-                            f"{' and '.join(top) or 'nothing'} (rarity {s['rarity']:.2f})"})
-    # greedy: each photo ranked counts as labelled for the next, so a batch spreads over cameras, dates and sites
-    project = pd.concat([seen, pd.DataFrame(candidates, columns=list(suggest.META)).astype(str)], ignore_index=True)
-    ranked = suggest.rank(pd.DataFrame(rows, columns=PHOTO_COLUMNS[1:6] + ["information", "rarity", "region_px", "why"]),
-                          labelled=seen, project=project)
-    ranked["why"] = [w + (f"; new or under-labelled: {n}" if n else "") for w, n in zip(ranked["why"], ranked["new"])]
+                            f"{' and '.join(top) or 'nothing'} (rarity {s['rarity']:.2f})"
+                            + (f"; new {', '.join(new)}" if new else "")})
+    ranked = suggest.rank(pd.DataFrame(rows, columns=PHOTO_COLUMNS[1:6] + ["information", "rarity", "novelty", "new",
+                                                                          "region_px", "why"]))
     files.write_tsv(ranked[PHOTO_COLUMNS], out["photos"])
     regs = [{"image_id": r.image_id, "rank": k, "x0": b[0], "y0": b[1], "x1": b[2], "y1": b[3], "score": b[4],
              "photo_rank": r.rank} for r in ranked.itertuples() for k, b in enumerate(boxes[r.image_id], 1)]
