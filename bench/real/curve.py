@@ -31,8 +31,10 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "workflow" / "scripts"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from crustwatch import infer, io, metrics  # noqa: E402
+from crustwatch import infer, io, metrics, models  # noqa: E402
 from crustwatch import normalize as norm  # noqa: E402
+from crustwatch.pretrain import encoder_state  # noqa: E402
+from crustwatch.steps.pretrain import pretrain_fit  # noqa: E402
 from crustwatch.steps.train import fit  # noqa: E402
 from crustwatch.train import TrainConfig  # noqa: E402
 
@@ -126,6 +128,9 @@ def main(argv: list[str] | None = None) -> None:
                     help="train.<key>=<value> or model.<key>=<value> over the schema's defaults (repeatable)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--scale", type=float, default=1 / 3, help="photo width the model sees, as a fraction")
+    ap.add_argument("--pretrain-steps", type=int, default=0,
+                    help="masked pretraining steps before training (pretrain.method masked, the schema's other "
+                    "pretrain settings; on all five development photos, no label used); 0: none")
     ap.add_argument("--plot-only", metavar="TSV", help="only draw the figure of an earlier curve TSV")
     args = ap.parse_args(argv)
     if args.plot_only:
@@ -138,7 +143,7 @@ def main(argv: list[str] | None = None) -> None:
     n = len(real.CLASSES)
     device = torch.device("cpu")
     train_set, model_set = _overrides(args.set)
-    rows, t_start = [], time.time()
+    rows, t_start, pretrain_log = [], time.time(), []
     for fold in args.folds.split(","):
         sheet = real.fold_sheet(fold, Path(args.work) / "data", drifted=False)
         ids = {s: sheet.loc[sheet.split == s, "image_id"].tolist() for s in ("train", "val", "test")}
@@ -146,6 +151,19 @@ def main(argv: list[str] | None = None) -> None:
         train_cfg = {**train_set, "steps": args.steps, "log_every": args.every, "checkpoint_every": 0}
         model_cfg = section("model", given=model_set)
         cfg = TrainConfig.from_dict(train_cfg)
+        encoder = None
+        if args.pretrain_steps:  # the workflow's pretraining core, on every photo (labels unused)
+            t1 = time.time()
+            pcfg = section("pretrain", given={"method": "masked", "steps": args.pretrain_steps})
+            net, hist, _, _ = pretrain_fit(args.seed, [data[i][1] for i in sorted(data)], model_cfg, pcfg,
+                                           section("train", given=train_cfg), device=device,
+                                           log_fn=lambda m, fold=fold: print(f"{args.label} {fold}: pretrain {m}",
+                                                                             flush=True))
+            encoder = str(Path(args.out) / f"encoder_{args.label}_{fold}.safetensors")
+            Path(args.out).mkdir(parents=True, exist_ok=True)
+            models.save_state(encoder_state(net.cpu()), encoder, {"seed": args.seed})
+            pretrain_log.append({"fold": fold, "seconds": round(time.time() - t1, 1),
+                                 "loss_first": hist["loss_first"], "loss_last": hist["loss_last"]})
         nets = []  # the model being trained, for the scoring callback
         t0, spent = time.time(), [0.0]  # training time excludes the scoring
 
@@ -172,7 +190,9 @@ def main(argv: list[str] | None = None) -> None:
         # the workflow's own training core; the scoring callback scores the model at every --every steps
         fit(args.seed, [data[i][1] for i in ids["train"]], [data[i][2] for i in ids["train"]], n, model_cfg, train_cfg,
             raw=[data[i][0] for i in ids["train"]], luts=[data[i][3] for i in ids["train"]], device=device,
-            ignore_index=real.IGNORE, log_fn=score, on_model=nets.append)
+            ignore_index=real.IGNORE, log_fn=score, on_model=nets.append, encoder_weights=encoder)
+        if encoder:
+            Path(encoder).unlink()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     df = pd.DataFrame(rows)
@@ -180,7 +200,8 @@ def main(argv: list[str] | None = None) -> None:
     figure(df, out / f"curve_{args.label}.png")
     from crustwatch import files, provenance
 
-    files.write_json(out / f"curve_{args.label}_run.json", provenance.bench_run(ROOT, sys.argv, time.time() - t_start))
+    files.write_json(out / f"curve_{args.label}_run.json", {**provenance.bench_run(ROOT, sys.argv, time.time() - t_start),
+                                                           **({"pretrain": pretrain_log} if pretrain_log else {})})
     print(df.to_string(), flush=True)
 
 
