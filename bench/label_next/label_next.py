@@ -50,13 +50,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
+import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "workflow" / "scripts"))
 sys.path.insert(0, str(ROOT / "bench" / "drift"))
 
 from crustwatch import demo, files, infer, io, metrics, provenance, suggest  # noqa: E402
-from crustwatch.project import section  # noqa: E402
+from crustwatch.project import schema_problems, section  # noqa: E402
 from crustwatch.sheet import load_sheet  # noqa: E402
 from crustwatch.steps.train import fit  # noqa: E402
 
@@ -102,7 +103,7 @@ class Loop:
         self.data, self.luts, self.args = data, luts, args
         self.n_classes = len(demo.CLASSES)
         self.class_ids = list(range(self.n_classes))
-        self.train_cfg = {"steps": args.steps, "patch_size": args.patch, "batch_size": args.batch,
+        self.train_cfg = {**args.train_set, "steps": args.steps, "patch_size": args.patch, "batch_size": args.batch,
                           "cpu_threads": args.threads, "log_every": max(1, args.steps)}
         self.ids = {role: [i for i, d in data.items() if d["role"] == role] for role in ("start", "pool", "test")}
         self.pool_pixels = int(sum(data[i]["valid"].sum() for i in self.ids["pool"]))
@@ -375,6 +376,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--target-mm", type=float, default=2.0, help="ground mm per pixel the photos are ingested at "
                     "(default 2.0: half the demo's resolution, to keep the loop's many trainings short)")
     ap.add_argument("--threads", type=int, default=2, help="torch CPU threads")
+    ap.add_argument("--set", action="append", default=[], metavar="train.KEY=VALUE",
+                    help="a training setting over the schema's defaults for every model of the loop, the reference "
+                    "included (value read as YAML; repeatable), e.g. train.class_balance=0.5")
     ap.add_argument("--data", default=str(ROOT / "bench" / "data" / "label_next"))
     ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "label_next"))
     ap.add_argument("--from-curves", action="store_true", help="no training: summarise and plot the curves.tsv and "
@@ -384,6 +388,16 @@ def main(argv: list[str] | None = None) -> int:
                     "replaced)")
     args = ap.parse_args(argv)
     args.loop_seeds = [int(s) for s in args.loop_seeds.split(",")]
+    args.train_set = {}
+    for pair in args.set:
+        key, _, value = pair.partition("=")
+        if not key.startswith("train.") or not value or key[6:] in ("steps", "patch_size", "batch_size", "cpu_threads"):
+            ap.error(f"--set {pair}: give train.<key>=<value> (steps, patch and batch have their own options)")
+        args.train_set[key[6:]] = yaml.safe_load(value)
+    # an unknown key or a bad value fails before any training
+    bad = [b for b in schema_problems({"train": args.train_set}) if b.startswith("config key train")]
+    if bad:
+        ap.error("--set: " + "; ".join(bad))
     args.strategies = [s for s in args.strategies.split(",") if s]
     unknown = sorted(set(args.strategies) - set(STRATEGIES))
     if unknown:
