@@ -64,3 +64,16 @@ def test_merge_keeps_the_other_strategies_and_refuses_another_reference(tmp_path
     assert len(refs) == 2
     with pytest.raises(SystemExit, match="reference of demo differs"):
         label_next.merged(tmp_path, new, REFS.assign(miou=[0.8, 0.61]))
+
+
+@pytest.mark.parametrize("pair, message", [
+    ("train.class_balanc=0.5", "class_balanc"),  # a typo of a key
+    ("train.class_balance=2", "greater than the maximum"),  # a value the schema refuses
+    ("train.steps=50", "their own options"),  # --steps sets it
+    ("model.encoder=resnet18", "train.<key>=<value>"),
+])
+def test_set_refuses_a_bad_training_setting_before_any_training(pair, message, tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        label_next.main(["--set", pair, "--data", str(tmp_path / "data"), "--out", str(tmp_path / "out")])
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "data").exists()  # nothing generated, nothing trained
