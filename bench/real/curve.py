@@ -143,7 +143,19 @@ def main(argv: list[str] | None = None) -> None:
     n = len(real.CLASSES)
     device = torch.device("cpu")
     train_set, model_set = _overrides(args.set)
-    rows, t_start, pretrain_log = [], time.time(), []
+    rows, t_start, pretrained = [], time.time(), {}
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    encoder = None
+    if args.pretrain_steps:  # the workflow's pretraining core, once: every fold pretrains on all photos (no label)
+        pcfg = section("pretrain", given={"method": "masked", "steps": args.pretrain_steps})
+        net, hist, _, _ = pretrain_fit(args.seed, [data[i][1] for i in sorted(data)], section("model", given=model_set),
+                                       pcfg, section("train", given=train_set),
+                                       device=device, log_fn=lambda m: print(f"{args.label}: pretrain {m}", flush=True))
+        encoder = str(out / f"encoder_{args.label}.safetensors")
+        models.save_state(encoder_state(net.cpu()), encoder, {"seed": args.seed})
+        pretrained = {"pretrain": {"seconds": round(time.time() - t_start, 1), "loss_first": hist["loss_first"],
+                                   "loss_last": hist["loss_last"]}}
     for fold in args.folds.split(","):
         sheet = real.fold_sheet(fold, Path(args.work) / "data", drifted=False)
         ids = {s: sheet.loc[sheet.split == s, "image_id"].tolist() for s in ("train", "val", "test")}
@@ -151,19 +163,6 @@ def main(argv: list[str] | None = None) -> None:
         train_cfg = {**train_set, "steps": args.steps, "log_every": args.every, "checkpoint_every": 0}
         model_cfg = section("model", given=model_set)
         cfg = TrainConfig.from_dict(train_cfg)
-        encoder = None
-        if args.pretrain_steps:  # the workflow's pretraining core, on every photo (labels unused)
-            t1 = time.time()
-            pcfg = section("pretrain", given={"method": "masked", "steps": args.pretrain_steps})
-            net, hist, _, _ = pretrain_fit(args.seed, [data[i][1] for i in sorted(data)], model_cfg, pcfg,
-                                           section("train", given=train_cfg), device=device,
-                                           log_fn=lambda m, fold=fold: print(f"{args.label} {fold}: pretrain {m}",
-                                                                             flush=True))
-            encoder = str(Path(args.out) / f"encoder_{args.label}_{fold}.safetensors")
-            Path(args.out).mkdir(parents=True, exist_ok=True)
-            models.save_state(encoder_state(net.cpu()), encoder, {"seed": args.seed})
-            pretrain_log.append({"fold": fold, "seconds": round(time.time() - t1, 1),
-                                 "loss_first": hist["loss_first"], "loss_last": hist["loss_last"]})
         nets = []  # the model being trained, for the scoring callback
         t0, spent = time.time(), [0.0]  # training time excludes the scoring
 
@@ -191,17 +190,15 @@ def main(argv: list[str] | None = None) -> None:
         fit(args.seed, [data[i][1] for i in ids["train"]], [data[i][2] for i in ids["train"]], n, model_cfg, train_cfg,
             raw=[data[i][0] for i in ids["train"]], luts=[data[i][3] for i in ids["train"]], device=device,
             ignore_index=real.IGNORE, log_fn=score, on_model=nets.append, encoder_weights=encoder)
-        if encoder:
-            Path(encoder).unlink()
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    if encoder:
+        Path(encoder).unlink()
     df = pd.DataFrame(rows)
     df.to_csv(out / f"curve_{args.label}.tsv", sep="\t", index=False)
     figure(df, out / f"curve_{args.label}.png")
     from crustwatch import files, provenance
 
-    files.write_json(out / f"curve_{args.label}_run.json", {**provenance.bench_run(ROOT, sys.argv, time.time() - t_start),
-                                                           **({"pretrain": pretrain_log} if pretrain_log else {})})
+    files.write_json(out / f"curve_{args.label}_run.json",
+                     {**provenance.bench_run(ROOT, sys.argv, time.time() - t_start), **pretrained})
     print(df.to_string(), flush=True)
 
 

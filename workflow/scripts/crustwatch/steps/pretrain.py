@@ -80,8 +80,6 @@ def pretrain_seed(job: PretrainJob, out_encoder: str, out_card: str, out_run: st
     from ..train import pick_device
 
     pc, tc, mc = job.pretrain_cfg, job.train_cfg, job.model_cfg
-    if pc["method"] != "masked":
-        raise CrustWatchError(f"pretrain.method '{pc['method']}': the pretrain rule runs only for 'masked'")
     if not job.photos:
         raise CrustWatchError("pretrain: no photo to pretrain on (pretrain.until is before every date of the sheet?)")
     device = pick_device(section("train", given=tc)["device"])
