@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import platform
 import subprocess
 from importlib import metadata
@@ -25,13 +26,23 @@ def versions() -> dict[str, str]:
     return out
 
 
+#: git's variables that point it at another repository than the folder it runs in (``make bench-real
+#: GIT_DIR=...`` exports GIT_DIR to the benchmark, which would otherwise record the photos' repository)
+GIT_REPO_VARS = ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_COMMON_DIR", "GIT_OBJECT_DIRECTORY",
+                 "GIT_ALTERNATE_OBJECT_DIRECTORIES", "GIT_NAMESPACE")
+
+
 def code_version(path: str | Path = ".") -> dict:
-    """Git commit of the workflow and whether its tree had uncommitted changes."""
+    """Git commit of the workflow and whether its tree had uncommitted changes: of the repository that holds
+    ``path``, whatever ``GIT_DIR`` and the like say in the environment."""
+    env = {k: v for k, v in os.environ.items() if k not in GIT_REPO_VARS}
     try:
-        commit = subprocess.run(["git", "-C", str(path), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10)
+        commit = subprocess.run(["git", "-C", str(path), "rev-parse", "HEAD"], capture_output=True, text=True,
+                                timeout=10, env=env)
         if commit.returncode != 0:
             return {"git_commit": None, "git_dirty": None, "path": str(Path(path).resolve())}
-        status = subprocess.run(["git", "-C", str(path), "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True, timeout=10)
+        status = subprocess.run(["git", "-C", str(path), "status", "--porcelain", "--untracked-files=no"],
+                                capture_output=True, text=True, timeout=10, env=env)
         return {"git_commit": commit.stdout.strip(), "git_dirty": bool(status.stdout.strip()),
                 "path": str(Path(path).resolve())}
     except (OSError, subprocess.SubprocessError):
