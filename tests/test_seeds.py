@@ -35,6 +35,19 @@ def test_runtime_settings_are_kept_out_of_what_shapes_weights():
     assert train_settings({**cfg, "logit_adjust": 0.5})["logit_adjust"] == 0.5
 
 
+def test_a_setting_left_out_of_the_params_trains_at_its_left_out_value_not_the_schemas_default():
+    """logit_adjust 0 is left out of the params (old projects keep their models), but the schema's default is
+    0.2 now: the training step must read the missing key back as 0, not fill in 0.2."""
+    from crustwatch.settings import train_params_filled
+    from crustwatch.train import TrainConfig
+
+    assert TrainConfig.from_dict().logit_adjust == 0.2  # the schema's default
+    params = train_settings({"steps": 10, "logit_adjust": 0})
+    assert "logit_adjust" not in params
+    assert TrainConfig.from_dict(train_params_filled(params)).logit_adjust == 0
+    assert TrainConfig.from_dict(train_params_filled(train_settings({"steps": 10, "logit_adjust": 0.2}))).logit_adjust == 0.2
+
+
 def test_prior_correction_off_leaves_the_predict_params_as_they_were():
     """predict.prior_correction came after projects had predicted: off (0), a project's predict params
     are those of the release before it, so nothing re-predicts; on, they change and prediction reruns."""

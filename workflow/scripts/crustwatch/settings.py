@@ -7,6 +7,11 @@ from .errors import CrustWatchError
 # train settings that never change the weights: changing them must not retrain
 TRAIN_RUNTIME_KEYS = ("log_every", "checkpoint_every", "workers")
 
+#: weight-shaping settings that :func:`train_settings` leaves out of the params at these values, the ones
+#: every model had before the setting existed (so such a project keeps its models); the training step reads
+#: them back with :func:`train_params_filled`, never from the schema, whose default may differ since
+LEFT_OUT_AT = {"class_balance": 0, "logit_adjust": 0, "precision": "fp32"}
+
 
 def train_settings(train_cfg: dict) -> dict:
     """The ``train:`` settings that shape the weights (what the train rule takes as params).
@@ -23,16 +28,19 @@ def train_settings(train_cfg: dict) -> dict:
     # that fixes its steps and keeps class_balance 0 keeps its models
     if out.get("steps") != "auto":
         out.pop("plan", None)
-    if out.get("class_balance") == 0:
-        out.pop("class_balance")
-    if out.get("logit_adjust") == 0:  # the plain loss, as before the setting existed
-        out.pop("logit_adjust")
-    if out.get("precision") == "fp32":  # the schema's default since after models were trained without it
-        out.pop("precision")
+    for key, value in LEFT_OUT_AT.items():  # the plain loss, fp32: as before these settings existed
+        if key in out and out[key] == value:
+            out.pop(key)
     aug = out.get("augment")
     if isinstance(aug, dict) and not aug.get("drift", False) and "blur_sigma" in aug:
         out["augment"] = {k: v for k, v in aug.items() if k != "blur_sigma"}
     return out
+
+
+def train_params_filled(params: dict) -> dict:
+    """The train rule's params with what :func:`train_settings` left out put back (``LEFT_OUT_AT``):
+    a project that sets ``logit_adjust: 0`` trains with 0 although the schema's default is 0.2."""
+    return {**LEFT_OUT_AT, **params}
 
 
 def predict_settings(predict_cfg: dict) -> dict:

@@ -11,6 +11,7 @@ import numpy as np
 from .. import files, io
 from .. import normalize as norm
 from ..errors import CrustWatchError
+from ..settings import train_params_filled
 
 log = logging.getLogger("crustwatch")
 
@@ -190,7 +191,8 @@ def train_seed(job: TrainJob, out_weights: str, out_card: str, out_run: str | No
             photo, _ = io.read_raster(path)
             raw.append(norm.resample_photo(photo, img.shape[1:]))
             luts.append(np.asarray(r["lut"], dtype=np.float32))
-    fitted = fit(seed, imgs, masks, n_classes, model_cfg, train_cfg, runtime_cfg=runtime_cfg, raw=raw, luts=luts,
+    fitted = fit(seed, imgs, masks, n_classes, model_cfg, train_params_filled(train_cfg), runtime_cfg=runtime_cfg,
+                 raw=raw, luts=luts,
                  # a pretrained encoder began from model.encoder_weights itself (None: model.encoder_weights)
                  encoder_weights=job.pretrained_encoder,
                  device=device, progress=progress, checkpoint=Path(out_weights).with_name("checkpoint.safetensors"),
