@@ -21,6 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SCHEMA = str(ROOT / "workflow" / "schemas" / "config.schema.yaml")
 #: what the bundled demo pins in config/config.yaml so that `make demo` stays short (each says why there)
 DEMO_PINS = {"images", "classes", "normalize.target_mm_per_px", "model.name", "model.encoder_depth", "model.decoder_channels", "train.steps",
+             "train.logit_adjust",
              "cover.calibration_min_pairs"}
 
 
