@@ -13,7 +13,9 @@ every ``--every`` steps it is scored on the fold's test and validation photos wi
 sliding window, at the last step also with test-time flips (``tta`` 1). A curve read off one cosine
 schedule is not the same as training each length to the end (the rate is still high mid-way), so it
 shows where gains flatten, not the exact score of a shorter plan. Writes ``curve_<label>.tsv``
-(variant, fold, step, split, tta, overall_accuracy, miou, map_cover_abs_error_pp, seconds) into ``--out``.
+(variant, fold, step, split, tta, overall_accuracy, miou, map_cover_abs_error_pp, soft_cover_abs_error_pp,
+[soft_prior_cover_abs_error_pp,] seconds) into ``--out``: the cover errors of the maps' fractions and of the mean
+probabilities (``score_photos``).
 """
 
 from __future__ import annotations
@@ -101,19 +103,36 @@ def _overrides(pairs: list[str]) -> tuple[dict, dict]:
     return train, model
 
 
-def score_photos(models: list, data: dict, ids: list[str], n: int, patch: int, device, tta: bool = False) -> dict:
-    """Overall accuracy, mIoU (summed confusion) and the maps' mean cover error over photo x class (pp)."""
+def score_photos(models: list, data: dict, ids: list[str], n: int, patch: int, device, tta: bool = False,
+                 prior: np.ndarray | None = None) -> dict:
+    """Overall accuracy, mIoU (summed confusion) and three cover errors, mean over photo x class (pp), all on
+    the labelled pixels: the maps' own fractions (``map_cover``: classify and count), the mean of the
+    ensemble's probabilities (``soft_cover``: probabilistic classify and count), and that mean with the
+    probabilities first multiplied by ``prior`` and renormalized (``soft_prior_cover``: the training class
+    frequencies to the power tau of a logit-adjusted loss, which undoes the loss's shift towards rare classes;
+    omitted without ``prior``)."""
     cm = np.zeros((n, n), dtype=np.int64)
-    errors = []
+    errors: dict[str, list] = {"map": [], "soft": [], "soft_prior": []}
     for i in ids:
         p = infer.sliding_window_probs(models, data[i][1], n, patch, device=device, tta=tta).mean(0)
-        c = metrics.confusion(p.argmax(0), data[i][2], n, real.IGNORE)
+        truth = data[i][2]
+        c = metrics.confusion(p.argmax(0), truth, n, real.IGNORE)
         cm += c
-        if c.sum():  # cover on the labelled pixels: truth = row sums, map = column sums
-            errors.extend(np.abs(c.sum(1) - c.sum(0)) / c.sum() * 100)
+        if not c.sum():
+            continue
+        true = c.sum(1) / c.sum() * 100  # cover on the labelled pixels: truth = row sums, map = column sums
+        errors["map"].extend(np.abs(true - c.sum(0) / c.sum() * 100))
+        probs = p[:, truth != real.IGNORE].astype(np.float64)  # (n, labelled pixels)
+        errors["soft"].extend(np.abs(true - probs.mean(1) * 100))
+        if prior is not None:
+            q = probs * prior[:, None]
+            errors["soft_prior"].extend(np.abs(true - (q / q.sum(0, keepdims=True)).mean(1) * 100))
     s = metrics.scores(cm)
-    return {"overall_accuracy": s["overall_accuracy"], "miou": s["miou"],
-            "map_cover_abs_error_pp": float(np.mean(errors)) if errors else float("nan")}
+    out = {"overall_accuracy": s["overall_accuracy"], "miou": s["miou"]}
+    for name, e in errors.items():
+        if name != "soft_prior" or prior is not None:
+            out[f"{name}_cover_abs_error_pp"] = float(np.mean(e)) if e else float("nan")
+    return out
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -163,10 +182,14 @@ def main(argv: list[str] | None = None) -> None:
         train_cfg = {**train_set, "steps": args.steps, "log_every": args.every, "checkpoint_every": 0}
         model_cfg = section("model", given=model_set)
         cfg = TrainConfig.from_dict(train_cfg)
+        prior = None  # the training frequencies ** tau: undoes a logit-adjusted loss's shift (soft_prior_cover)
+        if cfg.logit_adjust:
+            counts = np.bincount(np.concatenate([data[i][2].ravel() for i in ids["train"]]), minlength=256)[:n]
+            prior = infer.class_frequencies(counts.tolist(), n) ** cfg.logit_adjust
         nets = []  # the model being trained, for the scoring callback
         t0, spent = time.time(), [0.0]  # training time excludes the scoring
 
-        def score(msg: str, fold=fold, ids=ids, nets=nets, t0=t0, spent=spent, cfg=cfg) -> None:
+        def score(msg: str, fold=fold, ids=ids, nets=nets, t0=t0, spent=spent, cfg=cfg, prior=prior) -> None:
             print(f"{args.label} {fold}: {msg}", flush=True)
             if not msg.startswith("step "):
                 return
@@ -178,11 +201,13 @@ def main(argv: list[str] | None = None) -> None:
             with torch.inference_mode():
                 for split in ("test", "val"):
                     for tta in (False, True) if step == cfg.steps and split == "test" else (False,):
-                        s = score_photos([net], data, ids[split], n, cfg.patch_size, device, tta)
+                        s = score_photos([net], data, ids[split], n, cfg.patch_size, device, tta, prior)
                         rows.append({"variant": args.label, "fold": fold, "step": step, "split": split, "tta": int(tta),
                                      **{k: round(v, 4) for k, v in s.items()}, "seconds": round(seconds, 1)})
                         print(f"  {split}{' tta' if tta else ''}: OA {s['overall_accuracy']:.3f} mIoU {s['miou']:.3f} "
-                              f"cover {s['map_cover_abs_error_pp']:.2f} pp", flush=True)
+                              f"cover {s['map_cover_abs_error_pp']:.2f} pp, soft {s['soft_cover_abs_error_pp']:.2f} pp"
+                              + (f", soft prior {s['soft_prior_cover_abs_error_pp']:.2f} pp" if prior is not None else ""),
+                              flush=True)
             net.train()
             spent[0] += time.time() - t1
 

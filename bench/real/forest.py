@@ -12,9 +12,6 @@ sample of labelled pixels.
 from __future__ import annotations
 
 import numpy as np
-from scipy import ndimage
-from skimage.color import rgb2lab
-from skimage.feature import hessian_matrix, hessian_matrix_eigvals, structure_tensor, structure_tensor_eigenvalues
 
 from crustwatch import io
 
@@ -25,6 +22,12 @@ SETTINGS = {"scales": list(SCALES), "n_estimators": 100, "min_samples_leaf": 2, 
 
 def features(photo: np.ndarray) -> np.ndarray:
     """(F, H, W) float32 features of a uint8 (3, H, W) photo."""
+    # the baseline's own dependencies (bench/real/requirements.txt), imported here so that the benchmark's
+    # other modules (real.py, curve.py, their tests) load with the workflow's requirements alone
+    from scipy import ndimage
+    from skimage.color import rgb2lab
+    from skimage.feature import hessian_matrix, hessian_matrix_eigvals, structure_tensor, structure_tensor_eigenvalues
+
     rgb = np.moveaxis(photo, 0, -1).astype(np.float32) / 255.0
     lab = rgb2lab(rgb).astype(np.float32)
     chans = [rgb[..., c] for c in range(3)] + [lab[..., 0] / 100, lab[..., 1] / 50, lab[..., 2] / 50]

@@ -1,0 +1,50 @@
+"""The real-photo learning curve's scores (bench/real/curve.py): the three cover estimates it compares, on a
+model whose probabilities are known everywhere (a 1x1 convolution with zero weights: its softmax is that of
+its bias at every pixel)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench" / "real"))
+
+import curve  # noqa: E402
+import real  # noqa: E402
+
+
+def constant_model(bias: list[float]) -> torch.nn.Module:
+    net = torch.nn.Conv2d(3, len(bias), 1)
+    with torch.no_grad():
+        net.weight.zero_()
+        net.bias.copy_(torch.tensor(bias))
+    return net.eval()
+
+
+def test_map_soft_and_prior_corrected_cover_errors():
+    n = 3
+    probs = torch.softmax(torch.tensor([1.0, 0.5, 0.0]), 0).numpy().astype(np.float64)
+    mask = np.full((32, 32), real.IGNORE, dtype=np.uint8)
+    mask[:, :12] = 0  # labelled: 12 columns of class 0, 4 of class 1 -> true cover 75 / 25 / 0 %
+    mask[:, 12:16] = 1
+    data = {"a": (None, np.zeros((3, 32, 32), np.float32), mask, None)}
+    true = np.array([75.0, 25.0, 0.0])
+    prior = np.array([0.5, 0.3, 0.2])
+    with torch.inference_mode():
+        s = curve.score_photos([constant_model([1.0, 0.5, 0.0])], data, ["a"], n, 16, "cpu", prior=prior)
+    # every pixel is mapped to class 0: classify and count says 100 / 0 / 0 %
+    assert s["map_cover_abs_error_pp"] == pytest.approx(np.mean(np.abs(true - [100, 0, 0])))
+    assert s["overall_accuracy"] == pytest.approx(0.75)
+    # the mean probability is the softmax of the bias everywhere
+    assert s["soft_cover_abs_error_pp"] == pytest.approx(np.mean(np.abs(true - 100 * probs)), abs=1e-4)
+    q = probs * prior / (probs * prior).sum()
+    assert s["soft_prior_cover_abs_error_pp"] == pytest.approx(np.mean(np.abs(true - 100 * q)), abs=1e-4)
+    # without a prior (a plain loss) the prior-corrected estimate is not reported
+    with torch.inference_mode():
+        s0 = curve.score_photos([constant_model([1.0, 0.5, 0.0])], data, ["a"], n, 16, "cpu")
+    assert "soft_prior_cover_abs_error_pp" not in s0
+    assert s0["soft_cover_abs_error_pp"] == pytest.approx(s["soft_cover_abs_error_pp"])
