@@ -112,7 +112,7 @@ def score_photos(models: list, data: dict, ids: list[str], n: int, patch: int, d
     frequencies to the power tau of a logit-adjusted loss, which undoes the loss's shift towards rare classes;
     omitted without ``prior``)."""
     cm = np.zeros((n, n), dtype=np.int64)
-    errors: dict[str, list] = {"map": [], "soft": [], "soft_prior": []}
+    errors: dict[str, list] = {"map": [], "soft": [], **({"soft_prior": []} if prior is not None else {})}
     for i in ids:
         p = infer.sliding_window_probs(models, data[i][1], n, patch, device=device, tta=tta).mean(0)
         truth = data[i][2]
@@ -130,8 +130,7 @@ def score_photos(models: list, data: dict, ids: list[str], n: int, patch: int, d
     s = metrics.scores(cm)
     out = {"overall_accuracy": s["overall_accuracy"], "miou": s["miou"]}
     for name, e in errors.items():
-        if name != "soft_prior" or prior is not None:
-            out[f"{name}_cover_abs_error_pp"] = float(np.mean(e)) if e else float("nan")
+        out[f"{name}_cover_abs_error_pp"] = float(np.mean(e)) if e else float("nan")
     return out
 
 
