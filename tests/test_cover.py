@@ -316,3 +316,53 @@ def test_a_camera_with_validation_photos_gets_its_own_error_rates():
     assert np.array(cams_rec["B"]["M"])[0, 1] == pytest.approx(0.30)
     # valB is its camera's only validation photo: left out, it gets the pooled rates of the others (camera A's)
     assert e.loc[("valB", "moss"), "cover_pct"] < e.loc[("valB", "moss"), "true_cover_pct"] - 1
+
+
+def _mixed_photo(iid: str, moss_frac: float, seeds=(0, 1)):
+    """A photo whose moss grows in thin mixed pixels: the model gives each moss pixel 0.45 moss,
+    so the class map calls every one of them soil while the probabilities still hold the moss."""
+    from crustwatch.cover import add_soft_cover, soft_confusion
+
+    n = 1000
+    k = int(round(moss_frac * n))
+    truth = np.zeros((1, n), dtype=np.uint8)
+    truth[0, :k] = 1
+    pred = np.zeros((1, n), dtype=np.uint8)  # the argmax: all soil
+    cov = image_cover(iid, pred, {s: pred for s in seeds}, CLASSES, truth, 255)
+    rows = []
+    for model in ["ensemble"] + [f"seed{s}" for s in seeds]:
+        for true, px, p_moss in ((0, n - k, 0.05), (1, k, 0.45)):
+            if px:
+                rows += [(iid, model, true, 0, px * (1 - p_moss)), (iid, model, true, 1, px * p_moss)]
+    soft = pd.DataFrame(rows, columns=["image_id", "model", "true", "pred", "prob_px"])
+    return add_soft_cover(cov, soft), soft_confusion(soft, n)
+
+
+def test_soft_cover_counts_what_the_map_drops_and_its_adjustment_undoes_the_soft_bias():
+    from crustwatch.adjust import adjust_cover
+
+    parts = [_mixed_photo(i, f) for i, f in (("val1", 0.3), ("val2", 0.2), ("later", 0.5))]
+    per_image = pd.concat([p[0] for p in parts], ignore_index=True)
+    conf = pd.concat([p[1] for p in parts], ignore_index=True)
+    e = per_image[per_image["model"] == "ensemble"].set_index(["image_id", "class"])
+    assert e.loc[("later", "moss"), "cover_pct"] == 0  # the map loses the moss
+    # soft: 0.45 of each moss pixel and 0.05 of each soil pixel
+    assert e.loc[("later", "moss"), "soft_cover_pct"] == pytest.approx(0.5 * 45 + 0.5 * 5)
+    assert e.loc[("later", "moss"), "eval_soft_cover_pct"] == pytest.approx(25.0)
+    out, rec = adjust_cover(per_image, conf, ["val1", "val2"], 3, min_photos=2, estimate="soft")
+    o = out[out["model"] == "ensemble"].set_index(["image_id", "class"])
+    assert rec["method"] == "confusion" and rec["estimate"] == "soft"
+    # the soft error rates (moss keeps 0.45, soil lends 0.05) undo the bias at any composition
+    assert o.loc[("later", "moss"), "cover_pct"] == pytest.approx(50.0, abs=1e-6)
+    assert o.loc[("later", "moss"), "map_cover_pct"] == 0  # the maps' own fraction is kept beside
+    chk = rec["validation_check"]
+    assert chk["adjusted_error_pp"] < chk["unadjusted_error_pp"] < chk["map_error_pp"]
+
+
+def test_soft_estimate_needs_the_probability_sums():
+    from crustwatch.adjust import select_estimate
+
+    cov = image_cover("p", np.zeros((2, 2), np.uint8), {0: np.zeros((2, 2), np.uint8)}, CLASSES)
+    with pytest.raises(ValueError, match="older than cover.estimate"):
+        select_estimate(cov, "soft")
+    assert (select_estimate(cov, "map")["map_cover_pct"] == cov["cover_pct"]).all()

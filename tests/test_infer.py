@@ -203,3 +203,48 @@ def test_training_class_pixels_come_from_the_card_or_its_auto_plan():
     assert training_class_pixels({"plan": {"steps": 9, "class_pixels": {"0": 5, "2": 7}}}, "c.json") == {0: 5, 2: 7}
     with pytest.raises(CrustWatchError, match="old.json.*prior_correction: 0"):
         training_class_pixels({"plan": {"steps": 200, "decided_by": "train.steps"}}, "old.json")
+
+
+def test_region_sums_add_each_pixels_probabilities_to_its_region_for_ensemble_and_seeds():
+    from crustwatch.infer import ArrayRows, region_probability_sums, undo_logit_adjustment
+
+    img = np.random.default_rng(5).normal(size=(3, 70, 90)).astype(np.float32)
+    models = [Neighbourhood(1).eval(), Neighbourhood(2).eval()]
+    probs = sliding_window_probs(models, img, 4, patch=32)
+    regions = np.random.default_rng(6).integers(0, 4, size=(70, 90)).astype(np.uint8)
+    regions[:10] = 255  # outside the plot: never counted
+    out = predict_maps(models, ArrayRows(img), 4, patch=32, regions=regions, n_regions=3)
+    sums = out["region_sums"]
+    assert sums.shape == (3, 3, 4)
+    for r in range(3):
+        sel = regions == r
+        np.testing.assert_allclose(sums[r, 0], probs.mean(0)[:, sel].sum(1), rtol=1e-4)
+        np.testing.assert_allclose(sums[r, 2], probs[1][:, sel].sum(1), rtol=1e-4)
+        np.testing.assert_allclose(sums[r].sum(1), sel.sum(), rtol=1e-4)  # a pixel adds 1 in all
+    # undoing a logit adjustment moves probability back to the frequent class, pixel by pixel renormalized
+    w = undo_logit_adjustment([900, 50, 40, 10], 4, 0.5)
+    assert w.argmax() == 0 and undo_logit_adjustment([900, 50, 40, 10], 4, 0) is None
+    undone = region_probability_sums(probs, regions, 3, w)
+    assert (undone[:, :, 0] > sums[:, :, 0]).all() and (undone[:, :, 3] < sums[:, :, 3]).all()
+    np.testing.assert_allclose(undone.sum(2), sums.sum(2), rtol=1e-4)
+    q = probs.mean(0) * w[:, None, None]
+    q /= q.sum(0, keepdims=True)
+    np.testing.assert_allclose(undone[1, 0], q[:, regions == 1].sum(1), rtol=1e-4)
+
+
+def test_soft_regions_split_the_plot_by_truth_and_leave_the_rest_out():
+    from crustwatch import metrics
+    from crustwatch.steps.predict import soft_regions, soft_table
+
+    classes = [{"id": 1, "name": "soil"}, {"id": 3, "name": "moss"}]
+    truth = np.full((6, 8), 0, dtype=np.uint8)  # 0: the project's ignore value
+    truth[:, :2], truth[:, 2:4] = 1, 3
+    regions = soft_regions((6, 8), 2, metrics.channel_lut(classes), truth, "1,0,6,4")
+    assert (regions[4:] == 255).all() and (regions[:, 0] == 255).all() and (regions[:, 6:] == 255).all()
+    assert (regions[:4, 1] == 0).all() and (regions[:4, 2:4] == 1).all() and (regions[:4, 4:6] == 2).all()
+    assert (soft_regions((6, 8), 2, metrics.channel_lut(classes), None, None) == 2).all()
+    sums = np.zeros((3, 2, 2))
+    sums[0, :, 0], sums[2, :, 1] = 4.0, 8.0  # no moss-truth pixel: that region is left out
+    t = soft_table("p", sums, [7], metrics.id_lut(classes), 0.2)
+    assert set(t["true"]) == {1, -1} and set(t["pred"]) == {1, 3} and set(t["model"]) == {"ensemble", "seed7"}
+    assert t.loc[(t["true"] == -1) & (t["pred"] == 3), "prob_px"].tolist() == [8.0, 8.0]

@@ -186,7 +186,7 @@ def test_probability_stack_on_request(finished_copy):
         snakemake(p, "--cores", "2", "results/predictions/shards/mesa_2020-05-12.json")
     manifest = json.loads((p / "results/predictions/shards/mesa_2020-05-12.json").read_text())
     for iid, files in manifest["photos"].items():
-        assert set(files) == {"prediction", "seeds", "uncertainty", "probabilities", "preview"}
+        assert set(files) == {"prediction", "seeds", "uncertainty", "probabilities", "preview", "soft"}
         with rasterio.open(p / files["probabilities"]["path"]) as ds:
             probs = ds.read().astype(int)
             assert ds.descriptions == tuple(c["name"] for c in demo.demo_classes())
@@ -291,6 +291,55 @@ def test_cover_tables(finished):
         want = 100 * simplex_lsq(m, row["map_cover_pct"].to_numpy() / 100)
         np.testing.assert_allclose(row["cover_pct"], want, atol=1e-4)
     assert "map_cover_pct" in by_image.columns and "map_cover_pct" in site.columns
+
+
+def test_soft_cover_is_the_summed_probabilities_and_choosing_it_repredicts_nothing(finished_copy):
+    """cover.estimate: soft counts each class's probability over the plot, with the training's logit
+    adjustment undone by the frequencies the model card records; switching to it only re-aggregates."""
+    from crustwatch.infer import undo_logit_adjustment
+
+    p = finished_copy
+    card = json.loads(next((p / "results" / "models").glob("*/*/seed0/model_card.json")).read_text())
+    tau = card["train"].get("logit_adjust", 0)
+    assert tau > 0  # the demo trains with the schema's logit-adjusted loss
+    w = undo_logit_adjustment(card["class_pixels"], 7, tau)
+    sheet = pd.read_csv(p / "images.tsv", sep="\t", dtype=str, keep_default_na=False).set_index("image_id")
+    with changed_config(p) as (cfg, write):
+        cfg["predict"] = {**cfg.get("predict", {}), "probabilities": True}
+        write()
+        snakemake(p, "--cores", "2")
+        manifest = json.loads((p / "results/predictions/shards/mesa_2020-05-12.json").read_text())
+        for iid, files in manifest["photos"].items():
+            soft = pd.read_csv(p / files["soft"]["path"], sep="\t")
+            assert (soft["undo_tau"] == tau).all() and set(soft["model"]) == {"ensemble", "seed0", "seed1"}
+            with rasterio.open(p / files["probabilities"]["path"]) as ds:
+                probs = ds.read().astype(np.float64) / 255
+            if sheet.loc[iid, "area"]:  # the plot's box only
+                x0, y0, x1, y1 = map(int, sheet.loc[iid, "area"].split(","))
+                probs = probs[:, y0:y1, x0:x1]
+            q = probs * w[:, None, None]
+            want = (q / q.sum(0, keepdims=True)).reshape(7, -1).mean(1)
+            ens = soft[soft["model"] == "ensemble"]
+            got = ens.groupby("pred")["prob_px"].sum() / ens["prob_px"].sum()
+            # the sums are counted at the model's resolution, the stack is written at the photo's
+            np.testing.assert_allclose(got.reindex(range(7), fill_value=0), want, atol=0.01)
+        cfg["cover"] = {**cfg.get("cover", {}), "estimate": "soft"}
+        write()
+        jobs = planned_jobs(snakemake(p, "-n", "--cores", "1"))
+        assert "aggregate_cover" in jobs and not {"predict", "cover", "train"} & set(jobs), jobs
+        snakemake(p, "--cores", "2", "results/coverage/by_image.tsv", "results/coverage/cover_methods.tsv")
+    cov = p / "results" / "coverage"
+    seeds = pd.read_csv(cov / "by_image_seed.tsv", sep="\t")
+    methods = pd.read_csv(cov / "cover_methods.tsv", sep="\t").set_index("estimate")
+    adj = json.loads((cov / "cover_adjustment.json").read_text())
+    assert methods.loc["counted", "used"] == "soft" and adj["estimate"] == "soft"
+    if adj["method"] == "none":  # unadjusted: cover is the soft cover itself
+        np.testing.assert_allclose(seeds["cover_pct"], seeds["soft_cover_pct"])
+    else:
+        assert adj["validation_check"]["adjusted_error_pp"] <= adj["validation_check"]["unadjusted_error_pp"]
+    np.testing.assert_allclose(seeds.groupby(["image_id", "model"])["soft_cover_pct"].sum(), 100, atol=1e-6)
+    np.testing.assert_allclose(seeds["map_cover_pct"], 100 * seeds["class_px"] / seeds["valid_px"])
+    assert (seeds["soft_cover_pct"] - seeds["map_cover_pct"]).abs().max() > 0.01  # a different estimate
 
 
 def test_change_tables(finished):

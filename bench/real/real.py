@@ -33,7 +33,8 @@ at scales 0.7, 1.6, 3.5, 5 and 10 px; features standardized per camera (pooled o
 photos); trained on the fold's train and validation photos (it has no use for a validation photo).
 
 Writes into ``--out`` (default ``bench/results/real``): ``summary.tsv`` (``variant method metric
-value``, pooled over folds), ``folds.tsv`` (the same per fold), ``per_class.tsv`` (IoU and cover
+value``, pooled over folds; ``soft_cover_abs_error_pp``: the workflow's soft cover, unadjusted, whichever
+``cover.estimate`` the run used), ``folds.tsv`` (the same per fold), ``per_class.tsv`` (IoU and cover
 error per class), ``photos.tsv`` (every test photo x class), ``plan.json`` (the settings) and
 ``real.png``.
 """
@@ -86,7 +87,7 @@ SITE = "utah"
 #: the original photos' camera, and the drifted cameras with their dates
 CAMERA_A = "camA"
 DRIFT_DATES = {"cam-B": "2012-10-15", "cam-C": "2013-10-15", "cam-D": "2014-10-15"}
-METRICS = ["overall_accuracy", "miou", "cover_abs_error_pp", "map_cover_abs_error_pp",
+METRICS = ["overall_accuracy", "miou", "cover_abs_error_pp", "map_cover_abs_error_pp", "soft_cover_abs_error_pp",
            "cover_interval_coverage", "cover_interval_width_pp", "train_minutes"]
 
 
@@ -243,6 +244,8 @@ def crustwatch_results(fold_dir: Path, sheet: pd.DataFrame) -> tuple[dict, pd.Da
         shift = (cov["eval_cover_pct"] - cov["cover_pct"]).to_numpy()
         rows["cover_pct"], rows["map_cover_pct"] = cov["eval_cover_pct"], cov["eval_map_cover_pct"]
         rows["ci_low"], rows["ci_high"] = rows["ci_low"] + shift, rows["ci_high"] + shift
+    if "eval_soft_cover_pct" in cov:  # the soft cover, unadjusted, whichever estimate the run used
+        rows["soft_cover_pct"] = cov["eval_soft_cover_pct"]
     return cms, rows
 
 
@@ -299,6 +302,8 @@ def score(cms: dict, rows: pd.DataFrame) -> dict:
     out = {"overall_accuracy": s["overall_accuracy"], "miou": s["miou"],
            "cover_abs_error_pp": float((rows["cover_pct"] - rows["true_cover_pct"]).abs().mean()),
            "map_cover_abs_error_pp": float((rows["map_cover_pct"] - rows["true_cover_pct"]).abs().mean())}
+    if "soft_cover_pct" in rows and rows["soft_cover_pct"].notna().any():
+        out["soft_cover_abs_error_pp"] = float((rows["soft_cover_pct"] - rows["true_cover_pct"]).abs().mean())
     if rows["ci_low"].notna().any():
         inside = (rows["true_cover_pct"] >= rows["ci_low"]) & (rows["true_cover_pct"] <= rows["ci_high"])
         out["cover_interval_coverage"] = float(inside.mean())

@@ -271,7 +271,16 @@ def get_shard_adabn(wildcards):
 
 
 def predict_items(wildcards):
-    return [{"image_id": i, "adabn": adabn_of(i)} for i in SHARDS[wildcards.shard]]
+    # the mask and plot area split the soft cover's probability sums (as cover_items)
+    return [
+        {
+            "image_id": i,
+            "adabn": adabn_of(i),
+            "has_mask": bool(SHEET.loc[i, "mask_path"]),
+            **({"area": SHEET.loc[i, "area"]} if SHEET.loc[i, "area"] else {}),
+        }
+        for i in SHARDS[wildcards.shard]
+    ]
 
 
 def cover_items(wildcards):

@@ -64,7 +64,19 @@ rule aggregate_cover:
         adjust=config["cover"]["adjust"],
         adjust_min_photos=config["cover"]["adjust_min_photos"],
         calibration_min_pairs=config["cover"]["calibration_min_pairs"],
-        val_confusion=[path_of(i, "confusion") for i in val_labelled_ids()],
+        estimate=config["cover"]["estimate"],
+        # the error rates of the estimate: the maps' confusion, or its soft counterpart
+        val_confusion=[
+            path_of(
+                i,
+                (
+                    "soft_confusion"
+                    if config["cover"]["estimate"] == "soft"
+                    else "confusion"
+                ),
+            )
+            for i in val_labelled_ids()
+        ],
         classes=canonical(config["classes"]),
         covers=[path_of(i, "cover") for i in SHEET.index],
     script:

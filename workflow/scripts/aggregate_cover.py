@@ -26,5 +26,6 @@ run(
         snakemake.params.classes,
         snakemake.params.adjust_min_photos,
         snakemake.params.calibration_min_pairs,
+        snakemake.params.estimate,
     ),
 )

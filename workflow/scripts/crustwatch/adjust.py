@@ -122,7 +122,7 @@ def error_rates(cms: dict[str, np.ndarray], camera_of: dict[str, str], image_id:
 
 def adjust_cover(per_image: pd.DataFrame, confusion: pd.DataFrame, val_ids: list[str], n: int, *, min_photos: int,
                  min_class_px: int = MIN_CLASS_PX, camera_of: dict[str, str] | None = None,
-                 require_gain: bool = True) -> tuple[pd.DataFrame, dict]:
+                 require_gain: bool = True, estimate: str = "map") -> tuple[pd.DataFrame, dict]:
     """Confusion-adjusted cover (see the module's docstring).
 
     Args:
@@ -139,6 +139,10 @@ def adjust_cover(per_image: pd.DataFrame, confusion: pd.DataFrame, val_ids: list
             others' rates), the ensemble's adjusted cover errs less than the maps' own
             fractions (mean absolute error over photo x class); else keep the maps' fractions.
             A correction that cannot be shown to help is not applied.
+        estimate: the cover that is adjusted: ``map`` (``cover_pct`` from the pixel counts ``class_px``,
+            ``confusion`` the maps' confusion matrices) or ``soft`` (``soft_cover_pct`` from the
+            probability sums ``soft_px``, ``confusion`` their soft counterpart,
+            :func:`crustwatch.cover.soft_confusion`). The maps' own fractions stay ``map_cover_pct``.
 
     Returns:
         (``per_image`` with ``cover_pct`` adjusted and the map's own fraction kept as
@@ -146,17 +150,18 @@ def adjust_cover(per_image: pd.DataFrame, confusion: pd.DataFrame, val_ids: list
         pixels it came from, the classes left unadjusted, and per camera with
         validation photos its own ``M``, and ``validation_check``: both errors on the
         validation photos). Without enough labelled validation photos, or when adjusting
-        does not help on them, the table is returned with ``cover_pct`` = ``map_cover_pct``
-        and the record's ``method`` is ``none`` with the ``reason``.
+        does not help on them, the table is returned with ``cover_pct`` the unadjusted estimate
+        (``map_cover_pct`` for ``map``) and the record's ``method`` is ``none`` with the ``reason``.
     """
-    out = per_image.copy()
-    out["map_cover_pct"] = out["cover_pct"]
+    out = select_estimate(per_image, estimate)
     has_eval = "eval_cover_pct" in out
-    if has_eval:  # the same estimate over a labelled photo's labelled pixels (module docstring)
-        out["eval_map_cover_pct"] = out["eval_cover_pct"]
+    unadjusted = out["cover_pct"].copy()
+    eval_unadjusted = out["eval_cover_pct"].copy() if has_eval else None
+    px_col, eval_px_col = ("soft_px", "eval_soft_px") if estimate == "soft" else ("class_px", "eval_class_px")
     conf = confusion[confusion["image_id"].isin(val_ids)]
     photos = sorted(conf["image_id"].unique().tolist())
-    rec: dict = {"method": "confusion", "photos": photos, "min_class_px": min_class_px, "models": {}}
+    rec: dict = {"method": "confusion", "estimate": estimate, "photos": photos, "min_class_px": min_class_px,
+                 "models": {}}
     if not photos:
         return out, {**rec, "method": "none", "reason": "no validation photo has a mask"}
     if len(photos) < min_photos:
@@ -166,7 +171,7 @@ def adjust_cover(per_image: pd.DataFrame, confusion: pd.DataFrame, val_ids: list
     camera_of = camera_of or {}
     cms: dict[str, dict[str, np.ndarray]] = {}  # model -> validation photo -> confusion
     for (model, iid), g in conf.groupby(["model", "image_id"]):
-        cm = np.zeros((n, n), dtype=np.int64)
+        cm = np.zeros((n, n), dtype=np.float64)  # soft counts are fractional
         np.add.at(cm, (g["true"].to_numpy(), g["pred"].to_numpy()), g["pixels"].to_numpy())
         cms.setdefault(model, {})[iid] = cm
     for model in out["model"].unique():
@@ -211,19 +216,53 @@ def adjust_cover(per_image: pd.DataFrame, confusion: pd.DataFrame, val_ids: list
             adjusted[g, ids] = simplex_lsq(cache[key][np.ix_(ids, ids)], frac[g, ids])
         out[col] = np.where(total > 0, 100.0 * adjusted[group, class_id], out[col])
 
-    adjust("class_px", "valid_px", "cover_pct")
+    adjust(px_col, "valid_px", "cover_pct")
     if has_eval:
-        adjust("eval_class_px", "eval_px", "eval_cover_pct")
-    est, raw = ("eval_cover_pct", "eval_map_cover_pct") if has_eval else ("cover_pct", "map_cover_pct")
-    check = out[(out["model"] == "ensemble") & out["image_id"].isin(photos) & out["true_cover_pct"].notna()]
-    adj_err = float((check[est] - check["true_cover_pct"]).abs().mean())
-    map_err = float((check[raw] - check["true_cover_pct"]).abs().mean())
-    rec["validation_check"] = {"adjusted_error_pp": adj_err, "map_error_pp": map_err, "pairs": int(len(check))}
-    if require_gain and not adj_err <= map_err:
-        out["cover_pct"] = out["map_cover_pct"]
+        adjust(eval_px_col, "eval_px", "eval_cover_pct")
+    est, raw, maps = (("eval_cover_pct", eval_unadjusted, "eval_map_cover_pct") if has_eval
+                      else ("cover_pct", unadjusted, "map_cover_pct"))
+    is_check = ((out["model"] == "ensemble") & out["image_id"].isin(photos) & out["true_cover_pct"].notna()).to_numpy()
+    check, truth = out[is_check], out.loc[is_check, "true_cover_pct"]
+    adj_err = float((check[est] - truth).abs().mean())
+    raw_err = float((raw[is_check] - truth).abs().mean())
+    map_err = float((check[maps] - truth).abs().mean())
+    rec["validation_check"] = {"adjusted_error_pp": adj_err, "unadjusted_error_pp": raw_err, "map_error_pp": map_err,
+                               "pairs": int(len(check))}
+    if require_gain and not adj_err <= raw_err:
+        out["cover_pct"] = unadjusted
         if has_eval:
-            out["eval_cover_pct"] = out["eval_map_cover_pct"]
+            out["eval_cover_pct"] = eval_unadjusted
+        what = "the soft cover unadjusted" if estimate == "soft" else "the maps' own fractions"
         return out, {**rec, "method": "none", "reason": (
             f"on the {len(photos)} validation photos (each adjusted with the others' error rates) the adjusted "
-            f"cover erred {adj_err:.2f} pp against the maps' own {map_err:.2f} pp")}
+            f"cover erred {adj_err:.2f} pp against {what} {raw_err:.2f} pp")}
     return out, rec
+
+
+#: what cover is estimated from (``cover.estimate``)
+COVER_ESTIMATES = ("map", "soft")
+
+
+def select_estimate(per_image: pd.DataFrame, estimate: str) -> pd.DataFrame:
+    """``per_image`` (rows of :func:`crustwatch.cover.image_cover`) with the maps' own fractions kept as
+    ``map_cover_pct`` (and ``eval_map_cover_pct``) and ``cover_pct`` (``eval_cover_pct``) the ``estimate``:
+    ``map``, the maps' fractions, or ``soft``, the summed probabilities (:func:`crustwatch.cover.add_soft_cover`).
+    A table that already has ``map_cover_pct`` has been through here and is returned as it is."""
+    if estimate not in COVER_ESTIMATES:
+        raise ValueError(f"unknown cover estimate '{estimate}'; choose one of {COVER_ESTIMATES}")
+    if "map_cover_pct" in per_image:
+        return per_image.copy()
+    out = per_image.assign(map_cover_pct=per_image["cover_pct"])
+    has_eval = "eval_cover_pct" in out
+    if has_eval:
+        out["eval_map_cover_pct"] = out["eval_cover_pct"]
+    if estimate == "soft":
+        soft = pd.to_numeric(out.get("soft_cover_pct", pd.Series(np.nan, index=out.index)), errors="coerce")
+        missing = soft.isna() & (pd.to_numeric(out["valid_px"], errors="coerce") > 0)
+        if missing.any():
+            raise ValueError(f"no soft cover for photo(s) {sorted(set(out.loc[missing, 'image_id']))[:5]}: their "
+                             "predictions are older than cover.estimate: soft")
+        out["cover_pct"] = soft
+        if has_eval:
+            out["eval_cover_pct"] = pd.to_numeric(out["eval_soft_cover_pct"], errors="coerce")
+    return out

@@ -145,6 +145,48 @@ def image_cover(
     return pd.DataFrame(rows)
 
 
+def add_soft_cover(per_model: pd.DataFrame, soft: pd.DataFrame) -> pd.DataFrame:
+    """``per_model`` (rows of :func:`image_cover`) with the soft cover beside the map's: ``soft_px``,
+    ``soft_cover_pct`` over the plot area and, on a labelled photo, ``eval_soft_px``,
+    ``eval_soft_cover_pct`` over its labelled pixels.
+
+    ``soft`` holds the photo's probability sums (``model true pred prob_px``, the predict step's
+    ``_soft.tsv``; ``true`` -1 for the area's unlabelled pixels). A class's soft cover is its summed
+    probability over the pixels' (estimate ``cover.estimate: soft``, module docstring); the sums are
+    in the model's pixels, so the ``_px`` columns are that fraction of ``valid_px`` / ``eval_px``."""
+    out = per_model.copy()
+    for col in ("soft_px", "soft_cover_pct", "eval_soft_px", "eval_soft_cover_pct"):
+        out[col] = np.nan
+    for model, g in soft.groupby("model", sort=False):
+        rows = (out["model"] == model).to_numpy()
+        if not rows.any():
+            continue
+        for prefix, sel, total_col in (("", g, "valid_px"), ("eval_", g[g["true"] >= 0], "eval_px")):
+            total = float(sel["prob_px"].sum())
+            if not total > 0:
+                continue
+            frac = sel.groupby("pred")["prob_px"].sum() / total
+            ids = out.loc[rows, "class_id"].astype(int)
+            f = ids.map(frac).fillna(0.0).to_numpy(dtype=np.float64)
+            px = pd.to_numeric(out.loc[rows, total_col], errors="coerce").to_numpy(dtype=np.float64)
+            out.loc[rows, f"{prefix}soft_px"] = f * px
+            out.loc[rows, f"{prefix}soft_cover_pct"] = 100.0 * f
+    return out
+
+
+def soft_confusion(soft: pd.DataFrame, eval_px: int) -> pd.DataFrame:
+    """The soft counterpart of a confusion matrix, ``image_id model true pred pixels``: the probability
+    of each class summed over each true class's pixels, scaled to the photo's ``eval_px`` labelled
+    pixels (the sums are in the model's pixels). It sets the soft cover's error rates
+    (:func:`crustwatch.adjust.adjust_cover`) as the confusion matrix sets the map's."""
+    lab = soft[soft["true"] >= 0]
+    cols = ["image_id", "model", "true", "pred", "pixels"]
+    if lab.empty or not eval_px:
+        return pd.DataFrame(columns=cols)
+    scale = lab.groupby("model")["prob_px"].transform("sum")
+    return lab.assign(pixels=lab["prob_px"] * eval_px / scale)[cols].reset_index(drop=True)
+
+
 def seed_interval(center: np.ndarray, seed_values: np.ndarray, level: float = 0.95) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Interval around ``center`` from the spread of per-seed values (seeds on axis 1).
 
@@ -220,6 +262,10 @@ def aggregate(
     df["eval_cover_pct"] = pd.to_numeric(df.get("eval_cover_pct", np.nan), errors="coerce")
     df["eval_map_cover_pct"] = pd.to_numeric(df.get("eval_map_cover_pct", df["eval_cover_pct"]), errors="coerce")
     labelled_mean = lambda s: s.mean() if s.notna().all() else np.nan  # noqa: E731
+    soft_cols = [c for c in ("soft_cover_pct", "eval_soft_cover_pct") if c in df]  # beside the chosen estimate
+    for c in soft_cols:
+        df[c] = pd.to_numeric(df[c], errors="coerce")
+    soft_aggs = {c: (c, labelled_mean) for c in soft_cols}
     gkeys = keys + ["class_id", "class"]
     agg = (
         df.groupby(gkeys + ["model"], sort=False, dropna=False)
@@ -232,6 +278,7 @@ def aggregate(
             true_cover_pct=("true_cover_pct", labelled_mean),
             eval_cover_pct=("eval_cover_pct", labelled_mean),
             eval_map_cover_pct=("eval_map_cover_pct", labelled_mean),
+            **soft_aggs,
         )
         .reset_index()
     )
@@ -247,7 +294,8 @@ def aggregate(
     ens["n_seeds"] = n_seeds
     ens["interval"] = f"{INTERVAL_METHOD}{int(round(level * 100))}"
     cols = keys + ["class", "cover_pct", "ci_low", "ci_high", "seed_sd", "n_seeds", "n_images", "valid_px", "class_px",
-                   "map_cover_pct", "true_cover_pct", "eval_cover_pct", "eval_map_cover_pct", "interval", "class_id"]
+                   "map_cover_pct", "true_cover_pct", "eval_cover_pct", "eval_map_cover_pct", *soft_cols, "interval",
+                   "class_id"]
     out = ens[cols]
     out = out.sort_values(keys + ["class_id"], kind="stable").drop(columns="class_id").reset_index(drop=True)
     return apply_calibration(out, calibration)

@@ -258,6 +258,9 @@ def predict_maps(
     with_probabilities: bool = False,
     bf16: bool = False,
     class_weights: np.ndarray | None = None,
+    regions: np.ndarray | None = None,
+    n_regions: int = 0,
+    soft_weights: np.ndarray | None = None,
 ) -> dict[str, np.ndarray]:
     """Ensemble class map, per-model class maps, uncertainty and probabilities of a photo, in bounded memory.
 
@@ -267,19 +270,26 @@ def predict_maps(
     pixel, 8 more with uncertainty, n_classes more with probabilities) plus a
     one-patch band of probabilities. ``class_weights`` (:func:`prior_weights`) weight
     the classes' probabilities before the argmax of the ensemble and of each seed; the
-    uncertainty and the probabilities written are the models' own.
+    uncertainty and the probabilities written are the models' own. With ``regions`` (uint8 (H, W):
+    a region id per pixel, ids ``>= n_regions`` uncounted) the probabilities are also summed per
+    region (:func:`region_probability_sums`, ``soft_weights`` undoing a logit-adjusted loss).
 
     Returns:
         ``classes`` uint8 (H, W); ``seeds`` uint8 (n_models, H, W); with uncertainty
         ``uncertainty`` float32 (2, H, W); with probabilities ``probabilities`` uint8
-        (n_classes, H, W), the ensemble's mean probability times 255, rounded.
+        (n_classes, H, W), the ensemble's mean probability times 255, rounded; with regions
+        ``region_sums`` float64 (n_regions, 1 + n_models, n_classes).
     """
     h, w = rows.height, rows.width
+    if regions is not None and regions.shape != (h, w):
+        raise ValueError(f"regions are {regions.shape[0]}x{regions.shape[1]} px but the photo is {h}x{w}")
     out = {"classes": np.zeros((h, w), dtype=np.uint8), "seeds": np.zeros((len(models), h, w), dtype=np.uint8)}
     if with_uncertainty:
         out["uncertainty"] = np.zeros((2, h, w), dtype=np.float32)
     if with_probabilities:
         out["probabilities"] = np.zeros((n_classes, h, w), dtype=np.uint8)
+    if regions is not None:
+        out["region_sums"] = np.zeros((n_regions, 1 + len(models), n_classes), dtype=np.float64)
     for y0, y1, p in probability_bands(models, rows, n_classes, patch, step_fraction, batch_size, device,
                                        progress, tta, bf16):
         out["classes"][y0:y1], out["seeds"][:, y0:y1], mean = ensemble(p, class_weights)
@@ -287,7 +297,55 @@ def predict_maps(
             out["uncertainty"][:, y0:y1] = uncertainty(p)
         if with_probabilities:
             out["probabilities"][:, y0:y1] = np.rint(mean * 255)
+        if regions is not None:
+            out["region_sums"] += region_probability_sums(p, regions[y0:y1], n_regions, soft_weights)
     return out
+
+
+def region_probability_sums(probs: np.ndarray, regions: np.ndarray, n_regions: int,
+                            weights: np.ndarray | None = None) -> np.ndarray:
+    """Probabilities summed over the pixels of each region: the soft cover's counts.
+
+    Args:
+        probs: per-model probabilities (S, C, H, W).
+        regions: uint8 (H, W), a region id per pixel; pixels with an id ``>= n_regions`` are not counted.
+        n_regions: the number of regions.
+        weights: (C,) or None. Each pixel's probabilities are multiplied by them and renormalized to
+            sum to 1 before summing: the training class frequencies to the power tau undo a
+            logit-adjusted loss's shift towards rare classes (:func:`undo_logit_adjustment`).
+
+    Returns:
+        float64 (n_regions, 1 + S, C): row 0 the ensemble (the mean over seeds, then weighted), rows
+        1..S each seed. Each pixel adds 1 in all to its region's row of every model, so a region's
+        row sums to its pixel count.
+    """
+    s, c = probs.shape[:2]
+    models = np.concatenate([probs.mean(axis=0, keepdims=True), probs]).reshape(1 + s, c, -1)
+    if weights is not None:
+        models = models * np.asarray(weights, dtype=np.float32)[None, :, None]
+        models = models / np.maximum(models.sum(axis=1, keepdims=True), np.float32(1e-12))
+    idx = regions.reshape(-1).astype(np.int64)
+    counted = idx < n_regions
+    idx = idx[counted]
+    out = np.zeros((n_regions, 1 + s, c), dtype=np.float64)
+    for m in range(1 + s):
+        for k in range(c):
+            out[:, m, k] = np.bincount(idx, weights=models[m, k][counted], minlength=n_regions)[:n_regions]
+    return out
+
+
+def undo_logit_adjustment(class_pixels: dict[int, int] | list[int], n_classes: int, tau: float) -> np.ndarray | None:
+    """Weights that turn a logit-adjusted model's softmax back into class posteriors.
+
+    Trained on ``logits + tau log pi`` (``train.logit_adjust``), a model's own softmax is about
+    ``p(k | x) / pi_k ** tau``, renormalized: it leans towards rare classes, which helps their maps
+    but inflates their summed probability. Multiplying by ``pi_k ** tau`` (Laplace-smoothed training
+    frequencies, :func:`class_frequencies`) and renormalizing undoes it. None at tau 0."""
+    if tau < 0:
+        raise ValueError(f"logit adjustment tau must be >= 0, got {tau}")
+    if tau == 0:
+        return None
+    return (class_frequencies(class_pixels, n_classes) ** float(tau)).astype(np.float32)
 
 
 def ensemble(probs: np.ndarray, class_weights: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -30,8 +30,10 @@ def photo(image_id: str) -> dict[str, str]:
         "uncertainty": f"results/predictions/{image_id}_uncertainty.tif",
         "probabilities": f"results/predictions/{image_id}_probs.tif",
         "preview": f"results/predictions/{image_id}_preview.png",
+        "soft": f"results/predictions/{image_id}_soft.tsv",
         "cover": f"results/coverage/images/{image_id}.tsv",
         "confusion": f"results/eval/confusion/{image_id}.tsv",
+        "soft_confusion": f"results/eval/confusion/{image_id}_soft.tsv",
     }
 
 

@@ -16,12 +16,15 @@ log = logging.getLogger("crustwatch")
 
 def cover_image(
     image_id: str, classes_tif: str, seeds_tif: str, mask_tif: str | None, classes: list[dict], ignore_index: int,
-    out_cover: str, out_confusion: str, area: str | None = None,
+    out_cover: str, out_confusion: str, area: str | None = None, soft_tsv: str | None = None,
+    out_soft_confusion: str | None = None,
 ) -> None:
     """Per-image cover (ensemble and each seed) over the plot ``area`` (the sheet's box, or the whole
-    photo) and, when labelled, confusion matrices (over the mask's labelled pixels in the area)."""
+    photo) and, when labelled, confusion matrices (over the mask's labelled pixels in the area).
+    With ``soft_tsv`` (the predict step's probability sums) the soft cover too, and its confusion
+    counterpart in ``out_soft_confusion``."""
     from .. import metrics
-    from ..cover import image_cover
+    from ..cover import add_soft_cover, image_cover, soft_confusion
 
     ens, meta = io.read_raster(classes_tif)
     stack, smeta = io.read_raster(seeds_tif)
@@ -29,6 +32,16 @@ def cover_image(
     truth = io.read_raster(mask_tif)[0][0] if mask_tif else None
     box = parse_box(area) if area else None
     df = image_cover(image_id, ens[0], dict(zip(seeds, stack)), classes, truth, ignore_index, box)
+    soft = None
+    if soft_tsv:
+        from pathlib import Path
+
+        if not Path(soft_tsv).is_file():
+            raise CrustWatchError(f"photo '{image_id}': '{soft_tsv}' (the probability sums of the soft cover) is "
+                                  "missing; its prediction is older than the soft cover: snakemake --cores N "
+                                  "--forcerun predict")
+        soft = pd.read_csv(soft_tsv, sep="\t")
+        df = add_soft_cover(df, soft)
     if truth is not None and box is not None:  # the confusion, too, over the area only
         from ..cover import area_mask
 
@@ -48,6 +61,10 @@ def cover_image(
             for t, p in zip(*np.nonzero(cm)):
                 rows.append({"image_id": image_id, "model": model, "true": int(t), "pred": int(p), "pixels": int(cm[t, p])})
     files.write_tsv(pd.DataFrame(rows, columns=["image_id", "model", "true", "pred", "pixels"]), out_confusion)
+    if out_soft_confusion:
+        epx = int(df["eval_px"].iloc[0]) if truth is not None else 0
+        files.write_tsv(soft_confusion(soft if soft is not None else pd.DataFrame(columns=["true"]), epx),
+                        out_soft_confusion)
 
 
 def cover_shard(shard: str, items: list[dict], classes: list[dict], ignore_index: int, out_manifest: str) -> None:
@@ -55,16 +72,18 @@ def cover_shard(shard: str, items: list[dict], classes: list[dict], ignore_index
     ``items``: image_id, has_mask."""
     masked = {it["image_id"]: it["has_mask"] for it in items}
     area = {it["image_id"]: it.get("area") for it in items}
-    shards.run_shard(shard, list(masked), ["cover", "confusion"],
+    shards.run_shard(shard, list(masked), ["cover", "confusion", "soft_confusion"],
                      lambda iid, p: cover_image(iid, p["prediction"], p["seeds"], p["mask"] if masked[iid] else None,
-                                                classes, ignore_index, p["cover"], p["confusion"], area[iid]),
+                                                classes, ignore_index, p["cover"], p["confusion"], area[iid],
+                                                soft_tsv=p["soft"], out_soft_confusion=p["soft_confusion"]),
                      out_manifest)
 
 
 def aggregate_cover(cover_tsvs: list[str], splits_tsv: str, level: float, out: dict[str, str],
                     interval: str = "calibrated", floor_pp: float = 0.01, adjust: str = "confusion",
                     val_confusion_tsvs: list[str] | None = None, classes: list[dict] | None = None,
-                    adjust_min_photos: int = 2, calibration_min_pairs: int | None = None) -> None:
+                    adjust_min_photos: int = 2, calibration_min_pairs: int | None = None,
+                    estimate: str = "map") -> None:
     """Write ``by_image``, ``by_plot_date``, ``by_site_date`` and ``by_image_seed`` tables,
     ``calibration`` (JSON: how the intervals were made, from which validation photos),
     ``adjustment`` (JSON: the validation error rates that adjusted the cover, per model) and,
@@ -76,6 +95,10 @@ def aggregate_cover(cover_tsvs: list[str], splits_tsv: str, level: float, out: d
     guarantee). Otherwise cover is the maps' own fraction and the interval is labelled
     uncalibrated; the log and ``methods`` say why.
 
+    ``estimate``: what cover is counted from, ``map`` (the class maps' pixel fractions) or ``soft``
+    (the summed probabilities, :func:`crustwatch.cover.add_soft_cover`; ``val_confusion_tsvs`` are
+    then the soft confusions).
+
     ``adjust``: ``confusion`` (cover adjusted by the validation photos' error rates,
     from ``val_confusion_tsvs``; ``classes`` is the config's class map) or ``none`` (cover = the map's pixel fraction); see
     :mod:`crustwatch.cover`. Every table keeps the map's own fraction as ``map_cover_pct``.
@@ -86,13 +109,19 @@ def aggregate_cover(cover_tsvs: list[str], splits_tsv: str, level: float, out: d
     ``interval``: ``calibrated`` (seed spread scaled by the validation error) or
     ``seed`` (seed spread alone); see :mod:`crustwatch.cover`.
     """
-    from ..adjust import ADJUST_METHODS, adjust_cover
+    from ..adjust import ADJUST_METHODS, COVER_ESTIMATES, adjust_cover, select_estimate
     from ..cover import aggregate, apply_calibration, calibrate
 
     per_image = pd.concat([pd.read_csv(f, sep="\t") for f in cover_tsvs], ignore_index=True)
     meta = pd.read_csv(splits_tsv, sep="\t", dtype=str, keep_default_na=False)[["image_id", "site", "plot", "date", "camera", "split"]]
     if adjust not in ADJUST_METHODS:
         raise CrustWatchError(f"unknown cover.adjust '{adjust}'; choose one of {ADJUST_METHODS}")
+    if estimate not in COVER_ESTIMATES:
+        raise CrustWatchError(f"unknown cover.estimate '{estimate}'; choose one of {COVER_ESTIMATES}")
+    try:
+        per_image = select_estimate(per_image, estimate)
+    except ValueError as e:
+        raise CrustWatchError(f"cover.estimate: soft: {e}; snakemake --cores N --forcerun predict") from None
     if adjust == "confusion":
         conf = [pd.read_csv(f, sep="\t") for f in (val_confusion_tsvs or [])]
         conf = pd.concat(conf, ignore_index=True) if conf else pd.DataFrame(columns=["image_id", "model", "true", "pred", "pixels"])
@@ -102,17 +131,14 @@ def aggregate_cover(cover_tsvs: list[str], splits_tsv: str, level: float, out: d
         n = n_classes(classes) if classes else int(per_image["class_id"].max()) + 1
         per_image, adjustment = adjust_cover(per_image, conf, val_ids, n,
                                              camera_of=dict(zip(meta["image_id"], meta["camera"])),
-                                             min_photos=adjust_min_photos)
+                                             min_photos=adjust_min_photos, estimate=estimate)
         if adjustment["method"] == "confusion":
             log.info("cover adjusted by the error rates of %d validation photos%s", len(adjustment["photos"]),
                      "" if adjustment["leave_one_out"] else " (one photo: its own cover is adjusted in-sample)")
         else:
             log.warning("cover not adjusted: %s; cover is the class map's pixel fraction", adjustment["reason"])
     else:
-        per_image = per_image.assign(map_cover_pct=per_image["cover_pct"])
-        if "eval_cover_pct" in per_image:
-            per_image = per_image.assign(eval_map_cover_pct=per_image["eval_cover_pct"])
-        adjustment = {"method": "none"}
+        adjustment = {"method": "none", "estimate": estimate}
     files.write_json(out["adjustment"], adjustment)
     if "model_version" not in per_image:  # cover of predictions made before model versions
         per_image = per_image.assign(model_version="")
@@ -141,7 +167,7 @@ def aggregate_cover(cover_tsvs: list[str], splits_tsv: str, level: float, out: d
                         calibration["reason"])
     files.write_json(out["calibration"], {"interval": interval, **(calibration or {"method": "seed_t", "level": level})})
     if out.get("methods"):
-        files.write_tsv(pd.DataFrame(cover_methods(adjust, adjustment, interval, calibration, level),
+        files.write_tsv(pd.DataFrame(cover_methods(adjust, adjustment, interval, calibration, level, estimate),
                                   columns=["estimate", "asked", "used", "why"]), out["methods"])
     by_image = apply_calibration(by_image, calibration)
     by_image = with_cards(by_image.merge(meta, on="image_id", how="left"), ["image_id"])
@@ -152,25 +178,31 @@ def aggregate_cover(cover_tsvs: list[str], splits_tsv: str, level: float, out: d
     for name, keys in (("by_plot_date", ["site", "plot", "date"]), ("by_site_date", ["site", "date"])):
         files.write_tsv(with_cards(aggregate(per_image, meta, keys, level, calibration), keys), out[name])
     seeds = per_image[[c for c in ("image_id", "model", "class", "class_px", "valid_px", "cover_pct", "map_cover_pct",
-                                   "true_cover_pct", "eval_px", "eval_cover_pct", "eval_map_cover_pct", "card_sha256",
-                                   "model_version")
+                                   "soft_cover_pct", "true_cover_pct", "eval_px", "eval_cover_pct", "eval_map_cover_pct",
+                                   "eval_soft_cover_pct", "card_sha256", "model_version")
                        if c in per_image]]
     files.write_tsv(seeds, out["by_image_seed"])
 
 
-def cover_methods(adjust: str, adjustment: dict, interval: str, calibration: dict | None, level: float) -> list[tuple]:
-    """Rows ``estimate asked used why`` for the cover estimate and its interval (the report's table)."""
+def cover_methods(adjust: str, adjustment: dict, interval: str, calibration: dict | None, level: float,
+                  estimate: str = "map") -> list[tuple]:
+    """Rows ``estimate asked used why`` for what cover is counted from, its adjustment and its interval
+    (the report's table)."""
     lvl = f"{level:.0%}"
+    counted = ("the ensemble's class probabilities summed over the plot (soft cover)" if estimate == "soft"
+               else "the class maps' pixel fractions")
+    base = "the soft cover unadjusted" if estimate == "soft" else "the maps' own fractions"
     if adjustment["method"] == "confusion":
         chk = adjustment.get("validation_check", {})
         why = (f"error rates of {len(adjustment['photos'])} validation photos; on them (leave one out) adjusted "
-               f"cover erred {chk.get('adjusted_error_pp', float('nan')):.2f} pp, the maps' own fractions "
-               f"{chk.get('map_error_pp', float('nan')):.2f} pp")
+               f"cover erred {chk.get('adjusted_error_pp', float('nan')):.2f} pp, {base} "
+               f"{chk.get('unadjusted_error_pp', chk.get('map_error_pp', float('nan'))):.2f} pp")
     elif adjust == "none":
         why = "cover.adjust: none"
     else:
-        why = adjustment["reason"] + "; cover is the class maps' own pixel fraction"
-    rows = [("cover", adjust, adjustment["method"], why)]
+        why = adjustment["reason"] + f"; cover is {base}"
+    rows = [("counted", estimate, estimate, f"cover.estimate: {estimate}: {counted}"),
+            ("cover", adjust, adjustment["method"], why)]
     if calibration is None:
         rows.append(("interval", interval, "seed_t", f"cover.interval: seed: the spread between seeds, a {lvl} "
                                                      "t interval of model instability, not an error bound"))

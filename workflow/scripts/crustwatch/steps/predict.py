@@ -104,12 +104,22 @@ def load_ensemble(ensemble_json: str, weights: list[str], cards: list[str], pred
         class_weights = prior_weights(training_class_pixels(files.read_json(cards[0]), cards[0]),
                                       len(ens["classes"]), tau)
         prior = {"prior_correction": tau, "class_weights": [round(float(w), 6) for w in class_weights]}
+    # soft cover's counts: the members' probabilities with a logit-adjusted loss's shift undone
+    tau_train = float(ens.get("train", {}).get("logit_adjust", 0) or 0)
+    soft_weights = None
+    if tau_train > 0:
+        from ..infer import undo_logit_adjustment
+
+        soft_weights = undo_logit_adjustment(training_class_pixels(files.read_json(cards[0]), cards[0]),
+                                             len(ens["classes"]), tau_train)
     precision = predict_cfg.get("precision", "auto")
     return {
         "ens": ens, "device": device, "nets": nets, "seeds": seeds, "class_weights": class_weights,
         # what the prediction tags record of the adjustment (nothing when it is off, so maps predicted
         # before the setting existed keep their tags)
         "prior_settings": prior,
+        "soft_weights": soft_weights,
+        "soft_tau": tau_train,
         # bfloat16 autocast where the hardware computes it natively (about twice the speed)
         "bf16": precision == "bf16" or (precision == "auto" and native_bf16(device)),
         "tags": {
@@ -139,6 +149,9 @@ def predict_image(
     out_probs: str | None = None,
     out_preview: str | None = None,
     preview_photo: str | None = None,
+    out_soft: str | None = None,
+    mask: str | None = None,
+    area: str | None = None,
 ) -> None:
     """Ensemble prediction of one photo, written in the photo's own geometry.
 
@@ -151,7 +164,10 @@ def predict_image(
     and mutual information between seeds (:func:`crustwatch.infer.uncertainty`);
     with ``out_probs`` the ensemble's class probabilities (uint8, probability x 255,
     one band per class) and with ``out_preview`` a small PNG: photo | classes | uncertainty
-    (the photo shown is ``preview_photo``, the ingested photo, when given).
+    (the photo shown is ``preview_photo``, the ingested photo, when given). With ``out_soft``
+    the probabilities summed per class over the plot ``area`` (the sheet's box; the whole photo
+    without one), split by the ``mask``'s truth where the photo is labelled (:func:`soft_regions`,
+    :func:`soft_table`): the counts of the soft cover estimate (``cover.estimate: soft``).
     ``loaded`` is the ensemble from :func:`load_ensemble` when the caller predicts
     several photos (otherwise it is loaded here).
     """
@@ -190,13 +206,22 @@ def predict_image(
     step_fraction = predict_cfg.get("step_fraction", 0.5)
     # the normalized photo is read a band of rows at a time: memory holds the outputs, not the photo's
     # per-seed probabilities (a 24 MP photo stays under 2 GB, `bench/speed/predict_memory.py`)
+    to_channel = metrics.channel_lut(ens["classes"])
+    regions = None
+    if out_soft:
+        truth = io.read_raster(mask)[0][0] if mask else None
+        regions = soft_regions((irec["height"], irec["width"]), n_classes, to_channel, truth, area)
     with io.RasterRows(photo) as rows:
+        if regions is not None:  # the model sees the normalized photo: count there
+            regions = norm.resample_mask(regions, (rows.height, rows.width))
         n_tiles = len(infer.tile_coords(rows.height, rows.width, patch, step_fraction))
         with progress_bar(n_tiles, f"predict {nrec['image_id']} (tiles)", enabled=progress) as bar:
             maps = infer.predict_maps(nets, rows, n_classes, patch, step_fraction, predict_cfg.get("batch_size", 16),
                                       device, progress=bar.update, tta=bool(predict_cfg.get("tta", False)),
                                       with_uncertainty=bool(out_uncertainty), with_probabilities=bool(out_probs),
-                                      bf16=loaded["bf16"], class_weights=loaded["class_weights"])
+                                      bf16=loaded["bf16"], class_weights=loaded["class_weights"],
+                                      regions=regions, n_regions=n_classes + 1,
+                                      soft_weights=loaded["soft_weights"])
     shape = (irec["height"], irec["width"])
     ens_map = to_id[norm.resample_mask(maps.pop("classes"), shape)]
     seed_maps = np.stack([to_id[norm.resample_mask(s, shape)] for s in maps.pop("seeds")])
@@ -230,6 +255,9 @@ def predict_image(
                         band_descriptions=[c["name"] for c in sorted(ens["classes"], key=lambda c: int(c["id"]))],
                         cog="average")
         del probs
+    if out_soft:
+        files.write_tsv(soft_table(nrec["image_id"], maps.pop("region_sums"), seeds, to_id, loaded["soft_tau"]),
+                        out_soft)
     if out_preview:
         from ..plots import prediction_preview
 
@@ -239,17 +267,63 @@ def predict_image(
     log.info("predicted %s with seeds %s", nrec["image_id"], seeds)
 
 
+def soft_regions(shape: tuple[int, int], n_channels: int, to_channel: np.ndarray, truth: np.ndarray | None,
+                 area: str | None) -> np.ndarray:
+    """uint8 (H, W) regions of the soft cover's sums, in the photo's own geometry: inside the plot
+    ``area`` (``x0,y0,x1,y1``; all the photo without one) a labelled pixel's region is its true class's
+    channel, an unlabelled pixel's (no mask, or the mask's ignore value) ``n_channels``; outside, 255
+    (not counted). ``to_channel``: mask value -> channel, 255 for anything that is no class."""
+    from ..cover import area_mask
+    from ..sheet import parse_box
+
+    counted = area_mask(shape, parse_box(area) if area else None)
+    if truth is None:
+        regions = np.full(shape, n_channels, dtype=np.uint8)
+    else:
+        if truth.shape != tuple(shape):
+            raise CrustWatchError(f"mask is {truth.shape[0]}x{truth.shape[1]} px but the photo {shape[0]}x{shape[1]}")
+        ch = to_channel[truth]
+        regions = np.where(ch == 255, n_channels, ch).astype(np.uint8)
+    regions[~counted] = 255
+    return regions
+
+
+def soft_table(image_id: str, sums: np.ndarray, seeds: list[int], to_id: np.ndarray, tau: float):
+    """The soft cover's counts as a long table ``image_id model true pred prob_px undo_tau``: the
+    probability of class ``pred`` summed over the pixels of true class ``true`` (class ids; -1: the
+    area's unlabelled pixels), per model (``ensemble``, ``seed<N>``), in the normalized photo's pixels.
+    ``undo_tau``: the logit adjustment undone before summing (0: none). Regions without a pixel are left out."""
+    import pandas as pd
+
+    n_channels = sums.shape[2]
+    names = ["ensemble"] + [f"seed{s}" for s in seeds]
+    true_ids = [int(t) for t in to_id] + [-1]
+    rows = []
+    for r in range(sums.shape[0]):
+        if not sums[r, 0].sum() > 0:
+            continue
+        for m, name in enumerate(names):
+            for k in range(n_channels):
+                rows.append((image_id, name, true_ids[r], int(to_id[k]), float(sums[r, m, k]), float(tau)))
+    return pd.DataFrame(rows, columns=["image_id", "model", "true", "pred", "prob_px", "undo_tau"])
+
+
 def predict_shard(shard: str, items: list[dict], ensemble_json: str, weights: list[str], cards: list[str],
                   predict_cfg: dict, threads: int, out_manifest: str, progress: bool = True) -> None:
-    """Ensemble prediction of every photo of a shard; ``items``: image_id, adabn (the camera's file or None)."""
+    """Ensemble prediction of every photo of a shard; ``items``: image_id, adabn (the camera's file or None),
+    has_mask and area (the sheet's plot box, when it gives one), for the soft cover's sums."""
     adabn = {it["image_id"]: it.get("adabn") for it in items}
+    has_mask = {it["image_id"]: bool(it.get("has_mask")) for it in items}
+    area = {it["image_id"]: it.get("area") for it in items}
     loaded = load_ensemble(ensemble_json, weights, cards, predict_cfg)
     probs = bool(predict_cfg.get("probabilities", False))
-    shards.run_shard(shard, list(adabn), ["prediction", "seeds", "uncertainty", "probabilities", "preview"],
+    shards.run_shard(shard, list(adabn), ["prediction", "seeds", "uncertainty", "probabilities", "preview", "soft"],
                      lambda iid, p: predict_image(p["norm_photo"], p["norm_record"], p["ingest_record"],
                                                   ensemble_json, weights, cards, predict_cfg, threads,
                                                   p["prediction"], p["seeds"], progress=progress,
                                                   adabn=adabn[iid], out_uncertainty=p["uncertainty"],
                                                   loaded=loaded, out_probs=p["probabilities"] if probs else None,
-                                                  out_preview=p["preview"], preview_photo=p["ingest_photo"]),
+                                                  out_preview=p["preview"], preview_photo=p["ingest_photo"],
+                                                  out_soft=p["soft"], mask=p["mask"] if has_mask[iid] else None,
+                                                  area=area[iid]),
                      out_manifest)
