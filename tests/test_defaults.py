@@ -22,7 +22,7 @@ SCHEMA = str(ROOT / "workflow" / "schemas" / "config.schema.yaml")
 #: what the bundled demo pins in config/config.yaml so that `make demo` stays short (each says why there)
 DEMO_PINS = {"images", "classes", "normalize.target_mm_per_px", "model.name", "model.encoder_depth", "model.decoder_channels", "train.steps",
              "train.logit_adjust",
-             "cover.calibration_min_pairs"}
+             "cover.calibration_min_pairs", "cover.estimate"}
 
 
 def shipped() -> dict:

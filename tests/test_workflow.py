@@ -262,7 +262,7 @@ def test_cover_tables(finished):
     mean = by_image.groupby(["site", "date", "class"])["cover_pct"].mean()
     got = site.set_index(["site", "date", "class"])["cover_pct"]
     np.testing.assert_allclose(got.sort_index(), mean.sort_index())
-    # cover is the map's fraction adjusted by the validation photos' error rates (cover.adjust: confusion)
+    # cover is the soft cover adjusted by the validation photos' error rates (cover.adjust: confusion)
     from crustwatch.adjust import simplex_lsq
 
     adj = json.loads((cov / "cover_adjustment.json").read_text())
@@ -273,10 +273,13 @@ def test_cover_tables(finished):
     methods = pd.read_csv(cov / "cover_methods.tsv", sep="\t").set_index("estimate")
     chk = adj["validation_check"]
     assert chk["pairs"] == len(val) * len(demo.CLASSES)
-    if chk["adjusted_error_pp"] > chk["map_error_pp"]:
+    # the schema's cover.estimate (soft): what is adjusted, and what stands when it is not
+    assert adj["estimate"] == "soft" and methods.loc["counted", "used"] == "soft"
+    base = seeds["soft_cover_pct"]
+    if chk["adjusted_error_pp"] > chk["unadjusted_error_pp"]:
         assert adj["method"] == "none" and methods.loc["cover", "used"] == "none"
         assert "erred" in methods.loc["cover", "why"]
-        np.testing.assert_allclose(seeds["cover_pct"], seeds["map_cover_pct"])
+        np.testing.assert_allclose(seeds["cover_pct"], base)
         return
     assert adj["method"] == "confusion" and methods.loc["cover", "used"] == "confusion"
     # each camera with validation photos has its own error rates on record
@@ -288,22 +291,26 @@ def test_cover_tables(finished):
         m = np.array(rates["cameras"][camera]["M"] if camera in rates["cameras"] else rates["M"])
         np.testing.assert_allclose(m.sum(axis=0), 1, atol=1e-6)
         row = seeds[(seeds["model"] == model) & (seeds["image_id"] == test_photo)]
-        want = 100 * simplex_lsq(m, row["map_cover_pct"].to_numpy() / 100)
+        want = 100 * simplex_lsq(m, row["soft_cover_pct"].to_numpy() / 100)
         np.testing.assert_allclose(row["cover_pct"], want, atol=1e-4)
     assert "map_cover_pct" in by_image.columns and "map_cover_pct" in site.columns
 
 
-def test_soft_cover_is_the_summed_probabilities_and_choosing_it_repredicts_nothing(finished_copy):
-    """cover.estimate: soft counts each class's probability over the plot, with the training's logit
-    adjustment undone by the frequencies the model card records; switching to it only re-aggregates."""
+def test_soft_cover_is_the_summed_probabilities_and_switching_estimate_repredicts_nothing(finished_copy):
+    """cover.estimate: soft (the default) counts each class's probability over the plot, with the training's
+    logit adjustment undone by the frequencies the model card records; switching to map only re-aggregates."""
     from crustwatch.infer import undo_logit_adjustment
 
     p = finished_copy
     card = json.loads(next((p / "results" / "models").glob("*/*/seed0/model_card.json")).read_text())
     tau = card["train"].get("logit_adjust", 0)
-    assert tau > 0  # the demo trains with the schema's logit-adjusted loss
+    assert tau > 0  # the tiny project trains with the schema's logit-adjusted loss
     w = undo_logit_adjustment(card["class_pixels"], 7, tau)
     sheet = pd.read_csv(p / "images.tsv", sep="\t", dtype=str, keep_default_na=False).set_index("image_id")
+    cov = p / "results" / "coverage"
+    seeds = pd.read_csv(cov / "by_image_seed.tsv", sep="\t")
+    np.testing.assert_allclose(seeds.groupby(["image_id", "model"])["soft_cover_pct"].sum(), 100, atol=1e-6)
+    assert (seeds["soft_cover_pct"] - seeds["map_cover_pct"]).abs().max() > 0.01  # a different estimate
     with changed_config(p) as (cfg, write):
         cfg["predict"] = {**cfg.get("predict", {}), "probabilities": True}
         write()
@@ -323,23 +330,20 @@ def test_soft_cover_is_the_summed_probabilities_and_choosing_it_repredicts_nothi
             got = ens.groupby("pred")["prob_px"].sum() / ens["prob_px"].sum()
             # the sums are counted at the model's resolution, the stack is written at the photo's
             np.testing.assert_allclose(got.reindex(range(7), fill_value=0), want, atol=0.01)
-        cfg["cover"] = {**cfg.get("cover", {}), "estimate": "soft"}
+        cfg["cover"] = {**cfg.get("cover", {}), "estimate": "map"}
         write()
         jobs = planned_jobs(snakemake(p, "-n", "--cores", "1"))
         assert "aggregate_cover" in jobs and not {"predict", "cover", "train"} & set(jobs), jobs
         snakemake(p, "--cores", "2", "results/coverage/by_image.tsv", "results/coverage/cover_methods.tsv")
-    cov = p / "results" / "coverage"
     seeds = pd.read_csv(cov / "by_image_seed.tsv", sep="\t")
     methods = pd.read_csv(cov / "cover_methods.tsv", sep="\t").set_index("estimate")
     adj = json.loads((cov / "cover_adjustment.json").read_text())
-    assert methods.loc["counted", "used"] == "soft" and adj["estimate"] == "soft"
-    if adj["method"] == "none":  # unadjusted: cover is the soft cover itself
-        np.testing.assert_allclose(seeds["cover_pct"], seeds["soft_cover_pct"])
+    assert methods.loc["counted", "used"] == "map" and adj["estimate"] == "map"
+    if adj["method"] == "none":  # unadjusted: cover is the maps' own fraction
+        np.testing.assert_allclose(seeds["cover_pct"], seeds["map_cover_pct"])
     else:
         assert adj["validation_check"]["adjusted_error_pp"] <= adj["validation_check"]["unadjusted_error_pp"]
-    np.testing.assert_allclose(seeds.groupby(["image_id", "model"])["soft_cover_pct"].sum(), 100, atol=1e-6)
     np.testing.assert_allclose(seeds["map_cover_pct"], 100 * seeds["class_px"] / seeds["valid_px"])
-    assert (seeds["soft_cover_pct"] - seeds["map_cover_pct"]).abs().max() > 0.01  # a different estimate
 
 
 def test_change_tables(finished):
