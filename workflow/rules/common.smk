@@ -270,29 +270,25 @@ def get_shard_adabn(wildcards):
     return sorted({adabn_of(i) for i in SHARDS[wildcards.shard]} - {None})
 
 
+def counted_pixels(i):
+    """What decides a photo's counted pixels: whether it has a mask, and its plot area box (only where
+    the sheet gives one, so a project without keeps its params)."""
+    return {
+        "has_mask": bool(SHEET.loc[i, "mask_path"]),
+        **({"area": SHEET.loc[i, "area"]} if SHEET.loc[i, "area"] else {}),
+    }
+
+
 def predict_items(wildcards):
-    # the mask and plot area split the soft cover's probability sums (as cover_items)
+    # the mask and plot area split the soft cover's probability sums
     return [
-        {
-            "image_id": i,
-            "adabn": adabn_of(i),
-            "has_mask": bool(SHEET.loc[i, "mask_path"]),
-            **({"area": SHEET.loc[i, "area"]} if SHEET.loc[i, "area"] else {}),
-        }
+        {"image_id": i, "adabn": adabn_of(i), **counted_pixels(i)}
         for i in SHARDS[wildcards.shard]
     ]
 
 
 def cover_items(wildcards):
-    # the plot area box only where the sheet gives one (a project without keeps its params)
-    return [
-        {
-            "image_id": i,
-            "has_mask": bool(SHEET.loc[i, "mask_path"]),
-            **({"area": SHEET.loc[i, "area"]} if SHEET.loc[i, "area"] else {}),
-        }
-        for i in SHARDS[wildcards.shard]
-    ]
+    return [{"image_id": i, **counted_pixels(i)} for i in SHARDS[wildcards.shard]]
 
 
 def sheet_rows():

@@ -152,7 +152,7 @@ def add_soft_cover(per_model: pd.DataFrame, soft: pd.DataFrame) -> pd.DataFrame:
 
     ``soft`` holds the photo's probability sums (``model true pred prob_px``, the predict step's
     ``_soft.tsv``; ``true`` -1 for the area's unlabelled pixels). A class's soft cover is its summed
-    probability over the pixels' (estimate ``cover.estimate: soft``, module docstring); the sums are
+    probability over the pixels (``cover.estimate: soft``); the sums are
     in the model's pixels, so the ``_px`` columns are that fraction of ``valid_px`` / ``eval_px``."""
     out = per_model.copy()
     for col in ("soft_px", "soft_cover_pct", "eval_soft_px", "eval_soft_cover_pct"):

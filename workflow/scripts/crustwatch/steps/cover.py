@@ -61,9 +61,8 @@ def cover_image(
             for t, p in zip(*np.nonzero(cm)):
                 rows.append({"image_id": image_id, "model": model, "true": int(t), "pred": int(p), "pixels": int(cm[t, p])})
     files.write_tsv(pd.DataFrame(rows, columns=["image_id", "model", "true", "pred", "pixels"]), out_confusion)
-    if out_soft_confusion:
-        epx = int(df["eval_px"].iloc[0]) if truth is not None else 0
-        files.write_tsv(soft_confusion(soft if soft is not None else pd.DataFrame(columns=["true"]), epx),
+    if soft is not None and out_soft_confusion:
+        files.write_tsv(soft_confusion(soft, int(df["eval_px"].iloc[0]) if truth is not None else 0),
                         out_soft_confusion)
 
 
@@ -136,7 +135,8 @@ def aggregate_cover(cover_tsvs: list[str], splits_tsv: str, level: float, out: d
             log.info("cover adjusted by the error rates of %d validation photos%s", len(adjustment["photos"]),
                      "" if adjustment["leave_one_out"] else " (one photo: its own cover is adjusted in-sample)")
         else:
-            log.warning("cover not adjusted: %s; cover is the class map's pixel fraction", adjustment["reason"])
+            log.warning("cover not adjusted: %s; cover is %s", adjustment["reason"],
+                        "the soft cover unadjusted" if estimate == "soft" else "the class map's pixel fraction")
     else:
         adjustment = {"method": "none", "estimate": estimate}
     files.write_json(out["adjustment"], adjustment)

@@ -90,7 +90,7 @@ def load_ensemble(ensemble_json: str, weights: list[str], cards: list[str], pred
     against their cards), the class weights of ``predict.prior_correction`` (None: off) and
     the provenance tags every prediction carries.
     Loaded once per job, however many photos it predicts."""
-    from ..infer import prior_weights
+    from ..infer import prior_weights, undo_logit_adjustment
     from ..train import pick_device
 
     ens = files.read_json(ensemble_json)
@@ -99,19 +99,15 @@ def load_ensemble(ensemble_json: str, weights: list[str], cards: list[str], pred
     from ..infer import native_bf16
 
     tau = float(predict_cfg.get("prior_correction", 0) or 0)
-    class_weights, prior = None, {}
-    if tau > 0:  # the members share their training data (ensemble_card checks it): the first one's counts
-        class_weights = prior_weights(training_class_pixels(files.read_json(cards[0]), cards[0]),
-                                      len(ens["classes"]), tau)
-        prior = {"prior_correction": tau, "class_weights": [round(float(w), 6) for w in class_weights]}
-    # soft cover's counts: the members' probabilities with a logit-adjusted loss's shift undone
+    # the soft cover's counts undo a logit-adjusted loss's shift
     tau_train = float(ens.get("train", {}).get("logit_adjust", 0) or 0)
-    soft_weights = None
-    if tau_train > 0:
-        from ..infer import undo_logit_adjustment
-
-        soft_weights = undo_logit_adjustment(training_class_pixels(files.read_json(cards[0]), cards[0]),
-                                             len(ens["classes"]), tau_train)
+    # the members share their training data (ensemble_card checks it): the first one's counts, where needed
+    class_pixels = training_class_pixels(files.read_json(cards[0]), cards[0]) if tau > 0 or tau_train > 0 else None
+    class_weights, prior = None, {}
+    if tau > 0:
+        class_weights = prior_weights(class_pixels, len(ens["classes"]), tau)
+        prior = {"prior_correction": tau, "class_weights": [round(float(w), 6) for w in class_weights]}
+    soft_weights = undo_logit_adjustment(class_pixels, len(ens["classes"]), tau_train) if tau_train > 0 else None
     precision = predict_cfg.get("precision", "auto")
     return {
         "ens": ens, "device": device, "nets": nets, "seeds": seeds, "class_weights": class_weights,
