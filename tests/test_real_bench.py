@@ -48,3 +48,28 @@ def test_map_soft_and_prior_corrected_cover_errors():
         s0 = curve.score_photos([constant_model([1.0, 0.5, 0.0])], data, ["a"], n, 16, "cpu")
     assert "soft_prior_cover_abs_error_pp" not in s0
     assert s0["soft_cover_abs_error_pp"] == pytest.approx(s["soft_cover_abs_error_pp"])
+
+
+def test_scaled_intervals_are_narrower_where_errors_grow_with_cover():
+    """Errors proportional to the binomial scale: the scaled interval holds as many pairs at a fraction of
+    the one-width interval's mean width, which must stretch over the large classes' errors for the small ones."""
+    import pandas as pd
+
+    import intervals
+
+    rng = np.random.default_rng(0)
+    rows = []
+    for fold in range(4):
+        for k in range(30):
+            cover = [1.0, 2.0, 40.0, 50.0][k % 4]
+            scale = np.sqrt(cover * (100 - cover)) / 10
+            err = scale * rng.choice([-1, 1]) * (1 + 0.01 * k)
+            rows.append({"fold": fold, "class": f"c{k % 4}", "cover_pct": cover, "true_cover_pct": cover + err,
+                         "ci_low": cover - 1, "ci_high": cover + 1})
+    x = pd.DataFrame(rows).assign(abs_error=lambda t: (t["cover_pct"] - t["true_cover_pct"]).abs())
+    cov_one, width_one = intervals.cross_fold(x, False)
+    cov_scaled, width_scaled = intervals.cross_fold(x, False, scale=intervals.SCALES["binomial"])
+    assert cov_scaled >= cov_one and cov_scaled >= 0.85
+    assert width_scaled < 0.8 * width_one
+    # the one-width interval is as wide for a 1% class as for a 50% one; the scaled one is 5 times narrower there
+    assert intervals.SCALES["binomial"](x.iloc[:1]).iloc[0] == pytest.approx(np.sqrt(99) / 10)

@@ -10,8 +10,10 @@ validation photo per fold it has 7 (photo, class) pairs, too few for a 95% inter
 pairs get the interval ``cover +- q`` with ``q`` the split-conformal quantile (rank ``ceil((n + 1) 0.95)`` of
 ``n``) of the absolute cover errors on the **other folds' test photos**, pooled over classes (``pooled``) or of
 the same class only (``per_class``). That is what cross-fitted calibration on a project's own labelled photos
-could at most reach, since these errors are of models that never saw the photos. ``workflow`` repeats the
-workflow's own intervals. ``width_for_85pct``: twice the 85th percentile of the absolute errors, the narrowest
+could at most reach, since these errors are of models that never saw the photos. ``scaled_*`` divide each error by
+a scale first and give the interval ``cover +- q * scale`` (normalized conformal prediction): ``binomial``
+``sqrt(max(cover, 0.5) (100 - cover)) / 10``, an error that grows with a class's cover as a proportion's does, and
+``seed_spread`` the workflow interval's half-width plus 1 pp. ``workflow`` repeats the workflow's own intervals. ``width_for_85pct``: twice the 85th percentile of the absolute errors, the narrowest
 symmetric interval of one width that holds 85% of the pairs.
 """
 
@@ -34,14 +36,23 @@ def conformal_q(errors: np.ndarray, level: float = 0.95) -> float:
     return float(e[min(math.ceil((len(e) + 1) * level), len(e)) - 1])
 
 
-def cross_fold(x: pd.DataFrame, per_class: bool, level: float = 0.95) -> tuple[float, float]:
-    """Coverage and mean width of intervals calibrated on the other folds' pairs."""
+#: error scales of the normalized intervals, from a row's reported cover (and the workflow's interval)
+SCALES = {
+    "binomial": lambda t: np.sqrt(np.maximum(t["cover_pct"], 0.5) * (100.0 - t["cover_pct"])) / 10.0,
+    "seed_spread": lambda t: (t["ci_high"] - t["ci_low"]) / 2.0 + 1.0,
+}
+
+
+def cross_fold(x: pd.DataFrame, per_class: bool, level: float = 0.95, scale=None) -> tuple[float, float]:
+    """Coverage and mean width of intervals calibrated on the other folds' pairs (``scale``: a function of the
+    rows giving each pair's error scale; None: one width for all)."""
+    x = x.assign(scale=1.0 if scale is None else scale(x))
     hits, widths = [], []
     for fold, test in x.groupby("fold"):
         other = x[x["fold"] != fold]
         for _, r in test.iterrows():
             cal = other[other["class"] == r["class"]] if per_class else other
-            q = conformal_q(cal["abs_error"], level)
+            q = conformal_q(cal["abs_error"] / cal["scale"], level) * r["scale"]
             lo, hi = max(0.0, r["cover_pct"] - q), min(100.0, r["cover_pct"] + q)
             hits.append(lo <= r["true_cover_pct"] <= hi)
             widths.append(hi - lo)
@@ -67,6 +78,11 @@ def main(argv: list[str] | None = None) -> int:
         for name, per_class in (("pooled", False), ("per_class", True)):
             cov, width = cross_fold(x, per_class)
             rows.append({**base, "interval": f"cross_fold_{name}", "coverage": cov, "mean_width_pp": width})
+        for name, scale in SCALES.items():
+            if name == "seed_spread" and not x["ci_low"].notna().all():
+                continue  # the forest has no seeds
+            cov, width = cross_fold(x, False, scale=scale)
+            rows.append({**base, "interval": f"cross_fold_scaled_{name}", "coverage": cov, "mean_width_pp": width})
     out = pd.DataFrame(rows)
     out["meets_target"] = (out["coverage"] >= 0.85) & (out["mean_width_pp"] <= 10)
     out.to_csv(args.out, sep="\t", index=False, float_format="%.4f")
