@@ -73,3 +73,30 @@ def test_scaled_intervals_are_narrower_where_errors_grow_with_cover():
     assert width_scaled < 0.8 * width_one
     # the one-width interval is as wide for a 1% class as for a 50% one; the scaled one is 5 times narrower there
     assert intervals.SCALES["binomial"](x.iloc[:1]).iloc[0] == pytest.approx(np.sqrt(99) / 10)
+
+
+def gaussian_posteriors(rng: np.random.Generator, shares: list[float], m: int) -> tuple[np.ndarray, np.ndarray]:
+    """Classes of ``m`` pixels drawn with ``shares`` and their exact posteriors under equal class shares
+    (three unit Gaussians one unit apart in 3-D): (classes, classes x pixels)."""
+    y = rng.choice(3, m, p=shares)
+    x = rng.normal(np.eye(3)[y], 1.0)
+    like = np.exp(-0.5 * ((x[:, None, :] - np.eye(3)[None]) ** 2).sum(2))
+    return y, (like / like.sum(1, keepdims=True)).T
+
+
+def test_em_recovers_shifted_shares_and_calibration_undoes_overconfidence():
+    rng = np.random.default_rng(0)
+    _, post = gaussian_posteriors(rng, [0.1, 0.2, 0.7], 40_000)
+    # the mean posterior leans towards the training shares (uniform); EM recovers the photo's own
+    assert np.abs(post.mean(1) - [0.1, 0.2, 0.7]).max() > 0.1
+    np.testing.assert_allclose(curve.em_priors(post, np.full(3, 1 / 3)), [0.1, 0.2, 0.7], atol=0.02)
+    # overconfident posteriors (cubed) made on other shares: the temperature comes back near 3, and EM from the
+    # calibration pixels' shares recovers the test pixels' shares, which it cannot from the raw posteriors
+    yv, pv = gaussian_posteriors(rng, [0.5, 0.3, 0.2], 40_000)
+    over = lambda p: p**3 / (p**3).sum(0, keepdims=True)  # noqa: E731
+    t, b, source = curve.fit_calibration(over(pv), yv)
+    assert t == pytest.approx(3.0, rel=0.05)
+    np.testing.assert_allclose(source, [0.5, 0.3, 0.2], atol=0.01)
+    shifted = curve.em_priors(curve.calibrate(over(post), t, b), source)
+    np.testing.assert_allclose(shifted, [0.1, 0.2, 0.7], atol=0.02)
+    assert np.abs(curve.em_priors(over(post), np.full(3, 1 / 3)) - [0.1, 0.2, 0.7]).max() > 0.05

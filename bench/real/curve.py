@@ -14,8 +14,10 @@ sliding window, at the last step also with test-time flips (``tta`` 1). A curve 
 schedule is not the same as training each length to the end (the rate is still high mid-way), so it
 shows where gains flatten, not the exact score of a shorter plan. Writes ``curve_<label>.tsv``
 (variant, fold, step, split, tta, overall_accuracy, miou, map_cover_abs_error_pp, soft_cover_abs_error_pp,
-[soft_prior_cover_abs_error_pp,] seconds) into ``--out``: the cover errors of the maps' fractions and of the mean
-probabilities (``score_photos``).
+[soft_prior_cover_abs_error_pp,] soft_em_cover_abs_error_pp, soft_cal_cover_abs_error_pp,
+soft_cal_em_cover_abs_error_pp, seconds) into ``--out``: the cover errors of the maps' fractions, of the mean
+probabilities, and of EM prior adaptation without and with calibration on the fold's validation photo
+(``score_photos``; bench/real/README.md "Cover by EM prior adaptation").
 """
 
 from __future__ import annotations
@@ -103,16 +105,96 @@ def _overrides(pairs: list[str]) -> tuple[dict, dict]:
     return train, model
 
 
+def em_priors(q: np.ndarray, train_prior: np.ndarray, tol: float = 1e-6, max_iter: int = 200) -> np.ndarray:
+    """Class shares of a photo by EM prior adaptation (Saerens, Latinne and Decaestecker 2002): ``q`` (classes x
+    pixels) are posteriors made under the training class shares ``train_prior``; each pass reweights every pixel's
+    posterior by (current shares / training shares), renormalizes, and takes the mean as the new shares, until
+    they move by less than ``tol``. The first pass gives the mean posterior (the soft cover)."""
+    shares = train_prior.astype(np.float64).copy()
+    for _ in range(max_iter):
+        w = q * (shares / train_prior)[:, None]
+        new = (w / np.maximum(w.sum(0, keepdims=True), 1e-300)).mean(1)
+        if np.abs(new - shares).max() < tol:
+            return new
+        shares = new
+    return shares
+
+
+def undo(probs: np.ndarray, prior: np.ndarray | None) -> np.ndarray:
+    """Posteriors (classes x pixels) multiplied by ``prior`` and renormalized (a logit-adjusted loss's shift
+    undone); unchanged without ``prior``."""
+    if prior is None:
+        return probs
+    q = probs * prior[:, None]
+    return q / q.sum(0, keepdims=True)
+
+
+def fit_calibration(q: np.ndarray, y: np.ndarray, max_px: int = 200_000) -> tuple[float, np.ndarray, np.ndarray]:
+    """Bias-corrected temperature scaling (Alexandari, Kundaje and Shrikumar 2020) on labelled pixels: the
+    temperature T and class biases b that minimize the cross-entropy of softmax(log q / T + b) against ``y``
+    (a small L2 penalty keeps the bias of a class absent from these pixels finite). Returns T, b and the
+    calibration pixels' mean calibrated posterior: the source class shares EM adapts from."""
+    with torch.inference_mode(False), torch.enable_grad():  # also when called from scoring under inference_mode
+        return _fit_calibration(q, y, max_px)
+
+
+def _fit_calibration(q: np.ndarray, y: np.ndarray, max_px: int) -> tuple[float, np.ndarray, np.ndarray]:
+    import torch.nn.functional as F
+
+    idx = np.random.default_rng(0).permutation(q.shape[1])[:max_px]
+    logq = torch.from_numpy(np.log(np.clip(q[:, idx], 1e-8, None)).T.astype(np.float32))
+    yt = torch.from_numpy(y[idx].astype(np.int64))
+    log_t = torch.zeros((), requires_grad=True)
+    b = torch.zeros(q.shape[0], requires_grad=True)
+    opt = torch.optim.LBFGS([log_t, b], max_iter=300, line_search_fn="strong_wolfe")
+
+    def closure():
+        opt.zero_grad()
+        loss = F.cross_entropy(logq / log_t.exp() + b, yt) + 1e-3 * (b**2).sum()
+        loss.backward()
+        return loss
+
+    opt.step(closure)
+    t, bias = float(log_t.detach().exp()), b.detach().numpy().astype(np.float64)
+    return t, bias, calibrate(q, t, bias).mean(1)
+
+
+def calibrate(q: np.ndarray, t: float, b: np.ndarray) -> np.ndarray:
+    """softmax(log q / t + b) over the classes (axis 0)."""
+    z = np.log(np.clip(q, 1e-8, None)) / t + b[:, None]
+    z = np.exp(z - z.max(0, keepdims=True))
+    return z / z.sum(0, keepdims=True)
+
+
+def labelled_posteriors(models: list, data: dict, ids: list[str], n: int, patch: int, device,
+                        prior: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """The ensemble's posteriors (tau undone with ``prior``) and the masks' classes on the labelled pixels of
+    ``ids``: (classes x pixels, pixels)."""
+    qs, ys = [], []
+    for i in ids:
+        p = infer.sliding_window_probs(models, data[i][1], n, patch, device=device).mean(0)
+        keep = data[i][2] != real.IGNORE
+        qs.append(undo(p[:, keep].astype(np.float64), prior))
+        ys.append(data[i][2][keep])
+    return np.concatenate(qs, 1), np.concatenate(ys)
+
+
 def score_photos(models: list, data: dict, ids: list[str], n: int, patch: int, device, tta: bool = False,
-                 prior: np.ndarray | None = None) -> dict:
+                 prior: np.ndarray | None = None, train_prior: np.ndarray | None = None,
+                 calib: tuple[float, np.ndarray, np.ndarray] | None = None) -> dict:
     """Overall accuracy, mIoU (summed confusion) and three cover errors, mean over photo x class (pp), all on
     the labelled pixels: the maps' own fractions (``map_cover``: classify and count), the mean of the
     ensemble's probabilities (``soft_cover``: probabilistic classify and count), and that mean with the
     probabilities first multiplied by ``prior`` and renormalized (``soft_prior_cover``: the training class
     frequencies to the power tau of a logit-adjusted loss, which undoes the loss's shift towards rare classes;
-    omitted without ``prior``)."""
+    omitted without ``prior``); with ``train_prior`` (the training class shares) also ``soft_em_cover``: the
+    photo's shares by EM prior adaptation (:func:`em_priors`) of those posteriors (tau undone where given);
+    with ``calib`` (:func:`fit_calibration` on the validation photos) ``soft_cal_cover``, the mean calibrated
+    posterior, and ``soft_cal_em_cover``, EM from the calibration photos' shares."""
     cm = np.zeros((n, n), dtype=np.int64)
-    errors: dict[str, list] = {"map": [], "soft": [], **({"soft_prior": []} if prior is not None else {})}
+    errors: dict[str, list] = {"map": [], "soft": [], **({"soft_prior": []} if prior is not None else {}),
+                               **({"soft_em": []} if train_prior is not None else {}),
+                               **({"soft_cal": [], "soft_cal_em": []} if calib is not None else {})}
     for i in ids:
         p = infer.sliding_window_probs(models, data[i][1], n, patch, device=device, tta=tta).mean(0)
         truth = data[i][2]
@@ -124,9 +206,15 @@ def score_photos(models: list, data: dict, ids: list[str], n: int, patch: int, d
         errors["map"].extend(np.abs(true - c.sum(0) / c.sum() * 100))
         probs = p[:, truth != real.IGNORE].astype(np.float64)  # (n, labelled pixels)
         errors["soft"].extend(np.abs(true - probs.mean(1) * 100))
+        q = undo(probs, prior)
         if prior is not None:
-            q = probs * prior[:, None]
-            errors["soft_prior"].extend(np.abs(true - (q / q.sum(0, keepdims=True)).mean(1) * 100))
+            errors["soft_prior"].extend(np.abs(true - q.mean(1) * 100))
+        if train_prior is not None:
+            errors["soft_em"].extend(np.abs(true - em_priors(q, train_prior) * 100))
+        if calib is not None:
+            c = calibrate(q, calib[0], calib[1])
+            errors["soft_cal"].extend(np.abs(true - c.mean(1) * 100))
+            errors["soft_cal_em"].extend(np.abs(true - em_priors(c, calib[2]) * 100))
     s = metrics.scores(cm)
     out = {"overall_accuracy": s["overall_accuracy"], "miou": s["miou"]}
     for name, e in errors.items():
@@ -181,14 +269,15 @@ def main(argv: list[str] | None = None) -> None:
         train_cfg = {**train_set, "steps": args.steps, "log_every": args.every, "checkpoint_every": 0}
         model_cfg = section("model", given=model_set)
         cfg = TrainConfig.from_dict(train_cfg)
-        prior = None  # the training frequencies ** tau: undoes a logit-adjusted loss's shift (soft_prior_cover)
-        if cfg.logit_adjust:
-            counts = np.bincount(np.concatenate([data[i][2].ravel() for i in ids["train"]]), minlength=256)[:n]
-            prior = infer.class_frequencies(counts.tolist(), n) ** cfg.logit_adjust
+        counts = np.bincount(np.concatenate([data[i][2].ravel() for i in ids["train"]]), minlength=256)[:n]
+        train_prior = infer.class_frequencies(counts.tolist(), n)  # the training class shares (soft_em_cover)
+        # the training frequencies ** tau: undoes a logit-adjusted loss's shift (soft_prior_cover)
+        prior = train_prior**cfg.logit_adjust if cfg.logit_adjust else None
         nets = []  # the model being trained, for the scoring callback
         t0, spent = time.time(), [0.0]  # training time excludes the scoring
 
-        def score(msg: str, fold=fold, ids=ids, nets=nets, t0=t0, spent=spent, cfg=cfg, prior=prior) -> None:
+        def score(msg: str, fold=fold, ids=ids, nets=nets, t0=t0, spent=spent, cfg=cfg, prior=prior,
+                  train_prior=train_prior) -> None:
             print(f"{args.label} {fold}: {msg}", flush=True)
             if not msg.startswith("step "):
                 return
@@ -198,14 +287,21 @@ def main(argv: list[str] | None = None) -> None:
             seconds = t1 - t0 - spent[0]
             net.eval()
             with torch.inference_mode():
+                calib = fit_calibration(*labelled_posteriors([net], data, ids["val"], n, cfg.patch_size, device, prior))
+            print(f"  calibration on the validation photo: T {calib[0]:.2f}, b {np.round(calib[1], 2).tolist()}",
+                  flush=True)
+            with torch.inference_mode():
                 for split in ("test", "val"):
                     for tta in (False, True) if step == cfg.steps and split == "test" else (False,):
-                        s = score_photos([net], data, ids[split], n, cfg.patch_size, device, tta, prior)
+                        s = score_photos([net], data, ids[split], n, cfg.patch_size, device, tta, prior, train_prior,
+                                         calib)
                         rows.append({"variant": args.label, "fold": fold, "step": step, "split": split, "tta": int(tta),
                                      **{k: round(v, 4) for k, v in s.items()}, "seconds": round(seconds, 1)})
                         print(f"  {split}{' tta' if tta else ''}: OA {s['overall_accuracy']:.3f} mIoU {s['miou']:.3f} "
                               f"cover {s['map_cover_abs_error_pp']:.2f} pp, soft {s['soft_cover_abs_error_pp']:.2f} pp"
-                              + (f", soft prior {s['soft_prior_cover_abs_error_pp']:.2f} pp" if prior is not None else ""),
+                              + (f", soft prior {s['soft_prior_cover_abs_error_pp']:.2f} pp" if prior is not None else "")
+                              + f", EM {s['soft_em_cover_abs_error_pp']:.2f} pp, calibrated "
+                              f"{s['soft_cal_cover_abs_error_pp']:.2f} pp, calibrated EM {s['soft_cal_em_cover_abs_error_pp']:.2f} pp",
                               flush=True)
             net.train()
             spent[0] += time.time() - t1
