@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
+import torch.nn.functional as F
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "workflow" / "scripts"))
@@ -129,18 +130,13 @@ def undo(probs: np.ndarray, prior: np.ndarray | None) -> np.ndarray:
     return q / q.sum(0, keepdims=True)
 
 
+@torch.inference_mode(False)  # also when called from the scoring, under inference_mode
+@torch.enable_grad()
 def fit_calibration(q: np.ndarray, y: np.ndarray, max_px: int = 200_000) -> tuple[float, np.ndarray, np.ndarray]:
     """Bias-corrected temperature scaling (Alexandari, Kundaje and Shrikumar 2020) on labelled pixels: the
     temperature T and class biases b that minimize the cross-entropy of softmax(log q / T + b) against ``y``
     (a small L2 penalty keeps the bias of a class absent from these pixels finite). Returns T, b and the
     calibration pixels' mean calibrated posterior: the source class shares EM adapts from."""
-    with torch.inference_mode(False), torch.enable_grad():  # also when called from scoring under inference_mode
-        return _fit_calibration(q, y, max_px)
-
-
-def _fit_calibration(q: np.ndarray, y: np.ndarray, max_px: int) -> tuple[float, np.ndarray, np.ndarray]:
-    import torch.nn.functional as F
-
     idx = np.random.default_rng(0).permutation(q.shape[1])[:max_px]
     logq = torch.from_numpy(np.log(np.clip(q[:, idx], 1e-8, None)).T.astype(np.float32))
     yt = torch.from_numpy(y[idx].astype(np.int64))
