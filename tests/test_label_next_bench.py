@@ -66,6 +66,33 @@ def test_merge_keeps_the_other_strategies_and_refuses_another_reference(tmp_path
         label_next.merged(tmp_path, new, REFS.assign(miou=[0.8, 0.61]))
 
 
+def test_merge_adds_loop_seeds_beside_the_earlier_ones_and_means_only_rounds_all_of_them_ran(tmp_path):
+    old = pd.DataFrame(rows("suggested", {0: [(0, 0.5), (10_000, 0.7)], 1: [(0, 0.5), (10_000, 0.7)]}))
+    old.to_csv(tmp_path / "curves.tsv", sep="\t", index=False)
+    REFS.to_csv(tmp_path / "reference.tsv", sep="\t", index=False)
+    # loop seed 2 added: its curve and reference join those of seeds 0 and 1
+    new = pd.DataFrame(rows("suggested", {2: [(0, 0.5), (10_000, 0.4)]}))
+    new_refs = pd.DataFrame({"benchmark": ["demo"], "loop_seed": [2], "miou": [0.7], "map_cover_abs_error_pp": [1.0],
+                             "pool_pixels": [100_000]})
+    curves, refs = label_next.merged(tmp_path, new, new_refs)
+    assert sorted(set(curves["loop_seed"])) == [0, 1, 2] and len(curves) == 6
+    assert sorted(refs["loop_seed"]) == [0, 1, 2]
+    s = label_next.summarise(curves, refs).set_index("strategy")
+    assert s.loc["suggested", "loop_seeds"] == 3
+    assert s.loc["suggested", "target_miou"] == pytest.approx(0.95 * 0.7)
+    assert s.loc["suggested", "final_miou"] == pytest.approx(0.6)  # (0.7 + 0.7 + 0.4) / 3: seed 2 counts
+    # a loop seed that ran one round more than the others does not make the mean of that round
+    longer = pd.concat([curves, pd.DataFrame(rows("suggested", {2: [(0, 0.5), (10_000, 0.4), (20_000, 0.9)]}))
+                        .query("round == 2")])
+    s = label_next.summarise(longer, refs).set_index("strategy")
+    assert s.loc["suggested", "pixels_max"] == 10_000 and s.loc["suggested", "final_miou"] == pytest.approx(0.6)
+    # loop seeds added to a run go as many rounds as its loop seeds did, which must agree
+    assert label_next.kept_rounds(old, "demo", "suggested") == 1
+    assert label_next.kept_rounds(old.iloc[:0], "demo", "suggested") is None
+    with pytest.raises(SystemExit, match="different numbers of rounds"):
+        label_next.kept_rounds(longer, "demo", "suggested")
+
+
 @pytest.mark.parametrize("pair, message", [
     ("train.class_balanc=0.5", "class_balanc"),  # a typo of a key
     ("train.class_balance=2", "greater than the maximum"),  # a value the schema refuses

@@ -33,7 +33,9 @@ of the reference's mean mIoU (linear between rounds; blank, with ``reached`` fal
 there; ``pixels_max`` says how far they went). Every strategy runs ``--rounds`` rounds and then goes on, up to
 ``--max-rounds``, until its mean curve has got there, so that both strategies' pixels are measured, not bounded.
 ``--strategies random --merge`` retrains one strategy and keeps the other's curves of the run in ``--out``
-(the loop is seeded throughout, so a rerun repeats its first rounds exactly; the reference is checked first).
+(the loop is seeded throughout, so a rerun repeats its first rounds exactly; the reference is checked first);
+``--loop-seeds 3,4 --merge`` adds loop seeds to the run: they go as many rounds as its loop seeds did, and the mean
+curve and the target are over all of them.
 
 Writes ``bench/results/label_next/summary.tsv`` (``benchmark strategy pixels_to_95pct`` and the reference,
 target, ``reached``, ``pixels_max``, pool pixels, final mIoU and cover error), ``curves.tsv`` (one row per
@@ -231,9 +233,17 @@ def simulate(name: str, loop: Loop, args) -> tuple[list[dict], list[dict]]:
         refs.append({"benchmark": name, "loop_seed": ls, **ref})
         log(f"{name} loop seed {ls}: all {len(loop.ids['pool'])} pool photos labelled ({pool_px} px): "
             f"mIoU {ref['miou']:.3f}, cover error {ref['map_cover_abs_error_pp']:.2f} pp")
+    kept = pd.DataFrame(columns=["strategy", "loop_seed", "round", "miou"])
+    all_refs = [r["miou"] for r in refs]
     if args.merge:
-        same_reference(pd.DataFrame(refs), read_run(Path(args.out))[1])
-    target = 0.95 * float(np.mean([r["miou"] for r in refs]))
+        old_curves, old_refs = read_run(Path(args.out))
+        same_reference(pd.DataFrame(refs), old_refs)
+        # the earlier run's loop seeds that this run does not retrain count in the mean curve and the target
+        others = ~old_curves["loop_seed"].isin(args.loop_seeds)
+        kept = old_curves[(old_curves["benchmark"] == name) & others]
+        all_refs += old_refs.loc[(old_refs["benchmark"] == name) & ~old_refs["loop_seed"].isin(args.loop_seeds),
+                                 "miou"].tolist()
+    target = 0.95 * float(np.mean(all_refs))
     starts = {}  # per loop seed: the start labels, the ensemble trained on them, their pixels and scores
     for ls in args.loop_seeds:
         labels = loop.start_labels(np.random.default_rng([ls, 5]))
@@ -250,9 +260,15 @@ def simulate(name: str, loop: Loop, args) -> tuple[list[dict], list[dict]]:
             curves.append({"benchmark": name, "strategy": strategy, "loop_seed": ls, "round": 0, "pixels": 0,
                            "start_pixels": st["pixels"], "photos_touched": 0, "labelled": "", **st["score"]})
         r, reached = 0, False
-        while r < args.rounds or (not reached and r < args.max_rounds):
+        fixed = kept_rounds(kept[kept["strategy"] == strategy], name, strategy)
+        if fixed is not None:
+            log(f"{name} {strategy}: loop seeds {args.loop_seeds} run the {fixed} rounds of the earlier run's "
+                f"loop seeds {sorted(set(kept.loc[kept['strategy'] == strategy, 'loop_seed']))}, and the mean "
+                "curve is over all of them")
+        while (r < fixed if fixed is not None else
+               (r < args.rounds or (not reached and r < args.max_rounds))):
             r += 1
-            mious = []
+            mious = kept.loc[(kept["strategy"] == strategy) & (kept["round"] == r), "miou"].tolist()
             for ls, st in state.items():
                 labels = st["labels"]
                 if strategy == "suggested":
@@ -290,9 +306,29 @@ def pixels_to(curve: pd.DataFrame, target: float) -> float:
     return float("nan")
 
 
+def common_rounds(g: pd.DataFrame) -> list[int]:
+    """The rounds every loop seed of one benchmark and strategy ran: a mean curve is only read where it is the
+    mean of them all (loop seeds merged from several runs could otherwise end at different rounds)."""
+    seeds = g.groupby("round")["loop_seed"].nunique()
+    return sorted(seeds.index[seeds == g["loop_seed"].nunique()])
+
+
+def kept_rounds(kept: pd.DataFrame, name: str, strategy: str) -> int | None:
+    """How many rounds loop seeds added to an earlier run must run: as many as that run's loop seeds of the
+    strategy ran (they cannot be extended without retraining them), or None when it had none."""
+    if kept.empty:
+        return None
+    last = kept.groupby("loop_seed")["round"].max()
+    if last.nunique() != 1:
+        raise SystemExit(f"--merge: the earlier run's loop seeds of {name} {strategy} ran different numbers of "
+                         f"rounds ({last.to_dict()}); rerun that strategy with every loop seed")
+    return int(last.iloc[0])
+
+
 def summarise(curves: pd.DataFrame, refs: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for (bench, strategy), g in curves.groupby(["benchmark", "strategy"], sort=False):
+        g = g[g["round"].isin(common_rounds(g))]
         mean = g.groupby("round")[["pixels", "miou", "map_cover_abs_error_pp"]].mean().reset_index()
         ref = float(refs.loc[refs.benchmark == bench, "miou"].mean())
         px = pixels_to(mean, 0.95 * ref)
@@ -384,8 +420,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--from-curves", action="store_true", help="no training: summarise and plot the curves.tsv and "
                     "reference.tsv already in --out")
     ap.add_argument("--merge", action="store_true", help="keep the rows of the curves.tsv and reference.tsv already "
-                    "in --out for the benchmarks and strategies this run does not train (the rows it trains are "
-                    "replaced)")
+                    "in --out for the benchmarks, strategies and loop seeds this run does not train (the rows it "
+                    "trains are replaced); loop seeds new to the run go as many rounds as its loop seeds did")
     args = ap.parse_args(argv)
     args.loop_seeds = [int(s) for s in args.loop_seeds.split(",")]
     args.train_set = {}
@@ -454,13 +490,17 @@ def same_reference(refs: pd.DataFrame, old_refs: pd.DataFrame) -> None:
 
 
 def merged(out: Path, curves: pd.DataFrame, refs: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """This run's curves with the earlier run's rows in ``out`` that it did not retrain."""
+    """This run's curves with the earlier run's rows in ``out`` that it did not retrain: other benchmarks,
+    other strategies and other loop seeds (so loop seeds can be added to a run), and their references."""
     old_curves, old_refs = read_run(out)
     same_reference(refs, old_refs)
-    rerun = set(zip(curves["benchmark"], curves["strategy"]))
-    keep = old_curves[[(b, s) not in rerun for b, s in zip(old_curves["benchmark"], old_curves["strategy"])]]
-    benches = set(refs["benchmark"])
-    refs = pd.concat([old_refs[~old_refs["benchmark"].isin(benches)], refs], ignore_index=True)
+    key = ["benchmark", "strategy", "loop_seed"]
+    rerun = set(curves[key].itertuples(index=False, name=None))
+    keep = old_curves[[k not in rerun for k in old_curves[key].itertuples(index=False, name=None)]]
+    retrained = set(refs[["benchmark", "loop_seed"]].itertuples(index=False, name=None))
+    old_refs = old_refs[[k not in retrained for k in old_refs[["benchmark", "loop_seed"]].itertuples(index=False,
+                                                                                                     name=None)]]
+    refs = pd.concat([old_refs, refs], ignore_index=True)
     log(f"--merge: kept {len(keep)} curve rows of {out / 'curves.tsv'}")
     return (in_order(pd.concat([keep, curves]), ["benchmark", "strategy", "loop_seed", "round"]),
             in_order(refs, ["benchmark", "loop_seed"]))
