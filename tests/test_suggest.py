@@ -75,3 +75,18 @@ def test_regions_lie_inside_the_photo_on_the_disagreeing_pixels():
     assert all(b[2] <= 45 for b in suggest.regions(mi, valid, box=12, top=5))
     big = suggest.regions(mi, np.ones(mi.shape, bool), box=500, top=2)  # a box larger than the photo: its side
     assert [b[:4] for b in big] == [(20, 0, 70, 50)]  # shrinks to the photo's, holding the hot spot; one fits
+
+
+def test_rarity_weighted_disagreement_favours_boxes_over_rare_classes():
+    shares = suggest.class_shares({0: 900, 1: 90, 2: 10}, [0, 1, 2])
+    mi = np.full((40, 80), 0.2)
+    cm = np.zeros((40, 80), np.uint8)
+    cm[:, 40:] = 2  # the right half is predicted as the rarest class
+    mi[:, 40:] = 0.15  # where the seeds disagree a little less
+    w = suggest.rarity_weighted(mi, cm, [0, 1, 2], shares)
+    assert w[0, 0] == pytest.approx(0.2 * (1 + math.log(1 / 0.9) / math.log(3)))
+    assert w[0, 79] == pytest.approx(0.15 * (1 + math.log(30) / math.log(3)))  # the share floored at 1 / 30
+    valid = np.ones(mi.shape, bool)
+    assert suggest.regions(mi, valid, box=20, top=1)[0][0] < 40  # by disagreement alone: the common half
+    assert suggest.regions(w, valid, box=20, top=1)[0][0] >= 40  # weighted: the rare half
+    assert (suggest.rarity_weighted(np.zeros_like(mi), cm, [0, 1, 2], shares) == 0).all()  # agreement stays 0

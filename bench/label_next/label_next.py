@@ -1,6 +1,6 @@
 """What to label next, proven by a simulated labelling loop (issue "What to label next").
 
-    make bench-label-next                  # the demo and the drift benchmark, 3 loop seeds (see README for times)
+    make bench-label-next                  # the demo and the drift benchmark, 5 loop seeds (see README for times)
     python bench/label_next/label_next.py --benchmarks demo --loop-seeds 0 --rounds 2 --steps 20   # a quick look
 
 Two generated projects whose every photo has a known mask: ``demo`` (the bundled demo: 2 sites x 4 plots x
@@ -21,7 +21,8 @@ and the maps' cover error (mean over test photo x class of ``|map fraction - tru
 
 - ``suggested``: the workflow's suggestion (``crustwatch.suggest``): the pool photos ranked by the ensemble's
   mutual information x (1 + rarity) x novelty over their still unlabelled plot pixels; in each of the top
-  ``--photos`` its ``--regions`` best boxes (``suggest.regions``, a training patch square);
+  ``--photos`` its ``--regions`` best boxes (``suggest.regions`` of the rarity-weighted mutual information,
+  ``--region-score``; a training patch square);
 - ``random``: as many boxes of the same size, on ``--photos`` pool photos drawn at random, placed at random
   inside their plot area.
 
@@ -192,7 +193,9 @@ class Loop:
             s = suggest.photo_scores(mi, p.mean(axis=0).argmax(0), open_, self.class_ids, shares)
             nov, _ = suggest.novelty(self.data[iid], seen)
             rows.append({"image_id": iid, "information": s["information"], "rarity": s["rarity"], "novelty": nov})
-            maps[iid] = (mi, open_)
+            cm = p.mean(axis=0).argmax(0)
+            maps[iid] = (suggest.rarity_weighted(mi, cm, self.class_ids, shares) if self.args.region_score == "rarity"
+                         else mi, open_)
         ranked = suggest.rank(pd.DataFrame(rows))
         return [(iid, [b[:4] for b in suggest.regions(*maps[iid], self.args.patch, self.args.regions)])
                 for iid in ranked["image_id"].head(self.args.photos)]
@@ -395,7 +398,7 @@ def figure(curves: pd.DataFrame, summary: pd.DataFrame, path: Path) -> None:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--benchmarks", default="demo,drift", help="comma-separated: demo, drift")
-    ap.add_argument("--loop-seeds", default="0,1,2", help="comma-separated seeds of the loop (models and random "
+    ap.add_argument("--loop-seeds", default="0,1,2,3,4", help="comma-separated seeds of the loop (models and random "
                     "choice)")
     ap.add_argument("--strategies", default="suggested,random", help="comma-separated: suggested, random")
     ap.add_argument("--rounds", type=int, default=6, help="labelling rounds every strategy runs (default 6)")
@@ -412,6 +415,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--target-mm", type=float, default=2.0, help="ground mm per pixel the photos are ingested at "
                     "(default 2.0: half the demo's resolution, to keep the loop's many trainings short)")
     ap.add_argument("--threads", type=int, default=2, help="torch CPU threads")
+    ap.add_argument("--region-score", choices=["rarity", "information"], default="rarity",
+                    help="what the suggested boxes maximize: rarity (the workflow's, crustwatch.suggest.rarity_weighted:"
+                    " the mean mutual information weighted by the rarity of each pixel's predicted class) or "
+                    "information (the mean mutual information alone, the workflow's before 2026-12-07)")
     ap.add_argument("--set", action="append", default=[], metavar="train.KEY=VALUE",
                     help="a training setting over the schema's defaults for every model of the loop, the reference "
                     "included (value read as YAML; repeatable), e.g. train.class_balance=0.5")

@@ -15,8 +15,10 @@ al., CVPR 2018: deep ensembles select better than MC-dropout). Per candidate pho
   ``+ 0.25`` if none has its site: labels where the model has seen nothing like it yet.
 
 Regions: per photo, square boxes of ``region_px`` photo pixels on a grid with half-box steps, scored by their
-mean mutual information; the best boxes that do not overlap, in photo pixels (``x0 y0 x1 y1``, ends
-exclusive), so an annotator can label just those (a partial mask, ignore elsewhere, trains as it is).
+mean rarity-weighted mutual information (``rarity_weighted``: each pixel's mutual information times
+``1 + log(1 / q_c) / log(K)`` of its predicted class ``c``, so disagreement over a class the masks barely hold
+counts more); the best boxes that do not overlap, in photo pixels (``x0 y0 x1 y1``, ends exclusive), so an
+annotator can label just those (a partial mask, ignore elsewhere, trains as it is).
 Everything is deterministic for given maps: ties are broken by image id and box position.
 """
 
@@ -73,6 +75,18 @@ def photo_scores(photo_mi: np.ndarray, classmap: np.ndarray, valid: np.ndarray, 
             counts[index[int(c)]] = m
     fractions = counts / counts.sum() if counts.sum() else counts
     return {"information": info, "fractions": fractions, "rarity": rarity(fractions, shares)}
+
+
+def rarity_weighted(mi: np.ndarray, classmap: np.ndarray, class_ids: list[int], shares: np.ndarray) -> np.ndarray:
+    """The mutual information of each pixel times ``1 + log(1 / q_c) / log(K)`` of its predicted class ``c``
+    (``q_c`` its share of the labelled training pixels, :func:`class_shares`): disagreement over a class the
+    masks barely hold counts more than over one they are full of. Pixels of a class not in ``class_ids``
+    keep their mutual information."""
+    k = len(class_ids)
+    lut = np.zeros(max(max(class_ids), int(classmap.max(initial=0))) + 1)
+    if k >= 2:
+        lut[np.asarray(class_ids)] = np.log(1.0 / np.asarray(shares)) / math.log(k)
+    return mi * (1.0 + lut[classmap])
 
 
 def regions(mi: np.ndarray, valid: np.ndarray, box: int, top: int) -> list[tuple[int, int, int, int, float]]:

@@ -44,11 +44,13 @@ def suggest_labels(candidates: list[dict], labelled: list[dict], train_mask_reco
     for c in candidates:  # one photo's maps in memory at a time
         iid = c["image_id"]
         mi, valid = _disagreement(c)
-        s = suggest.photo_scores(mi, io.read_raster(c["prediction"])[0][0], valid, class_ids, shares)
+        classmap = io.read_raster(c["prediction"])[0][0]
+        s = suggest.photo_scores(mi, classmap, valid, class_ids, shares)
         nov, new = suggest.novelty(c, seen)
         scale = float(files.read_json(c["record"]).get("scale_factor") or 1.0)
         box = int(region_px or max(8, round(patch_size / scale)))
-        boxes[iid] = suggest.regions(mi, valid, box, regions_per_photo)
+        boxes[iid] = suggest.regions(suggest.rarity_weighted(mi, classmap, class_ids, shares), valid, box,
+                                     regions_per_photo)
         top = [names[class_ids[k]] for k in np.argsort(-s["fractions"])[:2] if s["fractions"][k] > 0]
         rows.append({"image_id": iid, **{k: c[k] for k in ("site", "plot", "date", "camera")},
                      "information": s["information"], "rarity": s["rarity"], "novelty": nov,
