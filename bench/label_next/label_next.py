@@ -190,10 +190,10 @@ class Loop:
             open_ = self.open_pixels(labels, iid)
             p = self.probs(members, iid)
             mi = infer.uncertainty(p)[1]
-            s = suggest.photo_scores(mi, p.mean(axis=0).argmax(0), open_, self.class_ids, shares)
+            cm = p.mean(axis=0).argmax(0)
+            s = suggest.photo_scores(mi, cm, open_, self.class_ids, shares)
             nov, _ = suggest.novelty(self.data[iid], seen)
             rows.append({"image_id": iid, "information": s["information"], "rarity": s["rarity"], "novelty": nov})
-            cm = p.mean(axis=0).argmax(0)
             maps[iid] = (suggest.rarity_weighted(mi, cm, self.class_ids, shares) if self.args.region_score == "rarity"
                          else mi, open_)
         ranked = suggest.rank(pd.DataFrame(rows))
@@ -263,15 +263,15 @@ def simulate(name: str, loop: Loop, args) -> tuple[list[dict], list[dict]]:
             curves.append({"benchmark": name, "strategy": strategy, "loop_seed": ls, "round": 0, "pixels": 0,
                            "start_pixels": st["pixels"], "photos_touched": 0, "labelled": "", **st["score"]})
         r, reached = 0, False
-        fixed = kept_rounds(kept[kept["strategy"] == strategy], name, strategy)
+        mine = kept[kept["strategy"] == strategy]
+        fixed = kept_rounds(mine, name, strategy)
         if fixed is not None:
             log(f"{name} {strategy}: loop seeds {args.loop_seeds} run the {fixed} rounds of the earlier run's "
-                f"loop seeds {sorted(set(kept.loc[kept['strategy'] == strategy, 'loop_seed']))}, and the mean "
-                "curve is over all of them")
+                f"loop seeds {sorted(set(mine['loop_seed']))}, and the mean curve is over all of them")
         while (r < fixed if fixed is not None else
                (r < args.rounds or (not reached and r < args.max_rounds))):
             r += 1
-            mious = kept.loc[(kept["strategy"] == strategy) & (kept["round"] == r), "miou"].tolist()
+            mious = mine.loc[mine["round"] == r, "miou"].tolist()
             for ls, st in state.items():
                 labels = st["labels"]
                 if strategy == "suggested":
@@ -501,13 +501,11 @@ def merged(out: Path, curves: pd.DataFrame, refs: pd.DataFrame) -> tuple[pd.Data
     other strategies and other loop seeds (so loop seeds can be added to a run), and their references."""
     old_curves, old_refs = read_run(out)
     same_reference(refs, old_refs)
-    key = ["benchmark", "strategy", "loop_seed"]
-    rerun = set(curves[key].itertuples(index=False, name=None))
-    keep = old_curves[[k not in rerun for k in old_curves[key].itertuples(index=False, name=None)]]
-    retrained = set(refs[["benchmark", "loop_seed"]].itertuples(index=False, name=None))
-    old_refs = old_refs[[k not in retrained for k in old_refs[["benchmark", "loop_seed"]].itertuples(index=False,
-                                                                                                     name=None)]]
-    refs = pd.concat([old_refs, refs], ignore_index=True)
+    def rows_not_in(old: pd.DataFrame, new: pd.DataFrame, key: list[str]) -> pd.DataFrame:
+        return old[~old.set_index(key).index.isin(new.set_index(key).index)]
+
+    keep = rows_not_in(old_curves, curves, ["benchmark", "strategy", "loop_seed"])
+    refs = pd.concat([rows_not_in(old_refs, refs, ["benchmark", "loop_seed"]), refs], ignore_index=True)
     log(f"--merge: kept {len(keep)} curve rows of {out / 'curves.tsv'}")
     return (in_order(pd.concat([keep, curves]), ["benchmark", "strategy", "loop_seed", "round"]),
             in_order(refs, ["benchmark", "loop_seed"]))

@@ -42,13 +42,19 @@ def class_shares(class_pixels: dict[int, int], class_ids: list[int]) -> np.ndarr
     return np.maximum(share, 1.0 / (10 * k))
 
 
+def class_rarity(shares: np.ndarray) -> np.ndarray:
+    """Each class's rarity ``log(1 / q_c) / log(K)`` from its share ``q_c`` of the labelled training pixels
+    (:func:`class_shares`); all 0 with fewer than two classes."""
+    shares = np.asarray(shares, dtype=np.float64)
+    if len(shares) < 2:
+        return np.zeros(len(shares))
+    return np.log(1.0 / shares) / math.log(len(shares))
+
+
 def rarity(fractions: np.ndarray, shares: np.ndarray) -> float:
     """``sum_c f_c log(1 / q_c) / log(K)``: 0 for a photo of one class that fills the training masks,
     about 1 and more for a photo of classes the masks barely hold."""
-    k = len(shares)
-    if k < 2:
-        return 0.0
-    return float((np.asarray(fractions) * np.log(1.0 / np.asarray(shares))).sum() / math.log(k))
+    return float((np.asarray(fractions) * class_rarity(shares)).sum())
 
 
 def novelty(meta: dict, labelled: pd.DataFrame) -> tuple[float, list[str]]:
@@ -82,10 +88,8 @@ def rarity_weighted(mi: np.ndarray, classmap: np.ndarray, class_ids: list[int], 
     (``q_c`` its share of the labelled training pixels, :func:`class_shares`): disagreement over a class the
     masks barely hold counts more than over one they are full of. Pixels of a class not in ``class_ids``
     keep their mutual information."""
-    k = len(class_ids)
     lut = np.zeros(max(max(class_ids), int(classmap.max(initial=0))) + 1)
-    if k >= 2:
-        lut[np.asarray(class_ids)] = np.log(1.0 / np.asarray(shares)) / math.log(k)
+    lut[np.asarray(class_ids)] = class_rarity(shares)
     return mi * (1.0 + lut[classmap])
 
 
