@@ -223,9 +223,9 @@ def test_steps_auto_follows_classes_and_labelled_pixels():
     DEFAULT = StepsPlan.from_dict()  # the schema's
     few = plan_steps({0: 5000, 1: 5000}, 128, 16, 0.5, StepsPlan.from_dict(class_patches=600, pixel_passes=4, min_steps=200))
     assert few["steps"] == 200 and few["decided_by"] == "min_steps"  # 2 x 600 / 8 = 150 < 200
-    seven = plan_steps({c: 10**5 for c in range(7)}, 128, 16, 0.0, DEFAULT)  # the defaults: 7 x 1200 / 16
-    assert seven["steps"] == seven["by_classes"] == 525 and seven["decided_by"] == "classes"
-    assert plan_steps({c: 10**5 for c in range(7)}, 128, 16, 0.5, DEFAULT)["steps"] == 1050  # 7 x 1200 / 8
+    seven = plan_steps({c: 10**5 for c in range(7)}, 128, 16, 0.0, DEFAULT)  # the defaults: 7 x 2400 / 16
+    assert seven["steps"] == seven["by_classes"] == 1050 and seven["decided_by"] == "classes"
+    assert plan_steps({c: 10**5 for c in range(7)}, 128, 16, 0.5, DEFAULT)["steps"] == 2100  # 7 x 2400 / 8
     many_px = plan_steps({0: 10**9, 1: 10**9}, 128, 16, 0.5, DEFAULT)
     assert many_px["steps"] == 5000 and many_px["decided_by"] == "max_steps" and many_px["by_pixels"] > 5000
     # more classes or more pixels never plan fewer steps; absent classes do not count
