@@ -27,6 +27,15 @@ def test_pixels_to_interpolates_between_rounds_and_is_nan_when_never_reached():
     assert np.isnan(label_next.pixels_to(c, 0.8))
 
 
+def test_photo_score_boxes_is_the_mean_score_of_the_boxes_that_would_be_labelled():
+    mi = np.zeros((64, 64))
+    mi[:16, :16] = 1.0  # one hot spot: the best box holds all of it
+    boxes = label_next.suggest.regions(mi, np.ones(mi.shape, bool), 16, 2)
+    assert boxes[0][4] == pytest.approx(1.0) and boxes[1][4] < 1.0
+    assert label_next.boxes_information(boxes) == pytest.approx((boxes[0][4] + boxes[1][4]) / 2)
+    assert label_next.boxes_information([]) == 0.0
+
+
 def rows(strategy, seeds_pixels_miou):
     return [{"benchmark": "demo", "strategy": strategy, "loop_seed": ls, "round": r, "pixels": px, "miou": m,
              "start_pixels": 8192, "map_cover_abs_error_pp": 1.0}

@@ -22,7 +22,8 @@ and the maps' cover error (mean over test photo x class of ``|map fraction - tru
 - ``suggested``: the workflow's suggestion (``crustwatch.suggest``): the pool photos ranked by the ensemble's
   mutual information x (1 + rarity) x novelty over their still unlabelled plot pixels; in each of the top
   ``--photos`` its ``--regions`` best boxes (``suggest.regions`` of the rarity-weighted mutual information,
-  ``--region-score``; a training patch square);
+  ``--region-score``; a training patch square; ``--photo-score boxes`` ranks the photos by those boxes' mean
+  score instead, a variant that was tried and not kept);
 - ``random``: as many boxes of the same size, on ``--photos`` pool photos drawn at random, placed at random
   inside their plot area.
 
@@ -193,12 +194,17 @@ class Loop:
             cm = p.mean(axis=0).argmax(0)
             s = suggest.photo_scores(mi, cm, open_, self.class_ids, shares)
             nov, _ = suggest.novelty(self.data[iid], seen)
-            rows.append({"image_id": iid, "information": s["information"], "rarity": s["rarity"], "novelty": nov})
-            maps[iid] = (suggest.rarity_weighted(mi, cm, self.class_ids, shares) if self.args.region_score == "rarity"
-                         else mi, open_)
+            maps[iid] = suggest.regions(suggest.rarity_weighted(mi, cm, self.class_ids, shares)
+                                        if self.args.region_score == "rarity" else mi, open_, self.args.patch,
+                                        self.args.regions)
+            if self.args.photo_score == "boxes":
+                rows.append({"image_id": iid, "information": boxes_information(maps[iid]), "rarity": 0.0,
+                             "novelty": nov})
+            else:
+                rows.append({"image_id": iid, "information": s["information"], "rarity": s["rarity"],
+                             "novelty": nov})
         ranked = suggest.rank(pd.DataFrame(rows))
-        return [(iid, [b[:4] for b in suggest.regions(*maps[iid], self.args.patch, self.args.regions)])
-                for iid in ranked["image_id"].head(self.args.photos)]
+        return [(iid, [b[:4] for b in maps[iid]]) for iid in ranked["image_id"].head(self.args.photos)]
 
     def random_boxes(self, rng: np.random.Generator, iid: str, n: int) -> list[tuple[int, int, int, int]]:
         """``n`` non-overlapping boxes of the patch's size at random inside the photo's plot area."""
@@ -219,6 +225,13 @@ class Loop:
         cands = self.candidates(labels)
         return [(str(iid), self.random_boxes(rng, str(iid), self.args.regions))
                 for iid in rng.choice(cands, size=min(self.args.photos, len(cands)), replace=False)]
+
+
+def boxes_information(boxes: list[tuple[int, int, int, int, float]]) -> float:
+    """``--photo-score boxes``: the mean score of a photo's suggested boxes (``suggest.regions``), what labelling
+    just those boxes would teach, where the photo's mean mutual information is what labelling all of it would;
+    0 without boxes. Tried on the demo and not kept (README, "Ranking photos by their boxes")."""
+    return float(np.mean([b[4] for b in boxes])) if boxes else 0.0
 
 
 def simulate(name: str, loop: Loop, args) -> tuple[list[dict], list[dict]]:
@@ -415,6 +428,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--target-mm", type=float, default=2.0, help="ground mm per pixel the photos are ingested at "
                     "(default 2.0: half the demo's resolution, to keep the loop's many trainings short)")
     ap.add_argument("--threads", type=int, default=2, help="torch CPU threads")
+    ap.add_argument("--photo-score", choices=["mean", "boxes"], default="mean",
+                    help="what ranks the photos: mean (the photo's mean mutual information x (1 + rarity), the "
+                    "workflow's default) or boxes (the mean score of the boxes that would be labelled in it)")
     ap.add_argument("--region-score", choices=["rarity", "information"], default="rarity",
                     help="what the suggested boxes maximize: rarity (the workflow's, crustwatch.suggest.rarity_weighted:"
                     " the mean mutual information weighted by the rarity of each pixel's predicted class) or "
