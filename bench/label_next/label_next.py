@@ -192,19 +192,18 @@ class Loop:
             p = self.probs(members, iid)
             mi = infer.uncertainty(p)[1]
             cm = p.mean(axis=0).argmax(0)
-            s = suggest.photo_scores(mi, cm, open_, self.class_ids, shares)
             nov, _ = suggest.novelty(self.data[iid], seen)
-            maps[iid] = suggest.regions(suggest.rarity_weighted(mi, cm, self.class_ids, shares)
-                                        if self.args.region_score == "rarity" else mi, open_, self.args.patch,
-                                        self.args.regions)
+            maps[iid] = (suggest.rarity_weighted(mi, cm, self.class_ids, shares) if self.args.region_score == "rarity"
+                         else mi, open_)
             if self.args.photo_score == "boxes":
-                rows.append({"image_id": iid, "information": boxes_information(maps[iid]), "rarity": 0.0,
-                             "novelty": nov})
+                info, rar = boxes_information(suggest.regions(*maps[iid], self.args.patch, self.args.regions)), 0.0
             else:
-                rows.append({"image_id": iid, "information": s["information"], "rarity": s["rarity"],
-                             "novelty": nov})
+                s = suggest.photo_scores(mi, cm, open_, self.class_ids, shares)
+                info, rar = s["information"], s["rarity"]
+            rows.append({"image_id": iid, "information": info, "rarity": rar, "novelty": nov})
         ranked = suggest.rank(pd.DataFrame(rows))
-        return [(iid, [b[:4] for b in maps[iid]]) for iid in ranked["image_id"].head(self.args.photos)]
+        return [(iid, [b[:4] for b in suggest.regions(*maps[iid], self.args.patch, self.args.regions)])
+                for iid in ranked["image_id"].head(self.args.photos)]
 
     def random_boxes(self, rng: np.random.Generator, iid: str, n: int) -> list[tuple[int, int, int, int]]:
         """``n`` non-overlapping boxes of the patch's size at random inside the photo's plot area."""
