@@ -100,3 +100,22 @@ def test_em_recovers_shifted_shares_and_calibration_undoes_overconfidence():
     shifted = curve.em_priors(curve.calibrate(over(post), t, b), source)
     np.testing.assert_allclose(shifted, [0.1, 0.2, 0.7], atol=0.02)
     assert np.abs(curve.em_priors(over(post), np.full(3, 1 / 3)) - [0.1, 0.2, 0.7]).max() > 0.05
+
+
+def test_plausible_range_spans_doubtful_pixels_and_decision_at_tau_is_the_models_map():
+    import posteriors
+
+    # 10 pixels, 2 classes: 4 sure of class 0, 4 sure of class 1, 2 in doubt (0.6 / 0.4)
+    q = np.array([[0.99] * 4 + [0.01] * 4 + [0.6, 0.6], [0.01] * 4 + [0.99] * 4 + [0.4, 0.4]])
+    low, high = posteriors.plausible_range(q, 0.3)
+    assert low.tolist() == [40.0, 40.0] and high.tolist() == [60.0, 60.0]  # the doubtful 20% go either way
+    low, high = posteriors.plausible_range(q, 0.45)  # class 1's doubt (0.4) is no longer plausible
+    assert high[1] == pytest.approx(q[1].mean() * 100) and low[1] == 40.0
+    # tau-undone posteriors q of a model whose own (balanced) posteriors are p: q ~ p * prior ** tau
+    rng = np.random.default_rng(0)
+    prior = np.array([0.7, 0.2, 0.1])
+    p = rng.dirichlet(np.ones(3), size=500).T
+    q = p * prior[:, None] ** 0.2
+    q /= q.sum(0, keepdims=True)
+    assert (posteriors.decision_map(q, prior, 0.2) == p.argmax(0)).all()
+    assert (posteriors.decision_map(q, prior, 0.0) == q.argmax(0)).all()

@@ -175,6 +175,19 @@ def labelled_posteriors(models: list, data: dict, ids: list[str], n: int, patch:
     return np.concatenate(qs, 1), np.concatenate(ys)
 
 
+def dump_posteriors(net, data: dict, ids: dict, fold: str, n: int, patch: int, device, prior: np.ndarray | None,
+                    train_prior: np.ndarray, out: Path) -> None:
+    """``--dump-probs``: each test and validation photo's posteriors (tau undone) on its labelled pixels, with
+    their true classes and the fold's training class shares, as ``<fold>_<split>_<image_id>.npz`` (q, y,
+    train_prior), read by ``posteriors.py``."""
+    out.mkdir(parents=True, exist_ok=True)
+    for split in ("test", "val"):
+        for i in ids[split]:
+            q, y = labelled_posteriors([net], data, [i], n, patch, device, prior)
+            np.savez_compressed(out / f"{fold}_{split}_{i}.npz", q=q.astype(np.float16), y=y.astype(np.uint8),
+                                train_prior=train_prior)
+
+
 def score_photos(models: list, data: dict, ids: list[str], n: int, patch: int, device, tta: bool = False,
                  prior: np.ndarray | None = None, train_prior: np.ndarray | None = None,
                  calib: tuple[float, np.ndarray, np.ndarray] | None = None) -> dict:
@@ -233,6 +246,10 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--pretrain-steps", type=int, default=0,
                     help="masked pretraining steps before training (pretrain.method masked, the schema's other "
                     "pretrain settings; on all five development photos, no label used); 0: none")
+    ap.add_argument("--dump-probs", metavar="DIR",
+                    help="at the last step, write each test and validation photo's posteriors (tau undone, as the "
+                    "workflow's soft cover) on its labelled pixels and their true classes to DIR/<fold>_<split>_"
+                    "<image_id>.npz (q: classes x pixels float16, y: uint8, train_prior), for posteriors.py")
     ap.add_argument("--plot-only", metavar="TSV", help="only draw the figure of an earlier curve TSV")
     args = ap.parse_args(argv)
     if args.plot_only:
@@ -287,6 +304,9 @@ def main(argv: list[str] | None = None) -> None:
             print(f"  calibration on the validation photo: T {calib[0]:.2f}, b {np.round(calib[1], 2).tolist()}",
                   flush=True)
             with torch.inference_mode():
+                if args.dump_probs and step == cfg.steps:
+                    dump_posteriors(net, data, ids, fold, n, cfg.patch_size, device, prior, train_prior,
+                                    Path(args.dump_probs))
                 for split in ("test", "val"):
                     for tta in (False, True) if step == cfg.steps and split == "test" else (False,):
                         s = score_photos([net], data, ids[split], n, cfg.patch_size, device, tta, prior, train_prior,
