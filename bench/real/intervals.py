@@ -87,11 +87,17 @@ def main(argv: list[str] | None = None) -> int:
             rows.append({**base, "interval": f"cross_fold_scaled_{name}", "coverage": cov, "mean_width_pp": width})
     out = pd.DataFrame(rows)
     out["meets_target"] = (out["coverage"] >= 0.85) & (out["mean_width_pp"] <= 10)
-    out.to_csv(args.out, sep="\t", index=False, float_format="%.4f")
-    pd.set_option("display.width", 200)
-    print(out.round(3).to_string(index=False))
-    print(f"wrote {args.out}")
+    write_table(out, args.out)
     return 0
+
+
+def write_table(table: pd.DataFrame, path: str) -> None:
+    """Write ``table`` as TSV (4 decimals) and print it (3 decimals)."""
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    table.to_csv(path, sep="\t", index=False, float_format="%.4f")
+    pd.set_option("display.width", 200)
+    print(table.round(3).to_string(index=False))
+    print(f"wrote {path}")
 
 
 if __name__ == "__main__":

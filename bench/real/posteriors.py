@@ -32,6 +32,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from intervals import conformal_q, write_table  # noqa: E402
+
 
 def plausible_range(q: np.ndarray, alpha: float) -> tuple[np.ndarray, np.ndarray]:
     """Per class (axis 0 of ``q``, classes x pixels), percent of pixels with posterior >= 1 - alpha (low) and
@@ -45,12 +48,6 @@ def plausible_range(q: np.ndarray, alpha: float) -> tuple[np.ndarray, np.ndarray
 def decision_map(q: np.ndarray, prior: np.ndarray, t: float) -> np.ndarray:
     """Class per pixel: argmax of ``log q - t log prior``."""
     return (np.log(np.clip(q, 1e-8, None)) - t * np.log(prior)[:, None]).argmax(0)
-
-
-def conformal_q(errors: np.ndarray, level: float) -> float:
-    """The ``ceil((n + 1) level)``-th smallest of ``n`` scores (the largest when ``n`` is too small)."""
-    e = np.sort(np.asarray(errors, float))
-    return float(e[min(math.ceil((len(e) + 1) * level), len(e)) - 1])
 
 
 def load(probs: Path) -> list[dict]:
@@ -139,12 +136,7 @@ def main(argv: list[str] | None = None) -> int:
         rows.append({"analysis": "soft_cover", "setting": "", "split": split,
                      "soft_cover_abs_error_pp": float((x["soft"] - x["true"]).abs().mean())})
     rows += decisions(photos, [0, 0.1, 0.2, 0.3, 0.5])
-    out = pd.DataFrame(rows)
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    out.to_csv(args.out, sep="\t", index=False, float_format="%.4f")
-    pd.set_option("display.width", 200)
-    print(out.round(3).to_string(index=False))
-    print(f"wrote {args.out}")
+    write_table(pd.DataFrame(rows), args.out)
     return 0
 
 
