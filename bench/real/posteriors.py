@@ -32,7 +32,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "workflow" / "scripts"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from crustwatch import metrics  # noqa: E402
 from intervals import conformal_q, write_table  # noqa: E402
 
 
@@ -95,22 +98,20 @@ def cross_fold(x: pd.DataFrame, scale: str | None, level: float) -> tuple[float,
 
 
 def decisions(photos: list[dict], ts: list[float]) -> list[dict]:
+    """Map cover error, overall accuracy and mIoU of the decision ``t`` (:func:`decision_map`) per split."""
+    k = photos[0]["q"].shape[0]
     rows = []
     for split in sorted({p["split"] for p in photos}):
         for t in ts:
-            k = photos[0]["q"].shape[0]
-            cm, errs = np.zeros((k, k)), []
+            cm, errs = np.zeros((k, k), dtype=np.int64), []
             for p in (p for p in photos if p["split"] == split):
-                pred = decision_map(p["q"], p["prior"], t)
-                c = np.zeros((k, k))
-                np.add.at(c, (p["y"], pred), 1)
+                c = metrics.confusion(decision_map(p["q"], p["prior"], t), p["y"], k)
                 cm += c
                 errs.extend(np.abs(c.sum(0) - c.sum(1)) / c.sum() * 100)
-            inter = np.diag(cm)
-            union = cm.sum(0) + cm.sum(1) - inter
+            s = metrics.scores(cm)
             rows.append({"analysis": "decision", "setting": f"t={t:g}", "split": split,
-                         "map_cover_abs_error_pp": float(np.mean(errs)), "overall_accuracy": float(inter.sum() / cm.sum()),
-                         "miou": float((inter[union > 0] / union[union > 0]).mean())})
+                         "map_cover_abs_error_pp": float(np.mean(errs)), "overall_accuracy": s["overall_accuracy"],
+                         "miou": s["miou"]})
     return rows
 
 
