@@ -5,7 +5,8 @@ variants in bench/real/README.md ("Choosing the defaults").
     python bench/real/curve.py --folds Stop1,Stop4 --steps 525 --label lr1e-3 --set train.lr=0.001
 
 Reads the photos ``real.py --prepare-only`` wrote under ``--work/data``; the fold's photos are
-resampled by ``--scale`` (the benchmark's 1/3) and normalized with the camera's pooled moments,
+resampled by ``--scale`` (the benchmark's CPU plan, 1/2; runs before 2026-12-07 evening used 1/3, which
+their ``run.json`` commands without ``--scale`` mean) and normalized with the camera's pooled moments,
 leaving each photo out of its own pool (as ``camera_moments`` does; all are camera A). One
 model per fold, seed ``--seed``, trained with the workflow's own sampler, loss and schedule
 (``crustwatch.steps.train.fit``) on the schema's defaults plus ``--set`` (``train.*``, ``model.*``);
@@ -242,7 +243,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                     help="train.<key>=<value> or model.<key>=<value> over the schema's defaults (repeatable)")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--scale", type=float, default=1 / 3, help="photo width the model sees, as a fraction")
+    ap.add_argument("--scale", type=float, default=1 / 2,
+                    help="photo width the model sees, as a fraction (the CPU plan's 1/2; 1/3 before 2026-12-07 evening)")
     ap.add_argument("--pretrain-steps", type=int, default=0,
                     help="masked pretraining steps before training (pretrain.method masked, the schema's other "
                     "pretrain settings; on all five development photos, no label used); 0: none")

@@ -26,8 +26,9 @@ date of its own; the held-out plot's renders are test photos with masks, the oth
 unlabelled (they only give the camera its colour statistics, as a new camera's photos of
 every plot would). So one training serves both variants.
 
-The random forest (ilastik-style pixel classifier, scikit-learn) sees the same photos at the
-same resolution (the workflow's ingested rasters): Gaussian smoothing of RGB and CIELAB, and on
+The random forest (ilastik-style pixel classifier, scikit-learn) sees the same photos as the
+workflow's ingested rasters, at their full width whatever ``normalize.target_mm_per_px`` gives the
+model (so its numbers do not change with the plan's resolution): Gaussian smoothing of RGB and CIELAB, and on
 lightness the gradient magnitude, Laplacian of Gaussian, structure-tensor and Hessian eigenvalues,
 at scales 0.7, 1.6, 3.5, 5 and 10 px; features standardized per camera (pooled over the camera's
 photos); trained on the fold's train and validation photos (it has no use for a validation photo).
@@ -250,7 +251,7 @@ def crustwatch_results(fold_dir: Path, sheet: pd.DataFrame) -> tuple[dict, pd.Da
 
 
 def forest_results(fold_dir: Path, sheet: pd.DataFrame, seed: int, log) -> tuple[dict, pd.DataFrame, float]:
-    """The random forest on the workflow's ingested photos of the fold (same resolution).
+    """The random forest on the workflow's ingested photos of the fold (full width, not resampled).
 
     Its results are kept in ``forest.json`` in the fold's folder, named by the sha256 of every ingested
     photo and mask it reads, its settings, seed and split: a rerun whose forest inputs did not change (a
