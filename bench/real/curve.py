@@ -5,9 +5,9 @@ variants in bench/real/README.md ("Choosing the defaults").
     python bench/real/curve.py --folds Stop1,Stop4 --steps 525 --label lr1e-3 --set train.lr=0.001
 
 Reads the photos ``real.py --prepare-only`` wrote under ``--work/data``; the fold's photos are
-resampled by ``--scale`` (the benchmark's CPU plan, 1/2; runs before 2026-12-07 evening used 1/3, which
-their ``run.json`` commands without ``--scale`` mean) and normalized with the camera's pooled moments,
-leaving each photo out of its own pool (as ``camera_moments`` does; all are camera A). One
+resampled by ``--scale`` (default: the width ``plans/cpu.yaml`` gives, 1/2 since 2026-12-07 evening; runs
+before used 1/3, which their ``run.json`` commands without ``--scale`` mean) and normalized with the
+camera's pooled moments, leaving each photo out of its own pool (as ``camera_moments`` does; all are camera A). One
 model per fold, seed ``--seed``, trained with the workflow's own sampler, loss and schedule
 (``crustwatch.steps.train.fit``) on the schema's defaults plus ``--set`` (``train.*``, ``model.*``);
 every ``--every`` steps it is scored on the fold's test and validation photos with the workflow's
@@ -32,6 +32,7 @@ import numpy as np
 import pandas as pd
 import torch
 import torch.nn.functional as F
+import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "workflow" / "scripts"))
@@ -45,6 +46,13 @@ from crustwatch.steps.train import fit  # noqa: E402
 from crustwatch.train import TrainConfig  # noqa: E402
 
 import real  # noqa: E402
+
+
+def plan_scale(plan: Path = real.CPU_PLAN) -> float:
+    """The photo width ``plan`` shows the model, as a fraction: camera A's mm per pixel over its
+    ``normalize.target_mm_per_px`` (1 where it gives none)."""
+    target = (yaml.safe_load(plan.read_text()) or {}).get("normalize.target_mm_per_px")
+    return norm.scale_factor(real.CAMERA_A_MM_PER_PX, target)
 
 
 def load(data: Path, scale: float) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:
@@ -243,8 +251,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                     help="train.<key>=<value> or model.<key>=<value> over the schema's defaults (repeatable)")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--scale", type=float, default=1 / 2,
-                    help="photo width the model sees, as a fraction (the CPU plan's 1/2; 1/3 before 2026-12-07 evening)")
+    ap.add_argument("--scale", type=float, default=plan_scale(),
+                    help="photo width the model sees, as a fraction (default: plans/cpu.yaml's)")
     ap.add_argument("--pretrain-steps", type=int, default=0,
                     help="masked pretraining steps before training (pretrain.method masked, the schema's other "
                     "pretrain settings; on all five development photos, no label used); 0: none")

@@ -87,6 +87,10 @@ IGNORE = 255
 SITE = "utah"
 #: the original photos' camera, and the drifted cameras with their dates
 CAMERA_A = "camA"
+#: the ground resolution the sheet gives camera A's photos (the true one is not published)
+CAMERA_A_MM_PER_PX = 1.0
+#: the plan of the CPU runs (``--plan``; ``curve.py``'s default resolution follows it)
+CPU_PLAN = Path(__file__).resolve().parent / "plans" / "cpu.yaml"
 DRIFT_DATES = {"cam-B": "2012-10-15", "cam-C": "2013-10-15", "cam-D": "2014-10-15"}
 METRICS = ["overall_accuracy", "miou", "cover_abs_error_pp", "map_cover_abs_error_pp", "soft_cover_abs_error_pp",
            "cover_interval_coverage", "cover_interval_width_pp", "train_minutes"]
@@ -170,7 +174,7 @@ def fold_sheet(test_plot: str, data: Path, drifted: bool) -> pd.DataFrame:
         iid = image_id(stem)
         rows.append({"image_id": iid, "site": SITE, "plot": plot, "date": date, "camera": CAMERA_A,
                      "image": str(data / "photos" / f"{iid}.png"), "mask": str(data / "masks" / f"{iid}.png"),
-                     "split": split, "mm_per_px": 1.0})
+                     "split": split, "mm_per_px": CAMERA_A_MM_PER_PX})
         if not drifted:
             continue
         for cam in demo.DEFAULT_CAMERAS[1:]:
