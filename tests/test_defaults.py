@@ -104,3 +104,18 @@ def test_the_drift_benchmarks_choice_stays_the_default():
     aug = d["train"]["augment"]
     assert aug["drift"] is True and (aug["wb"], aug["exposure"], aug["gamma"]) == (0, 0, 0)
     assert aug["blur_sigma"] == 1.5 and aug["jpeg_prob"] == 0.3 and aug["scale"] == 0.2
+
+
+def test_the_project_template_leaves_every_setting_to_the_schema():
+    """config/project.yaml, where README's "Your own photos" starts, sets what a project must (sheet, classes) and
+    pins none of the demo's small settings; the keys it shows commented out carry the schema's defaults."""
+    text = (ROOT / "config" / "project.yaml").read_text()
+    cfg = yaml.safe_load(text)
+    validate(yaml.safe_load(text), SCHEMA)
+    defaults = leaves(project.with_defaults({}))
+    set_here = leaves(cfg)
+    assert {k for k, v in set_here.items() if defaults.get(k, object()) != v} == {"images", "classes"}
+    assert not set(set_here) & (DEMO_PINS - {"images", "classes"})
+    commented = text.split("# Keys projects often set")[1].split("\n", 1)[1]
+    shown = leaves(yaml.safe_load("\n".join(line.removeprefix("# ") for line in commented.splitlines())))
+    assert shown and all(defaults[k] == v for k, v in shown.items()), shown

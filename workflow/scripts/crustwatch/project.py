@@ -291,7 +291,8 @@ def defaults_markdown() -> str:
              "Generated from `workflow/schemas/config.schema.yaml` by `crustwatch defaults --markdown` (a test checks",
              "that this file is current). The schema is the one place defaults live: a key you leave out of your",
              "config gets the default below, whatever folder Snakemake runs in. `crustwatch defaults` prints them as",
-             "YAML; `config/config.yaml` (the demo's) explains the main ones.", ""]
+             "YAML; `config/project.yaml` is a project's starting config, and `config/config.yaml` (the demo's,",
+             "which pins smaller settings) explains the main keys.", ""]
 
     def row(dotted: str, sub: dict, required: list) -> str:
         meaning = sub.get("description") or comments.get(dotted, "")
