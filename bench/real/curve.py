@@ -260,6 +260,15 @@ def main(argv: list[str] | None = None) -> None:
                     help="at the last step, write each test and validation photo's posteriors (tau undone, as the "
                     "workflow's soft cover) on its labelled pixels and their true classes to DIR/<fold>_<split>_"
                     "<image_id>.npz (q: classes x pixels float16, y: uint8, train_prior), for posteriors.py")
+    ap.add_argument("--val-trains", action="store_true",
+                    help="the fold's validation photo also trains (its rows then score a training photo; the "
+                    "calibration on it is in-sample): what the photo the workflow keeps for validation costs")
+    ap.add_argument("--known-plot", action="store_true",
+                    help="the test plot's first photo also trains (Stop 5: 'Stop 5 - Fall 2011'), so its other "
+                    "photo is a new photo of a plot the masks already hold, as at a monitoring project's later dates")
+    ap.add_argument("--test-photo", metavar="IMAGE_ID",
+                    help="score only this one of the fold's test photos (the others are left out of training too, "
+                    "unless --known-plot trains them)")
     ap.add_argument("--plot-only", metavar="TSV", help="only draw the figure of an earlier curve TSV")
     args = ap.parse_args(argv)
     if args.plot_only:
@@ -288,6 +297,16 @@ def main(argv: list[str] | None = None) -> None:
     for fold in args.folds.split(","):
         sheet = real.fold_sheet(fold, Path(args.work) / "data", drifted=False)
         ids = {s: sheet.loc[sheet.split == s, "image_id"].tolist() for s in ("train", "val", "test")}
+        if args.val_trains:
+            ids["train"] = ids["train"] + ids["val"]
+        if args.known_plot:
+            if len(ids["test"]) < 2:
+                raise SystemExit(f"--known-plot: fold {fold} has one test photo; its plot has no other to train on")
+            ids["train"], ids["test"] = ids["train"] + ids["test"][:1], ids["test"][1:]
+        if args.test_photo:
+            if args.test_photo not in ids["test"]:
+                raise SystemExit(f"--test-photo {args.test_photo}: not a test photo of fold {fold}: {ids['test']}")
+            ids["test"] = [args.test_photo]
         print(fold, ids, flush=True)
         train_cfg = {**train_set, "steps": args.steps, "log_every": args.every, "checkpoint_every": 0}
         model_cfg = section("model", given=model_set)
